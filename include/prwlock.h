@@ -1,0 +1,343 @@
+/* prwlock: a reader-writer lock shared between processes of one machine.
+ *
+ * This is the public C API of libprwlock.so (SONAME libprwlock.so.1). The
+ * engine is written in Go; this header is written by hand and is the whole
+ * contract. Link with -lprwlock, or use pkg-config (prwlock) or CMake
+ * (find_package(prwlock 1 CONFIG REQUIRED), target prwlock::prwlock).
+ *
+ * Conventions
+ * -----------
+ * - Every function that returns int returns 0 on success or a positive error
+ *   number, as the pthread functions do: an errno value from <errno.h>, or
+ *   PRW_EFORKED. errno itself is never read or set.
+ * - A prw_lock* is an opaque handle. It is not a pointer to memory: never
+ *   dereference it. A handle is valid from the call that returns it until
+ *   prw_close. A closed handle is never reissued, so a stale handle gets
+ *   EBADF; it can never act on a lock opened later.
+ * - Passing NULL where a handle is expected returns EINVAL, except for
+ *   prw_close, where NULL is a harmless no-op. A value that is not a live
+ *   handle (closed, or never returned by this library) returns EBADF.
+ * - Any function may also return EIO if the library hits an internal error
+ *   (a bug). The library never aborts the process on such an error.
+ * - Every function is thread-safe. A handle may be shared by all threads of
+ *   a process.
+ *
+ * Ownership
+ * ---------
+ * Holds belong to the calling thread, as with pthread rwlocks: the thread
+ * that acquires must be the one that releases. A thread may hold one lock in
+ * one mode at a time. Read holds are recursive (each acquire needs its own
+ * release); write holds are not. A thread that holds the lock and asks for it
+ * again in a conflicting mode gets EDEADLK instead of hanging.
+ *
+ * Fairness: a waiting writer stops new readers from entering, and readers
+ * that arrived while a writer held the lock go before the next writer, so
+ * neither side starves.
+ *
+ * Holder death
+ * ------------
+ * If a process dies (even by SIGKILL) while it holds or waits for the lock,
+ * the next process that has to wait for it detects the death and reclaims
+ * its slots. A dead reader leaves nothing behind. A dead writer leaves the
+ * data it protected possibly half-written, so the lock is marked
+ * "owner dead": every acquisition then succeeds with EOWNERDEAD instead of 0
+ * (the lock IS held), until a thread that got EOWNERDEAD while acquiring in
+ * write mode releases its write hold. That writer is expected to have
+ * repaired the data.
+ *
+ * Fork
+ * ----
+ * The engine runs on a Go runtime, and a Go runtime does not survive fork():
+ * a child forked without exec would hang forever on its first call into Go.
+ * So this library registers a pthread_atfork child handler, and in such a
+ * child every function below except prw_strerror and prw_version returns
+ * PRW_EFORKED at once, without doing anything. Handles inherited from the
+ * parent cannot be used, nor closed, in the child; holds the parent has stay
+ * the parent's. The ways out:
+ * - exec a program (the new program loads a fresh copy of the library); or
+ * - load a private copy of the library in the child: write its bytes into a
+ *   memfd and dlopen "/proc/<pid>/fd/<fd>" (keep the fd open, keep the pid in
+ *   the path so glibc does not hand back the parent's copy). The copy has a
+ *   fresh runtime and its own fork guard; attach to locks with
+ *   prw_deserialize or prw_open. The Python package does this.
+ * A child created with vfork() or posix_spawn() that execs at once is fine.
+ * A raw clone() bypasses pthread_atfork and is not detected.
+ *
+ * Process exit
+ * ------------
+ * At normal process exit (exit() or return from main) the library closes
+ * the anonymous locks the process still has open, so that their files are
+ * removed when the process was their last user; this waits at most about one
+ * second. It does nothing in a forked child (see Fork). Named locks are left
+ * to the kernel: their holds, like those of a killed process, are reclaimed
+ * by the next process that waits for them.
+ */
+#ifndef PRWLOCK_H
+#define PRWLOCK_H
+
+#include <stddef.h> /* size_t */
+#include <stdint.h> /* int64_t, uint32_t, uint64_t */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PRW_VERSION_MAJOR 1
+#define PRW_VERSION_MINOR 0
+#define PRW_VERSION_PATCH 0
+
+/* Flags for prw_open. */
+#define PRW_CREATE 1 /* create the lock if it does not exist */
+#define PRW_EXCL 2   /* with PRW_CREATE: fail with EEXIST if it exists */
+
+/* Modes, as reported in prw_holder_t.mode. */
+#define PRW_MODE_READ 1
+#define PRW_MODE_WRITE 2
+
+/* Returned by every function except prw_strerror and prw_version when it is
+ * called in a child process that was forked without exec from a process that
+ * had this library loaded. Larger than every errno value. */
+#define PRW_EFORKED 1024
+
+/* A handle to an open lock. Opaque: see Conventions above. */
+typedef struct prw_lock prw_lock;
+
+/* A snapshot of a lock's state, filled by prw_info. Booleans are 0 or 1. */
+typedef struct prw_info {
+  uint32_t readers;         /* threads holding read */
+  uint32_t writer_pid;      /* writer holding or draining the lock, else 0 */
+  uint32_t writer_tid;      /* its thread id, else 0 */
+  uint32_t writer_active;   /* 1: the writer holds the lock; 0: it still
+                               waits for readers to leave, or no writer */
+  uint32_t waiting_readers;
+  uint32_t waiting_writers; /* includes a draining writer */
+  uint32_t capacity;        /* holder slots; each holder or waiter uses one */
+  uint32_t used_slots;
+  uint32_t attached;        /* processes that have the lock open */
+  uint32_t owner_dead;      /* 1: acquisitions return EOWNERDEAD */
+  uint64_t recoveries;      /* slots of dead processes reclaimed, ever */
+  uint64_t owner_deaths;    /* writers that died holding the lock, ever */
+} prw_info_t;
+
+/* One slot of the holder table, filled by prw_holders: a hold or a wait. */
+typedef struct prw_holder {
+  uint32_t pid;
+  uint32_t tid;
+  int32_t mode;     /* PRW_MODE_READ or PRW_MODE_WRITE */
+  int32_t waiting;  /* 1: waits for mode; 0: holds it */
+  uint32_t count;   /* recursion depth of a read hold */
+  uint32_t reserved;
+  int64_t since_ns; /* CLOCK_MONOTONIC ns when the hold or wait began (or was
+                       first seen by an inspector); 0 if unknown */
+} prw_holder_t;
+
+/* prw_create creates a new anonymous lock and stores its handle in *out.
+ * The lock has a unique name; other processes reach it through its token
+ * (prw_serialize, prw_deserialize). Its file is removed when the last
+ * process using it closes it or exits (or, after crashes, when a later
+ * process notices that every user is dead).
+ *
+ * Returns:
+ *   0           success; *out is a new handle
+ *   EINVAL      out is NULL
+ *   EACCES, ENOSPC, EMFILE, ENOMEM, ...
+ *               the file could not be created (errno of the system call)
+ *   PRW_EFORKED called in a forked child
+ * On failure *out (if out is not NULL) is set to NULL. */
+int prw_create(prw_lock **out);
+
+/* prw_open opens the lock called name and stores its handle in *out.
+ * A name without '/' names /dev/shm/prwlock.<name>; a name containing '/' is
+ * a file path. flags is 0 or PRW_CREATE, optionally with PRW_EXCL. mode is
+ * the permission of a lock this call creates, applied exactly (no umask);
+ * 0 means 0600. The lock stays until prw_unlink removes it.
+ *
+ * Returns:
+ *   0           success; *out is a new handle
+ *   EINVAL      name or out is NULL, name is empty, flags has unknown bits,
+ *               PRW_EXCL without PRW_CREATE, or mode has bits outside 0777
+ *   ENOENT      no such lock and PRW_CREATE not given
+ *   EEXIST      PRW_CREATE|PRW_EXCL and the lock exists
+ *   EACCES      permission denied
+ *   EPROTO      the file is not a prwlock segment, or its layout version is
+ *               incompatible with this library
+ *   other errno values of open, ftruncate or mmap (ENAMETOOLONG, ENOSPC,
+ *               EMFILE, ENOMEM, ...)
+ *   PRW_EFORKED called in a forked child
+ * On failure *out (if out is not NULL) is set to NULL. */
+int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out);
+
+/* prw_close closes the handle. Passing NULL is a harmless no-op.
+ * If this was the process's last handle to the lock, the holds that threads
+ * of this process still have on it are released: read holds quietly, a write
+ * hold by marking the lock owner-dead (later acquirers get EOWNERDEAD), just
+ * as if the process had died. The lock is never left wedged. Threads blocked
+ * on the handle in another call return EBADF. An anonymous lock's file is
+ * removed when its last user closes it.
+ *
+ * Returns:
+ *   0           success, or lock is NULL
+ *   EBADF       lock is not a live handle (already closed, or garbage)
+ *   PRW_EFORKED called in a forked child (the handle stays the parent's) */
+int prw_close(prw_lock *lock);
+
+/* prw_unlink removes the named lock's file (see prw_open for names).
+ * Processes that have it open keep using it; a later prw_open with
+ * PRW_CREATE makes a new, different lock. Only a file that really is a
+ * prwlock segment is removed.
+ *
+ * Returns:
+ *   0           success
+ *   EINVAL      name is NULL or empty
+ *   ENOENT      no such lock
+ *   EPROTO      the file exists but is not a prwlock segment; it is kept
+ *   EACCES, EPERM, ...  errno of unlink
+ *   PRW_EFORKED called in a forked child */
+int prw_unlink(const char *name);
+
+/* prw_acquire_read takes the lock for reading for the calling thread.
+ * timeout_ns < 0 waits forever, 0 tries once, > 0 waits at most that many
+ * nanoseconds (CLOCK_MONOTONIC). Never returns EINTR: signals do not cut the
+ * wait short. A thread that already holds read takes it once more
+ * (recursive); each acquire needs a release.
+ *
+ * Returns:
+ *   0           the lock is held for reading
+ *   EOWNERDEAD  the lock IS held for reading, but a writer died holding it
+ *               (see Holder death)
+ *   EBUSY       timeout_ns == 0 and the lock was not free for readers
+ *   ETIMEDOUT   timeout_ns > 0 and it expired
+ *   EDEADLK     the calling thread holds the lock for writing
+ *   EAGAIN      the holder table is full (too many holders and waiters)
+ *   EPROTO      the shared state is corrupt
+ *   EINVAL      lock is NULL
+ *   EBADF       lock is not a live handle, or was closed during the wait
+ *   PRW_EFORKED called in a forked child */
+int prw_acquire_read(prw_lock *lock, int64_t timeout_ns);
+
+/* prw_acquire_write takes the lock for writing for the calling thread.
+ * timeout_ns as for prw_acquire_read.
+ *
+ * Returns:
+ *   0           the lock is held for writing
+ *   EOWNERDEAD  the lock IS held for writing, but a writer died holding it;
+ *               repair the data, then prw_release clears the state
+ *   EBUSY       timeout_ns == 0 and the lock was not free
+ *   ETIMEDOUT   timeout_ns > 0 and it expired
+ *   EDEADLK     the calling thread already holds the lock (read or write)
+ *   EAGAIN, EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_acquire_read */
+int prw_acquire_write(prw_lock *lock, int64_t timeout_ns);
+
+/* prw_try_acquire_read is prw_acquire_read(lock, 0). */
+int prw_try_acquire_read(prw_lock *lock);
+
+/* prw_try_acquire_write is prw_acquire_write(lock, 0). */
+int prw_try_acquire_write(prw_lock *lock);
+
+/* prw_release drops the calling thread's hold, read or write. A recursive
+ * read hold drops one level.
+ *
+ * Returns:
+ *   0           success
+ *   EPERM       the calling thread holds nothing on this lock
+ *   EPROTO      the shared state is corrupt
+ *   EINVAL      lock is NULL
+ *   EBADF       lock is not a live handle
+ *   PRW_EFORKED called in a forked child */
+int prw_release(prw_lock *lock);
+
+/* prw_downgrade turns the calling thread's write hold into a read hold,
+ * atomically: no writer gets in between, and readers waiting behind the
+ * writer are admitted with it. Release the read hold with prw_release.
+ *
+ * Returns:
+ *   0           success
+ *   EPERM       the calling thread does not hold the lock for writing
+ *   EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_release */
+int prw_downgrade(prw_lock *lock);
+
+/* prw_serialize writes the lock's token, a printable NUL-terminated string
+ * shorter than 4096 bytes, to buf. Any process of this machine can pass it to
+ * prw_deserialize to open the same lock, anonymous or named.
+ * On input *len is the size of buf. On success *len is set to the length of
+ * the token, without the NUL. If buf is NULL or too small, nothing is
+ * written, *len is set to the size needed (with the NUL) and ERANGE is
+ * returned.
+ *
+ * Returns:
+ *   0           success
+ *   ERANGE      buf is NULL or *len is too small; *len is the size needed
+ *   EINVAL      lock or len is NULL
+ *   EBADF       lock is not a live handle
+ *   PRW_EFORKED called in a forked child */
+int prw_serialize(prw_lock *lock, char *buf, size_t *len);
+
+/* prw_deserialize opens the lock that token (from prw_serialize) names and
+ * stores a new handle in *out. Close it with prw_close as any other.
+ *
+ * Returns:
+ *   0           success; *out is a new handle
+ *   EINVAL      token or out is NULL, or token is not a prwlock token
+ *   ENOENT      the lock no longer exists
+ *   EPROTO      the token's file is not a prwlock segment or is not the
+ *               lock the token was made for
+ *   EACCES, ...  errno of open or mmap
+ *   PRW_EFORKED called in a forked child
+ * On failure *out (if out is not NULL) is set to NULL. */
+int prw_deserialize(const char *token, prw_lock **out);
+
+/* prw_name writes the path of the lock's file (for an anonymous lock, its
+ * generated path), with the same buffer and ERANGE rules as prw_serialize.
+ *
+ * Returns: 0, ERANGE, EINVAL, EBADF, PRW_EFORKED as for prw_serialize. */
+int prw_name(prw_lock *lock, char *buf, size_t *len);
+
+/* prw_is_anonymous tells whether the lock was made by prw_create (or is a
+ * deserialized anonymous lock).
+ *
+ * Returns:
+ *   1           anonymous
+ *   0           named
+ *   EINVAL      lock is NULL
+ *   EBADF       lock is not a live handle
+ *   PRW_EFORKED called in a forked child */
+int prw_is_anonymous(prw_lock *lock);
+
+/* prw_info fills *info with a snapshot of the lock's state. Processes found
+ * dead are reclaimed first.
+ *
+ * Returns:
+ *   0           success
+ *   EINVAL      lock or info is NULL
+ *   EBADF       lock is not a live handle
+ *   EPROTO      the shared state is corrupt
+ *   PRW_EFORKED called in a forked child */
+int prw_info(prw_lock *lock, prw_info_t *info);
+
+/* prw_holders copies a snapshot of the holder table (holds and waits, of
+ * all processes) to out[0..cap). *count is set to the number of entries in
+ * the snapshot. If that is more than cap, the first cap entries are copied
+ * and ERANGE is returned; out may be NULL when cap is 0, to ask for the
+ * count.
+ *
+ * Returns:
+ *   0           success; out[0..*count) is filled
+ *   ERANGE      more than cap entries; *count is how many there are
+ *   EINVAL      lock or count is NULL, or out is NULL with cap > 0
+ *   EBADF, EPROTO, PRW_EFORKED  as for prw_info */
+int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count);
+
+/* prw_strerror returns a static, constant description of err, one of the
+ * codes above; it never returns NULL. Works in a forked child. */
+const char *prw_strerror(int err);
+
+/* prw_version returns the library's version, "MAJOR.MINOR.PATCH", matching
+ * the PRW_VERSION_* macros of the header it was built with. Works in a
+ * forked child. */
+const char *prw_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PRWLOCK_H */

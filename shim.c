@@ -1,0 +1,204 @@
+/* The public prw_* entry points of libprwlock.so.
+ *
+ * Each wrapper checks the fork guard before anything can enter Go, checks
+ * NULL arguments, supplies the calling thread's id as the lock owner, and
+ * calls the matching prwgo_* export in export.go. prw_strerror and
+ * prw_version are pure C so that they work in a forked child too.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "prwlock.h"
+#include "_cgo_export.h"
+
+#define PRW_STR_(x) #x
+#define PRW_STR(x) PRW_STR_(x)
+
+/* Set in the child of a fork. Go cannot run there (its threads are gone). */
+static int prw_forked;
+
+/* Live handles of this process, so that exit does not enter Go for
+ * nothing. */
+static long prw_live;
+
+/* The calling thread's kernel tid, the lock owner. gettid is a syscall
+ * (~160 ns here), so it is cached per thread. */
+static __thread uint32_t prw_tid;
+
+static inline int prw_in_child(void) {
+  return __atomic_load_n(&prw_forked, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t prw_self(void) {
+  uint32_t t = prw_tid;
+  if (t == 0) t = prw_tid = (uint32_t)syscall(SYS_gettid);
+  return t;
+}
+
+static inline uintptr_t prw_h(prw_lock *lock) { return (uintptr_t)lock; }
+
+static void prw_on_fork_child(void) {
+  __atomic_store_n(&prw_forked, 1, __ATOMIC_RELAXED);
+  prw_tid = 0; /* the child's only thread has a new tid */
+}
+
+static void prw_on_exit(void) {
+  /* Never enter Go in a forked child: it would hang the exit. */
+  if (prw_in_child() || __atomic_load_n(&prw_live, __ATOMIC_RELAXED) <= 0)
+    return;
+  prwgo_atexit();
+}
+
+__attribute__((constructor)) static void prw_init(void) {
+  pthread_atfork(NULL, NULL, prw_on_fork_child);
+  atexit(prw_on_exit);
+}
+
+/* Call as prw_opened(prwgo_xxx(..., &h), &h, out): h is read only after the
+ * call (argument evaluation order is unspecified). */
+static int prw_opened(int rc, const uintptr_t *h, prw_lock **out) {
+  if (rc == 0) {
+    __atomic_add_fetch(&prw_live, 1, __ATOMIC_RELAXED);
+    *out = (prw_lock *)*h;
+  }
+  return rc;
+}
+
+int prw_create(prw_lock **out) {
+  uintptr_t h = 0;
+  if (out) *out = NULL;
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!out) return EINVAL;
+  return prw_opened(prwgo_create(&h), &h, out);
+}
+
+int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out) {
+  uintptr_t h = 0;
+  if (out) *out = NULL;
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!name || !out) return EINVAL;
+  return prw_opened(prwgo_open((char *)name, flags, mode, &h), &h, out);
+}
+
+int prw_deserialize(const char *token, prw_lock **out) {
+  uintptr_t h = 0;
+  if (out) *out = NULL;
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!token || !out) return EINVAL;
+  return prw_opened(prwgo_deserialize((char *)token, &h), &h, out);
+}
+
+int prw_close(prw_lock *lock) {
+  int rc;
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return 0;
+  rc = prwgo_close(prw_h(lock));
+  /* The handle is gone unless it was not live to begin with. */
+  if (rc != EBADF) __atomic_sub_fetch(&prw_live, 1, __ATOMIC_RELAXED);
+  return rc;
+}
+
+int prw_unlink(const char *name) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!name) return EINVAL;
+  return prwgo_unlink((char *)name);
+}
+
+int prw_acquire_read(prw_lock *lock, int64_t timeout_ns) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return EINVAL;
+  return prwgo_acquire(prw_h(lock), prw_self(), PRW_MODE_READ, timeout_ns);
+}
+
+int prw_acquire_write(prw_lock *lock, int64_t timeout_ns) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return EINVAL;
+  return prwgo_acquire(prw_h(lock), prw_self(), PRW_MODE_WRITE, timeout_ns);
+}
+
+int prw_try_acquire_read(prw_lock *lock) { return prw_acquire_read(lock, 0); }
+
+int prw_try_acquire_write(prw_lock *lock) { return prw_acquire_write(lock, 0); }
+
+int prw_release(prw_lock *lock) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return EINVAL;
+  return prwgo_release(prw_h(lock), prw_self());
+}
+
+int prw_downgrade(prw_lock *lock) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return EINVAL;
+  return prwgo_downgrade(prw_h(lock), prw_self());
+}
+
+int prw_serialize(prw_lock *lock, char *buf, size_t *len) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || !len) return EINVAL;
+  return prwgo_serialize(prw_h(lock), buf, len);
+}
+
+int prw_name(prw_lock *lock, char *buf, size_t *len) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || !len) return EINVAL;
+  return prwgo_name(prw_h(lock), buf, len);
+}
+
+int prw_is_anonymous(prw_lock *lock) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return EINVAL;
+  return prwgo_is_anonymous(prw_h(lock));
+}
+
+int prw_info(prw_lock *lock, prw_info_t *info) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || !info) return EINVAL;
+  return prwgo_info(prw_h(lock), info);
+}
+
+int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || !count || (!out && cap > 0)) return EINVAL;
+  return prwgo_holders(prw_h(lock), out, cap, count);
+}
+
+const char *prw_strerror(int err) {
+  switch (err) {
+  case 0: return "success";
+  case EBUSY: return "lock is busy";
+  case ETIMEDOUT: return "timed out waiting for the lock";
+  case EDEADLK: return "request would deadlock on the caller's own hold";
+  case EPERM: return "calling thread does not hold the lock in the required mode";
+  case EOWNERDEAD: return "lock acquired, but a previous writer died holding it";
+  case EAGAIN: return "holder table is full";
+  case EPROTO: return "not a valid prwlock segment or token, or incompatible layout";
+  case EBADF: return "not a live lock handle";
+  case EINVAL: return "invalid argument";
+  case ENOENT: return "no such lock";
+  case EEXIST: return "lock already exists";
+  case EACCES: return "permission denied";
+  case ERANGE: return "buffer too small";
+  case EIO: return "internal error in libprwlock";
+  case PRW_EFORKED:
+    return "process was forked without exec: libprwlock cannot run in the "
+           "child (exec, or load a private copy of the library)";
+  }
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (err > 0) {
+    const char *s = strerrordesc_np(err);
+    if (s) return s;
+  }
+#endif
+  return "unknown error";
+}
+
+const char *prw_version(void) {
+  return PRW_STR(PRW_VERSION_MAJOR) "." PRW_STR(PRW_VERSION_MINOR) "." PRW_STR(
+      PRW_VERSION_PATCH);
+}
