@@ -1,0 +1,134 @@
+package lock
+
+import (
+	"context"
+	"time"
+)
+
+// Mode is the kind of hold an owner has or asks for.
+type Mode uint8
+
+const (
+	ModeNone  Mode = 0 // no hold
+	ModeRead  Mode = 1 // shared hold
+	ModeWrite Mode = 2 // exclusive hold
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeRead:
+		return "read"
+	case ModeWrite:
+		return "write"
+	}
+	return "none"
+}
+
+// Owner identifies a holder inside the calling process: normally the
+// kernel thread id (gettid) of the calling thread, which is what the C
+// library passes. Zero is not a valid owner. Values with the top bit set are
+// reserved for the owners this package makes up for its sync.RWMutex-style
+// methods. One owner must not be used by two goroutines at the same time.
+type Owner uint32
+
+// syntheticOwnerBit marks owners made up by this package (RLock and friends).
+const syntheticOwnerBit Owner = 1 << 31
+
+// DefaultCapacity is the number of holder slots of a new lock when
+// Options.Capacity is zero. Every holder and every waiter uses one slot.
+const DefaultCapacity = 128
+
+// MaxCapacity is the largest holder capacity a segment may declare.
+const MaxCapacity = 4096
+
+// Options controls Open and CreateAnonymous.
+type Options struct {
+	// Create creates the lock if it does not exist.
+	Create bool
+	// Exclusive, with Create, fails with an error matching fs.ErrExist
+	// (EEXIST) when the lock already exists.
+	Exclusive bool
+	// Perm is the file mode of a lock this call creates; 0 means 0600. It is
+	// applied exactly, regardless of the umask.
+	Perm uint32
+	// Capacity is the number of holder slots of a lock this call creates,
+	// rounded up to a multiple of 64; 0 means DefaultCapacity.
+	Capacity int
+}
+
+// Stats is a snapshot of a lock's state.
+type Stats struct {
+	Readers        int    // owners holding read
+	WriterPID      uint32 // 0 when no writer holds or drains the lock
+	WriterTID      uint32
+	WriterActive   bool // the writer has drained the readers and holds the lock
+	WaitingReaders int
+	WaitingWriters int // includes a writer that owns the lock but still waits for readers to leave
+	Capacity       int
+	UsedSlots      int
+	Attached       int    // processes that have the lock open (as far as tracked)
+	Recoveries     uint64 // slots of dead processes cleaned up
+	OwnerDeaths    uint64 // writers that died holding the lock
+	OwnerDead      bool   // a writer died and no told writer has released since
+}
+
+// Holder describes one slot in the holder table: a hold or a wait.
+type Holder struct {
+	PID     uint32
+	TID     uint32
+	Mode    Mode
+	Waiting bool   // true while the owner waits for Mode
+	Count   uint32 // recursion depth of a read hold
+	// Since is the CLOCK_MONOTONIC time in nanoseconds at which the hold
+	// or wait began, or was first observed: the uncontended fast path
+	// reads no clock, so an inspector stamps such holds when it first sees
+	// them. Zero means unknown.
+	Since int64
+}
+
+// Acquire takes the lock in mode m for owner o. A negative timeout waits
+// forever, zero tries once (ErrBusy), a positive one waits at most that long
+// (ErrTimeout), measured on the monotonic clock. ErrOwnerDead means the lock
+// was granted but a writer died holding it.
+func (l *Lock) Acquire(o Owner, m Mode, timeout time.Duration) error {
+	dl := int64(-1)
+	if timeout == 0 {
+		dl = 0
+	} else if timeout > 0 {
+		dl = MonotonicNow() + int64(timeout)
+	}
+	return l.acquire(nil, o, m, dl)
+}
+
+// AcquireUntil is Acquire with an absolute CLOCK_MONOTONIC deadline in
+// nanoseconds (see MonotonicNow). A deadline of 0 tries once; a negative one
+// waits forever.
+func (l *Lock) AcquireUntil(o Owner, m Mode, deadline int64) error {
+	return l.acquire(nil, o, m, deadline)
+}
+
+// AcquireContext is Acquire that waits until ctx is done. A cancelled wait
+// returns an error matching both ErrInterrupted and ctx.Err(); if ctx has a
+// deadline, reaching it returns ErrTimeout as well as ctx.Err().
+func (l *Lock) AcquireContext(ctx context.Context, o Owner, m Mode) error {
+	dl := int64(-1)
+	if d, ok := ctx.Deadline(); ok {
+		dl = MonotonicNow() + int64(time.Until(d))
+		if dl <= 0 {
+			dl = 1
+		}
+	}
+	return l.acquire(ctx, o, m, dl)
+}
+
+// Release drops owner o's hold, whatever its mode. A recursive read hold is
+// dropped one level at a time. Without a hold it returns ErrNotHeld.
+func (l *Lock) Release(o Owner) error { return l.release(o) }
+
+// Downgrade turns owner o's write hold into a read hold atomically: no
+// writer can get in between, and readers waiting behind the writer are
+// admitted with it. Without a write hold it returns ErrNotHeld.
+func (l *Lock) Downgrade(o Owner) error { return l.downgrade(o) }
+
+// Held reports the mode in which owner o holds the lock.
+func (l *Lock) Held(o Owner) Mode { return l.held(o) }

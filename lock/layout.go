@@ -1,0 +1,205 @@
+package lock
+
+// This file is the shared-memory protocol, layout version 1. Every process
+// that maps a prwlock segment, in any language, must follow it exactly.
+// All multi-byte fields are native-endian (segments never leave the
+// machine) and every field below is accessed with atomic, sequentially
+// consistent operations unless marked "plain".
+//
+// # Segment
+//
+// A segment is a regular file mapped MAP_SHARED, page-aligned in size:
+//
+//	offset  size  field
+//	0       8     magic       "PRWLOCK\x00"; written last by the creator
+//	8       4     version     layoutVersion (1)
+//	12      4     slotSize    64
+//	16      8     size        total file size in bytes
+//	24      4     capacity    holder slots, multiple of 64, 64..MaxCapacity
+//	28      4     attachCap   attachment entries (== capacity)
+//	32      4     segState    segNew, segReady, segClosing, segRemoved
+//	36      4     flags       flagAnonymous
+//	40      4     closerPID   pid that set segClosing (to recover a dead closer)
+//	48      8     created     CLOCK_REALTIME ns of creation (plain, informative)
+//	64      4     state       the lock word, see below
+//	128     4     readSeq     futex: readers sleep here
+//	192     4     writeSeq    futex: writers waiting for the writer field sleep here
+//	256     4     drainSeq    futex: the pending writer sleeps here until readers leave
+//	320     8     recoveries  dead-process slots cleaned up
+//	328     8     ownerDeaths writers that died holding the lock
+//	384     c/8   bitmap      one bit per slot: the slot may be in use
+//	slotOff c*64  slots       holder table
+//	attOff  c*32  attachments processes that have the segment open
+//
+// slotOff = align(384+capacity/8, 64); attOff = slotOff + 64*capacity;
+// size = align(attOff + 32*capacity, 4096).
+//
+// Creation: the creator makes the file with O_EXCL, holds an OFD write lock
+// on byte 0 while it initialises, sizes it, fills every field, then stores
+// magic and finally segState = segReady. An opener waits (bounded) while
+// that OFD lock is held and refuses, with EPROTO, any file whose magic,
+// version, slot size, capacity or size disagree with this layout.
+//
+// # The lock word
+//
+//	bits 0..12   writer: 1 + index of the slot that owns the writer field, 0 if none
+//	bit  16      stateReadersWaiting: a reader sleeps on readSeq
+//	bit  17      stateWritersWaiting: a writer sleeps on writeSeq
+//	bit  18      stateDrainWaiting: the pending writer sleeps on drainSeq
+//	bit  19      stateOwnerDead: a writer died holding the lock; the data may
+//	             be inconsistent until a writer that was told releases
+//
+// Readers are not counted in the lock word: each holder publishes itself in
+// its own slot, so a dead reader is recovered exactly by clearing its slot.
+// A reader enters by storing slotRead in its slot and then loading the lock
+// word; a writer claims the writer field with a CAS on the lock word and then
+// scans the slots. With sequentially consistent operations at least one of
+// them sees the other (Dekker), so no reader is ever inside with an active
+// writer. A reader that sees a writer field backs off to slotWaitRead.
+//
+// Phases: a writer that owns the field blocks new readers ("pending") and
+// waits for slotRead holders to drain, then marks its slot slotWrite. On
+// release it first hands the lock to every waiting reader (slotWaitRead ->
+// slotRead by CAS), then clears the field, so readers queued during a write
+// phase enter before the next writer, and a waiting writer blocks new
+// readers: neither side starves. Recursive reads never consult the lock word,
+// so they cannot deadlock against a pending writer.
+//
+// # Slots (64 bytes, one cache line each)
+//
+//	0   owner   uint64  pid<<32 | tid; 0 = free. Claimed by CAS 0 -> owner.
+//	8   ctl     uint64  generation<<32 | slot state; the generation grows on
+//	                    every claim so recovery CAS never hits a reused slot
+//	16  count   uint32  recursion depth of a read hold (owner writes)
+//	20  pad
+//	24  pstart  uint64  owner process start time (clock ticks after boot)
+//	32  pidns   uint64  inode of the owner's PID namespace (0 unknown)
+//	40  since   int64   CLOCK_MONOTONIC ns when the hold or wait began (0 unknown)
+//
+// Claim order: CAS owner, bump generation, write pstart/pidns/since/count,
+// set the bitmap bit, then set the state. Free order: state = slotFree,
+// clear the bitmap bit, clear owner (last).
+//
+// # Attachments (32 bytes each)
+//
+//	0   pid     uint32  0 = free; claimed by CAS
+//	4   refs    uint32  open handles... always 1 per process in version 1
+//	8   pstart  uint64
+//	16  pidns   uint64
+//
+// An anonymous segment is unlinked by the process that detaches last: it
+// moves segState from segReady to segClosing, and if no live attachment
+// remains, to segRemoved and unlinks the file; otherwise it moves segState
+// back. A process that attaches registers first and then checks segState,
+// so one of the two always sees the other.
+//
+// # Liveness
+//
+// A slot's owner is dead when no process with its pid exists, the process
+// is a zombie, or its start time differs from pstart (the pid was reused).
+// Owners whose pidns differs from the observer's are never declared dead: a
+// process cannot see into another PID namespace.
+
+const (
+	layoutVersion = 1
+	magicValue    = uint64('P') | uint64('R')<<8 | uint64('W')<<16 | uint64('L')<<24 |
+		uint64('O')<<32 | uint64('C')<<40 | uint64('K')<<48 // "PRWLOCK\x00"
+
+	slotSize   = 64
+	attachSize = 32
+	pageSize   = 4096
+
+	// Header field offsets.
+	offMagic       = 0
+	offVersion     = 8
+	offSlotSize    = 12
+	offSize        = 16
+	offCapacity    = 24
+	offAttachCap   = 28
+	offSegState    = 32
+	offFlags       = 36
+	offCloserPID   = 40
+	offCreated     = 48
+	offState       = 64
+	offReadSeq     = 128
+	offWriteSeq    = 192
+	offDrainSeq    = 256
+	offRecoveries  = 320
+	offOwnerDeaths = 328
+	offBitmap      = 384
+
+	// Slot field offsets.
+	slotOwner  = 0
+	slotCtl    = 8
+	slotCount  = 16
+	slotPstart = 24
+	slotPidns  = 32
+	slotSince  = 40
+
+	// Attachment field offsets.
+	attPID    = 0
+	attRefs   = 4
+	attPstart = 8
+	attPidns  = 16
+)
+
+// Segment states (segState).
+const (
+	segNew     = 0 // being initialised
+	segReady   = 1 // usable
+	segClosing = 2 // an anonymous segment's last user is deciding whether to unlink
+	segRemoved = 3 // unlinked; attach must fail
+)
+
+// flagAnonymous marks a segment created by CreateAnonymous.
+const flagAnonymous = 1
+
+// Lock word bits.
+const (
+	stateWriterMask     = 0x1fff  // 1 + writer slot index; 0 = no writer
+	stateReadersWaiting = 1 << 16 // a reader sleeps on readSeq
+	stateWritersWaiting = 1 << 17 // a writer sleeps on writeSeq
+	stateDrainWaiting   = 1 << 18 // the pending writer sleeps on drainSeq
+	stateOwnerDead      = 1 << 19 // a writer died holding; data may be inconsistent
+	stateKnownBits      = stateWriterMask | stateReadersWaiting | stateWritersWaiting | stateDrainWaiting | stateOwnerDead
+)
+
+func writerOf(s uint32) int             { return int(s&stateWriterMask) - 1 } // -1 if none
+func hasWriter(s uint32) bool           { return s&stateWriterMask != 0 }
+func withWriter(s uint32, i int) uint32 { return s&^stateWriterMask | uint32(i+1) }
+
+// Slot states (low 32 bits of ctl).
+const (
+	slotFree       = 0 // claimed or being claimed/freed, holds nothing
+	slotRead       = 1 // holds read (count levels)
+	slotWaitRead   = 2 // waits for read; a releasing writer may hand it slotRead
+	slotWaitWrite  = 3 // waits for the writer field, or owns it and drains readers
+	slotWrite      = 4 // owns the writer field and holds write
+	slotRecovering = 5 // a process is cleaning up this dead owner's slot
+)
+
+func ctlState(c uint64) uint32            { return uint32(c) }
+func ctlGen(c uint64) uint32              { return uint32(c >> 32) }
+func makeCtl(gen, st uint32) uint64       { return uint64(gen)<<32 | uint64(st) }
+func ownerKey(pid uint32, o Owner) uint64 { return uint64(pid)<<32 | uint64(o) }
+
+// layoutFor computes the offsets and total size for a capacity.
+func layoutFor(capacity int) (slotOff, attOff, size int) {
+	slotOff = alignUp(offBitmap+capacity/8, 64)
+	attOff = slotOff + slotSize*capacity
+	size = alignUp(attOff+attachSize*capacity, pageSize)
+	return
+}
+
+func alignUp(n, a int) int { return (n + a - 1) / a * a }
+
+// normCapacity rounds a requested capacity to what the layout allows.
+func normCapacity(c int) (int, error) {
+	if c == 0 {
+		c = DefaultCapacity
+	}
+	if c < 0 || c > MaxCapacity {
+		return 0, detail(ErrInvalid, "capacity %d out of range 1..%d", c, MaxCapacity)
+	}
+	return alignUp(c, 64), nil
+}

@@ -1,0 +1,451 @@
+//go:build linux
+
+package lock
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShmDir is where bare names live.
+const ShmDir = "/dev/shm"
+
+// NamePrefix marks the files of bare-named and anonymous locks in ShmDir.
+const NamePrefix = "prwlock."
+
+const anonPrefix = NamePrefix + "anon."
+
+// maxNameLen bounds a bare name so that prefix+name fits NAME_MAX (255).
+const maxNameLen = 255 - len(NamePrefix)
+
+// ResolvePath maps a lock name to its file. A bare name (no '/') becomes
+// ShmDir/prwlock.<name>; a name containing '/' is a file path, relative
+// to the working directory unless absolute. Empty names, NUL bytes, "."
+// and ".." (as a name or a path component) and overlong names are
+// rejected with ErrInvalid.
+func ResolvePath(name string) (string, error) {
+	switch {
+	case name == "":
+		return "", detail(ErrInvalid, "empty lock name")
+	case strings.IndexByte(name, 0) >= 0:
+		return "", detail(ErrInvalid, "lock name contains a NUL byte")
+	}
+	if !strings.Contains(name, "/") {
+		if name == "." || name == ".." {
+			return "", detail(ErrInvalid, "lock name %q is not allowed", name)
+		}
+		if len(name) > maxNameLen {
+			return "", detail(ErrInvalid, "lock name longer than %d bytes", maxNameLen)
+		}
+		return ShmDir + "/" + NamePrefix + name, nil
+	}
+	if len(name) >= unix.PathMax {
+		return "", detail(ErrInvalid, "lock path longer than %d bytes", unix.PathMax-1)
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return "", detail(ErrInvalid, "lock path %q contains '..'", name)
+		}
+	}
+	if strings.HasSuffix(name, "/") {
+		return "", detail(ErrInvalid, "lock path %q names a directory", name)
+	}
+	return name, nil
+}
+
+// registry maps open files to this process's segments, so that one process
+// has one view of its holds whichever handle it uses.
+var (
+	registryMu sync.Mutex
+	registry   = map[[2]uint64]*segment{}
+)
+
+// Open opens the lock called name, creating it if opt.Create is set.
+func Open(name string, opt Options) (*Lock, error) {
+	path, err := ResolvePath(name)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := openPath(path, opt, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{seg: seg, name: name}, nil
+}
+
+// CreateAnonymous creates a lock with a unique name in ShmDir. It is
+// removed when the last process that has it open closes it or dies (the
+// survivor's Close, or any later CreateAnonymous, cleans up). Share it with
+// other processes through Token and OpenToken.
+func CreateAnonymous(opt Options) (*Lock, error) {
+	sweepAnonymousOnce.Do(func() { SweepAnonymous() })
+	opt.Create, opt.Exclusive = true, true
+	for tries := 0; ; tries++ {
+		var rb [8]byte
+		if _, err := rand.Read(rb[:]); err != nil {
+			return nil, err
+		}
+		path := ShmDir + "/" + anonPrefix + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(rb[:])
+		seg, err := openPath(path, opt, flagAnonymous)
+		if errors.Is(err, os.ErrExist) && tries < 8 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Lock{seg: seg, name: path}, nil
+	}
+}
+
+// Token returns a printable string that names this lock's file and its
+// identity; OpenToken attaches to the same lock from any process of the
+// machine for as long as the file exists.
+func (l *Lock) Token() string {
+	s := l.seg
+	return fmt.Sprintf("prwlock:%d:%d:%d:%s", layoutVersion, s.dev, s.ino, s.path)
+}
+
+// OpenToken attaches to the lock a token from Token names. A token whose
+// file is gone or was replaced by another file fails with an error
+// matching fs.ErrNotExist; a malformed token fails with ErrInvalid.
+func OpenToken(token string) (*Lock, error) {
+	parts := strings.SplitN(token, ":", 5)
+	if len(parts) != 5 || parts[0] != "prwlock" {
+		return nil, detail(ErrInvalid, "malformed lock token")
+	}
+	if parts[1] != strconv.Itoa(layoutVersion) {
+		return nil, detail(ErrProtocol, "token for layout version %q", parts[1])
+	}
+	dev, err1 := strconv.ParseUint(parts[2], 10, 64)
+	ino, err2 := strconv.ParseUint(parts[3], 10, 64)
+	path := parts[4]
+	if err1 != nil || err2 != nil || !strings.HasPrefix(path, "/") {
+		return nil, detail(ErrInvalid, "malformed lock token")
+	}
+	if _, err := ResolvePath(path); err != nil {
+		return nil, err
+	}
+	seg, err := openPath(path, Options{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lock{seg: seg, name: path}
+	if seg.dev != dev || seg.ino != ino {
+		l.Close()
+		return nil, &os.PathError{Op: "open", Path: path, Err: unix.ENOENT}
+	}
+	return l, nil
+}
+
+// openPath opens or creates the segment at path and attaches to it.
+func openPath(path string, opt Options, flags uint32) (*segment, error) {
+	capacity, err := normCapacity(opt.Capacity)
+	if err != nil {
+		return nil, err
+	}
+	perm := opt.Perm
+	if perm == 0 {
+		perm = 0o600
+	}
+	if perm&^0o777 != 0 {
+		return nil, detail(ErrInvalid, "mode %#o has bits beyond 0777", perm)
+	}
+	const base = unix.O_RDWR | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if opt.Create {
+			fd, err := unix.Open(path, base|unix.O_CREAT|unix.O_EXCL, perm)
+			if err == nil {
+				return createSegment(fd, path, capacity, perm, flags)
+			}
+			if err != unix.EEXIST || opt.Exclusive {
+				return nil, pathErr("create", path, err)
+			}
+		}
+		fd, err := unix.Open(path, base, 0)
+		if err == unix.ENOENT && opt.Create && time.Now().Before(deadline) {
+			continue // removed between our create and open attempts
+		}
+		if err != nil {
+			return nil, pathErr("open", path, err)
+		}
+		seg, err := openExisting(fd, path, deadline)
+		if err == errRetryOpen {
+			continue
+		}
+		return seg, err
+	}
+}
+
+var errRetryOpen = errors.New("retry")
+
+func pathErr(op, path string, err error) error {
+	if err == unix.ELOOP {
+		return &os.PathError{Op: op, Path: path, Err: fmt.Errorf("%w (refusing to follow a symbolic link)", err)}
+	}
+	return &os.PathError{Op: op, Path: path, Err: err}
+}
+
+func fileKey(st *unix.Stat_t) [2]uint64 { return [2]uint64{uint64(st.Dev), st.Ino} }
+
+// createSegment initialises a file this process just created with O_EXCL.
+func createSegment(fd int, path string, capacity int, perm uint32, flags uint32) (seg *segment, err error) {
+	defer unix.Close(fd)
+	defer func() {
+		if err != nil {
+			unix.Unlink(path)
+		}
+	}()
+	// Openers wait while this lock is held; the kernel drops it if we die.
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 1}
+	if err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk); err != nil {
+		return nil, pathErr("lock", path, err)
+	}
+	if err := unix.Fchmod(fd, perm); err != nil {
+		return nil, pathErr("chmod", path, err)
+	}
+	slotOff, attOff, size := layoutFor(capacity)
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return nil, pathErr("truncate", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, pathErr("stat", path, err)
+	}
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, pathErr("mmap", path, err)
+	}
+	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff, path: path,
+		dev: uint64(st.Dev), ino: st.Ino, anon: flags&flagAnonymous != 0, me: self()}
+	// The file is zero-filled; write the header, then magic, then ready.
+	atomic.StoreUint32(s.u32(offVersion), layoutVersion)
+	atomic.StoreUint32(s.u32(offSlotSize), slotSize)
+	atomic.StoreUint64(s.u64(offSize), uint64(size))
+	atomic.StoreUint32(s.u32(offCapacity), uint32(capacity))
+	atomic.StoreUint32(s.u32(offAttachCap), uint32(capacity))
+	atomic.StoreUint32(s.u32(offFlags), flags)
+	atomic.StoreInt64(s.i64(offCreated), time.Now().UnixNano())
+	// Attach before publishing, so that no sweeper can find the new
+	// anonymous segment ready but unused.
+	s.attSlot = s.attach()
+	atomic.StoreUint64(s.u64(offMagic), magicValue)
+	atomic.StoreUint32(s.u32(offSegState), segReady)
+	registryMu.Lock()
+	s.refs = 1
+	registry[fileKey(&st)] = s
+	registryMu.Unlock()
+	return s, nil
+}
+
+// openExisting validates and maps a file someone else created.
+func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	for {
+		if err := unix.Fstat(fd, &st); err != nil {
+			return nil, pathErr("stat", path, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return nil, detail(ErrProtocol, "%s is not a regular file", path)
+		}
+		registryMu.Lock()
+		if s, ok := registry[fileKey(&st)]; ok && !s.closing() {
+			s.refs++
+			registryMu.Unlock()
+			return s, nil
+		}
+		registryMu.Unlock()
+		var hdr [offState]byte
+		n, _ := unix.Pread(fd, hdr[:], 0)
+		ready, err := checkHeader(hdr[:n], st.Size)
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s)", err, path)
+		}
+		if ready {
+			break
+		}
+		// Being created: wait while the creator holds its OFD lock; a file
+		// nobody initialises after a grace period is not a lock.
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 1}
+		if unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk) == nil && lk.Type == unix.F_UNLCK &&
+			time.Since(deadline.Add(-5*time.Second)) > 200*time.Millisecond {
+			return nil, detail(ErrProtocol, "%s was never initialised", path)
+		}
+		if time.Now().After(deadline) {
+			return nil, detail(ErrTimeout, "%s is still being initialised", path)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, pathErr("mmap", path, err)
+	}
+	capacity := int(atomic.LoadUint32((*uint32)(ptrAt(mem, offCapacity))))
+	slotOff, attOff, size := layoutFor(capacity)
+	if size != len(mem) {
+		unix.Munmap(mem)
+		return nil, detail(ErrProtocol, "%s changed size", path)
+	}
+	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff, path: path,
+		dev: uint64(st.Dev), ino: st.Ino, me: self()}
+	s.anon = atomic.LoadUint32(s.u32(offFlags))&flagAnonymous != 0
+	s.attSlot = s.attach()
+	if s.attSlot < 0 && s.anon {
+		unix.Munmap(mem)
+		return nil, detail(ErrFull, "%s: attachment table full", path)
+	}
+	// Check the segment is not being removed (see lastUserGone).
+	for spins := 0; ; spins++ {
+		ss := atomic.LoadUint32(s.u32(offSegState))
+		if ss == segReady {
+			break
+		}
+		if ss == segClosing {
+			s.waitClosing(spins)
+			continue
+		}
+		s.detachEntry(s.attSlot)
+		unix.Munmap(mem)
+		if ss == segRemoved {
+			return nil, errRetryOpen
+		}
+		return nil, detail(ErrProtocol, "%s has segment state %d", path, ss)
+	}
+	registryMu.Lock()
+	if other, ok := registry[fileKey(&st)]; ok && !other.closing() {
+		// Another goroutine mapped it meanwhile: use theirs.
+		other.refs++
+		registryMu.Unlock()
+		s.detachEntry(s.attSlot)
+		unix.Munmap(mem)
+		return other, nil
+	}
+	s.refs = 1
+	registry[fileKey(&st)] = s
+	registryMu.Unlock()
+	return s, nil
+}
+
+// Close detaches the handle. Closing a process's last handle on a lock
+// releases every hold the process still has on it: read holds silently,
+// write holds as if the writer died (the data may be half written, so the
+// next acquirers get ErrOwnerDead), and withdraws its waiters. The last
+// user of an anonymous lock removes its file. Close returns ErrClosed if
+// the handle was already closed.
+func (l *Lock) Close() error {
+	if l == nil || !l.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	s := l.seg
+	registryMu.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last {
+		// No new handle may pick this segment up; in-flight calls finish.
+		s.active.Add(closingBias)
+		delete(registry, [2]uint64{s.dev, s.ino})
+	}
+	registryMu.Unlock()
+	if !last {
+		return nil
+	}
+	for s.active.Load() != closingBias {
+		time.Sleep(100 * time.Microsecond)
+	}
+	return s.detach()
+}
+
+// detach releases what this process still holds and unmaps the segment.
+func (s *segment) detach() error {
+	s.recs.Range(func(_, v any) bool {
+		if r := v.(*ownerRec); r.slot >= 0 {
+			s.releaseRec(r, r.mode == ModeWrite)
+		}
+		return true
+	})
+	s.detachEntry(s.attSlot)
+	if s.anon && s.lastUserGone() {
+		var st unix.Stat_t
+		if unix.Lstat(s.path, &st) == nil && uint64(st.Dev) == s.dev && st.Ino == s.ino {
+			unix.Unlink(s.path)
+		}
+	}
+	return unix.Munmap(s.mem)
+}
+
+// Unlink removes the named lock's file, like sem_unlink: processes that
+// have it open keep using it; later opens create a new lock. It refuses,
+// with ErrProtocol, to remove a file that is not a prwlock segment.
+func Unlink(name string) error {
+	path, err := ResolvePath(name)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return pathErr("open", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return pathErr("stat", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return detail(ErrProtocol, "%s is not a regular file", path)
+	}
+	var hdr [offState]byte
+	n, _ := unix.Pread(fd, hdr[:], 0)
+	if atomicMagic(hdr[:n]) != magicValue {
+		return detail(ErrProtocol, "%s is not a prwlock segment; not removing it", path)
+	}
+	if err := unix.Unlink(path); err != nil {
+		return pathErr("unlink", path, err)
+	}
+	return nil
+}
+
+var sweepAnonymousOnce sync.Once
+
+// SweepAnonymous removes anonymous lock files in ShmDir whose users are
+// all dead. CreateAnonymous runs it once per process. It returns how many
+// files it removed.
+func SweepAnonymous() int {
+	ents, err := os.ReadDir(ShmDir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), anonPrefix) {
+			continue
+		}
+		path := ShmDir + "/" + e.Name()
+		seg, err := openPath(path, Options{}, 0)
+		if err != nil || !seg.anon {
+			if err == nil {
+				(&Lock{seg: seg}).Close()
+			}
+			continue
+		}
+		// Closing our attachment removes the file if no live user is left.
+		l := &Lock{seg: seg}
+		l.Close()
+		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+			n++
+		}
+	}
+	return n
+}
+
+func sleepBriefly() { time.Sleep(200 * time.Microsecond) }

@@ -1,0 +1,292 @@
+package lock
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// segment is one process's mapping of a lock file. All handles of a process
+// that open the same file share one segment (see registry), so the process
+// has one view of its owners' holds.
+type segment struct {
+	mem      []byte // the MAP_SHARED mapping; never copied out of
+	capacity int    // validated at open; never re-read from shared memory
+	slotOff  int
+	attOff   int
+	path     string
+	dev, ino uint64
+	anon     bool
+	me       ident
+	attSlot  int // our attachment entry, -1 if untracked
+
+	refs int // handles open on this segment; guarded by registryMu
+
+	// active counts operations in flight; closing adds closingBias, after
+	// which enter fails and detach waits for the count to drain.
+	active atomic.Int64
+
+	recs sync.Map // Owner -> *ownerRec
+}
+
+const closingBias = -1 << 40
+
+// ownerRec is the process-local view of one owner's slot. Only the owner's
+// own thread touches it while it is not closing.
+type ownerRec struct {
+	slot int32  // -1: no slot
+	gen  uint32 // generation of the slot when claimed
+	mode Mode   // ModeRead or ModeWrite while held; ModeNone while waiting
+	told bool   // this owner's write hold was granted with ErrOwnerDead
+}
+
+func (s *segment) enter() bool {
+	if s.active.Add(1) < 0 {
+		s.active.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *segment) exit()         { s.active.Add(-1) }
+func (s *segment) closing() bool { return s.active.Load() < 0 }
+
+// Raw accessors. Offsets are computed from the validated capacity only.
+func (s *segment) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&s.mem[off])) }
+func (s *segment) u64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&s.mem[off])) }
+func (s *segment) i64(off int) *int64  { return (*int64)(unsafe.Pointer(&s.mem[off])) }
+
+func (s *segment) state() *uint32    { return s.u32(offState) }
+func (s *segment) readSeq() *uint32  { return s.u32(offReadSeq) }
+func (s *segment) writeSeq() *uint32 { return s.u32(offWriteSeq) }
+func (s *segment) drainSeq() *uint32 { return s.u32(offDrainSeq) }
+
+func (s *segment) slot(i int, field int) int { return s.slotOff + i*slotSize + field }
+func (s *segment) owner(i int) *uint64       { return s.u64(s.slot(i, slotOwner)) }
+func (s *segment) ctl(i int) *uint64         { return s.u64(s.slot(i, slotCtl)) }
+func (s *segment) count(i int) *uint32       { return s.u32(s.slot(i, slotCount)) }
+func (s *segment) pstart(i int) *uint64      { return s.u64(s.slot(i, slotPstart)) }
+func (s *segment) pidns(i int) *uint64       { return s.u64(s.slot(i, slotPidns)) }
+func (s *segment) since(i int) *int64        { return s.i64(s.slot(i, slotSince)) }
+func (s *segment) bitmapWord(w int) *uint64  { return s.u64(offBitmap + 8*w) }
+
+func (s *segment) att(i int, field int) int { return s.attOff + i*attachSize + field }
+
+// writerSlot returns the writer index of lock word st, or -1. A value out
+// of range can only come from a corrupt or hostile segment: ok is false.
+func (s *segment) writerSlot(st uint32) (idx int, ok bool) {
+	idx = writerOf(st)
+	return idx, idx < s.capacity
+}
+
+// forEachUsed calls f for every slot whose bitmap bit is set.
+func (s *segment) forEachUsed(f func(i int) bool) {
+	for w := 0; w < s.capacity/64; w++ {
+		m := atomic.LoadUint64(s.bitmapWord(w))
+		for m != 0 {
+			b := bits.TrailingZeros64(m)
+			m &^= 1 << b
+			if !f(w*64 + b) {
+				return
+			}
+		}
+	}
+}
+
+// claim takes a free slot for owner o and returns its index and generation.
+// The slot is published in the bitmap with state slotFree.
+func (s *segment) claim(o Owner, since int64) (int, uint32, error) {
+	key := ownerKey(s.me.pid, o)
+	n := s.capacity
+	start := int(uint32(o)*2654435761) % n // spread owners over the table
+	for pass := 0; pass < 2; pass++ {
+		for k := 0; k < n; k++ {
+			i := start + k
+			if i >= n {
+				i -= n
+			}
+			if atomic.LoadUint64(s.owner(i)) != 0 {
+				continue
+			}
+			if !atomic.CompareAndSwapUint64(s.owner(i), 0, key) {
+				continue
+			}
+			gen := ctlGen(atomic.LoadUint64(s.ctl(i))) + 1
+			atomic.StoreUint64(s.ctl(i), makeCtl(gen, slotFree))
+			atomic.StoreUint64(s.pstart(i), s.me.pstart)
+			atomic.StoreUint64(s.pidns(i), s.me.pidns)
+			atomic.StoreInt64(s.since(i), since)
+			atomic.StoreUint32(s.count(i), 0)
+			atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
+			return i, gen, nil
+		}
+		if pass == 0 && s.sweep() == 0 {
+			break
+		}
+	}
+	return -1, 0, ErrFull
+}
+
+// free returns slot i, whose state the caller owns, to the pool.
+func (s *segment) free(i int, gen uint32) {
+	atomic.StoreUint64(s.ctl(i), makeCtl(gen, slotFree))
+	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
+	atomic.StoreUint64(s.owner(i), 0)
+}
+
+func (s *segment) setSlot(i int, gen, st uint32) { atomic.StoreUint64(s.ctl(i), makeCtl(gen, st)) }
+func (s *segment) slotState(i int) uint32        { return ctlState(atomic.LoadUint64(s.ctl(i))) }
+
+// kickDrain wakes a pending writer that waits for readers to leave. Called
+// after a reader's slot stopped being slotRead.
+func (s *segment) kickDrain() {
+	if atomic.LoadUint32(s.state())&stateDrainWaiting != 0 {
+		atomic.AddUint32(s.drainSeq(), 1)
+		futexWakeN(s.drainSeq(), 1)
+	}
+}
+
+// wakeFor wakes the sleepers whose waiting bits were set in old, a lock
+// word value just replaced by one with those bits cleared.
+func (s *segment) wakeFor(old uint32) {
+	if old&stateReadersWaiting != 0 {
+		atomic.AddUint32(s.readSeq(), 1)
+		futexWakeN(s.readSeq(), 1<<30)
+	}
+	if old&stateWritersWaiting != 0 {
+		atomic.AddUint32(s.writeSeq(), 1)
+		futexWakeN(s.writeSeq(), 1)
+	}
+}
+
+// anyReader reports whether some slot holds read.
+func (s *segment) anyReader() bool {
+	found := false
+	s.forEachUsed(func(i int) bool {
+		found = s.slotState(i) == slotRead
+		return !found
+	})
+	return found
+}
+
+// handOffReaders grants read to every waiting reader. Only the owner of
+// the writer field calls it, so no writer can be active meanwhile.
+func (s *segment) handOffReaders() {
+	s.forEachUsed(func(i int) bool {
+		c := atomic.LoadUint64(s.ctl(i))
+		if ctlState(c) == slotWaitRead {
+			atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotRead))
+		}
+		return true
+	})
+}
+
+// clearWriter gives up the writer field held by slot idx: it clears the
+// field and the waiting bits, optionally sets or clears the owner-dead
+// flag, and wakes the sleepers. It returns false if idx did not own it.
+func (s *segment) clearWriter(idx int, setDead, clearDead bool) bool {
+	for {
+		old := atomic.LoadUint32(s.state())
+		if writerOf(old) != idx {
+			return false
+		}
+		nw := old &^ (stateWriterMask | stateReadersWaiting | stateWritersWaiting | stateDrainWaiting)
+		if setDead {
+			nw |= stateOwnerDead
+		}
+		if clearDead {
+			nw &^= stateOwnerDead
+		}
+		if atomic.CompareAndSwapUint32(s.state(), old, nw) {
+			s.wakeFor(old)
+			return true
+		}
+	}
+}
+
+// recoverMarker is the owner value a process stores in a dead owner's slot
+// while it cleans it up. No real owner has tid 0xffffffff.
+func recoverMarker(pid uint32) uint64 { return uint64(pid)<<32 | 0xffffffff }
+
+// liveCache memoises liveness checks within one sweep.
+type liveCache map[ident]bool
+
+func (s *segment) isAlive(c liveCache, id ident) bool {
+	if v, ok := c[id]; ok {
+		return v
+	}
+	v := alive(id, s.me)
+	c[id] = v
+	return v
+}
+
+// recoverIfDead cleans up slot i if its owner is dead. It reports whether
+// it recovered the slot.
+func (s *segment) recoverIfDead(i int, cache liveCache) bool {
+	own := atomic.LoadUint64(s.owner(i))
+	if own == 0 {
+		return false
+	}
+	pid := uint32(own >> 32)
+	if uint32(own) == 0xffffffff {
+		// Another process is recovering it; take over only if it died.
+		if pidExists(pid) {
+			return false
+		}
+	} else if s.isAlive(cache, ident{pid, atomic.LoadUint64(s.pstart(i)), atomic.LoadUint64(s.pidns(i))}) {
+		return false
+	}
+	if !atomic.CompareAndSwapUint64(s.owner(i), own, recoverMarker(s.me.pid)) {
+		return false
+	}
+	// The slot is ours now. Give up the writer field if it owned it: a
+	// writer that had drained (slotWrite) may have left the data half
+	// written, so mark the lock owner-dead.
+	c := atomic.LoadUint64(s.ctl(i))
+	if s.clearWriter(i, ctlState(c) == slotWrite, false) && ctlState(c) == slotWrite {
+		atomic.AddUint64(s.u64(offOwnerDeaths), 1)
+	}
+	// A releasing writer may still hand the slot slotRead; the CAS loop
+	// settles on the final state.
+	for !atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotFree)) {
+		c = atomic.LoadUint64(s.ctl(i))
+	}
+	if ctlState(c) == slotRead {
+		s.kickDrain()
+	}
+	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
+	atomic.StoreUint64(s.owner(i), 0)
+	atomic.AddUint64(s.u64(offRecoveries), 1)
+	return true
+}
+
+// sweep recovers every slot whose owner is dead and returns how many.
+func (s *segment) sweep() int {
+	cache := liveCache{}
+	n := 0
+	for i := 0; i < s.capacity; i++ {
+		if atomic.LoadUint64(s.owner(i)) != 0 && s.recoverIfDead(i, cache) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkWriter recovers the writer named by lock word st if it is dead.
+func (s *segment) checkWriter(st uint32) {
+	if idx, ok := s.writerSlot(st); ok && idx >= 0 {
+		s.recoverIfDead(idx, liveCache{})
+	}
+}
+
+// checkReaders recovers dead read holders.
+func (s *segment) checkReaders() {
+	cache := liveCache{}
+	s.forEachUsed(func(i int) bool {
+		if s.slotState(i) == slotRead {
+			s.recoverIfDead(i, cache)
+		}
+		return true
+	})
+}

@@ -1,0 +1,164 @@
+//go:build linux
+
+package lock
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Linux futex operations. x/sys/unix has SYS_FUTEX but no wrapper.
+const (
+	futexWaitBitset = 9          // FUTEX_WAIT_BITSET: absolute CLOCK_MONOTONIC deadline
+	futexWake       = 1          // FUTEX_WAKE
+	futexBitsetAny  = 0xffffffff // FUTEX_BITSET_MATCH_ANY
+)
+
+// futexWait sleeps while *addr == val, until woken or until the absolute
+// CLOCK_MONOTONIC deadline (ns; <0 none). It reports whether the deadline
+// passed. Spurious returns (EINTR, EAGAIN, wake-ups) are the caller's to
+// loop over; the deadline is absolute, so a signal never stretches a wait.
+// The futex is shared (no FUTEX_PRIVATE_FLAG): waker and sleeper live in
+// different processes.
+func futexWait(addr *uint32, val uint32, deadline int64) (timedOut bool) {
+	var tsp unsafe.Pointer
+	var ts unix.Timespec
+	if deadline >= 0 {
+		ts = unix.NsecToTimespec(deadline)
+		tsp = unsafe.Pointer(&ts)
+	}
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitBitset,
+		uintptr(val), uintptr(tsp), 0, futexBitsetAny)
+	return e == unix.ETIMEDOUT
+}
+
+// futexWakeN wakes up to n sleepers on addr.
+func futexWakeN(addr *uint32, n int) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
+}
+
+var (
+	monoOnce sync.Once
+	monoBase int64     // CLOCK_MONOTONIC at monoT0
+	monoT0   time.Time // carries Go's monotonic reading (also CLOCK_MONOTONIC)
+)
+
+// MonotonicNow returns CLOCK_MONOTONIC in nanoseconds, the clock of every
+// deadline and timestamp in the protocol. It is system-wide, so values
+// compare across processes. It costs no system call after the first.
+func MonotonicNow() int64 {
+	monoOnce.Do(func() {
+		var ts unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		monoT0 = time.Now()
+		monoBase = ts.Nano()
+	})
+	return monoBase + int64(time.Since(monoT0))
+}
+
+// ident identifies a process incarnation.
+type ident struct {
+	pid    uint32
+	pstart uint64 // start time in clock ticks after boot
+	pidns  uint64 // PID namespace inode
+}
+
+var (
+	selfMu  sync.Mutex
+	selfVal ident
+)
+
+// self returns this process's identity, recomputed if the pid changed.
+func self() ident {
+	pid := uint32(os.Getpid())
+	selfMu.Lock()
+	defer selfMu.Unlock()
+	if selfVal.pid != pid {
+		selfVal = ident{pid: pid, pstart: procStart(pid), pidns: pidNamespace()}
+	}
+	return selfVal
+}
+
+func pidNamespace() uint64 {
+	var st unix.Stat_t
+	if unix.Stat("/proc/self/ns/pid", &st) != nil {
+		return 0
+	}
+	return st.Ino
+}
+
+// procStat reads state and start time of a process from /proc. ok is false
+// when the file cannot be read or parsed.
+func procStat(pid uint32) (state byte, start uint64, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// The command name is in parentheses and may itself contain ") ".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, 0, false
+	}
+	f := bytes.Fields(b[i+2:])
+	// f[0] is field 3 (state); starttime is field 22, so f[19].
+	if len(f) < 20 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	start, err = strconv.ParseUint(string(f[19]), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return f[0][0], start, true
+}
+
+func procStart(pid uint32) uint64 {
+	_, s, _ := procStat(pid)
+	return s
+}
+
+// alive reports whether the process incarnation id may still be running.
+// It errs on the side of "alive": a process we cannot see (another PID
+// namespace, a hidden /proc) is never declared dead.
+func alive(id ident, me ident) bool {
+	if id.pid == 0 || id.pid > 1<<22 {
+		return false // no such pid can exist (pid_max is at most 2^22)
+	}
+	if id.pidns != me.pidns && id.pidns != 0 && me.pidns != 0 {
+		return true
+	}
+	if id.pid == me.pid {
+		return id.pstart == me.pstart || id.pstart == 0
+	}
+	if err := unix.Kill(int(id.pid), 0); err == unix.ESRCH {
+		return false
+	}
+	st, start, ok := procStat(id.pid)
+	if !ok {
+		// Exists for kill(2) but unreadable: hidepid, or it just exited. A
+		// later check will see ESRCH if it is really gone.
+		return true
+	}
+	if st == 'Z' || st == 'X' {
+		return false
+	}
+	return id.pstart == 0 || start == id.pstart
+}
+
+// pidExists is the weaker check used for a recoverer's marker, which
+// carries no start time.
+func pidExists(pid uint32) bool {
+	if pid == 0 || pid > 1<<22 {
+		return false
+	}
+	if unix.Kill(int(pid), 0) == unix.ESRCH {
+		return false
+	}
+	st, _, ok := procStat(pid)
+	return !ok || (st != 'Z' && st != 'X')
+}
