@@ -1,0 +1,183 @@
+"""Command line: ``python -m prwlock list | inspect NAME | unlink NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import LockNotFoundError, PrwlockError, RWLock
+
+SHM_DIR = "/dev/shm"
+PREFIX = "prwlock."
+
+
+def _display_name(path: str) -> str:
+    base = os.path.basename(path)
+    if os.path.dirname(path) == SHM_DIR and base.startswith(PREFIX):
+        return base[len(PREFIX):]
+    return path
+
+
+def _open(name: str) -> RWLock:
+    return RWLock(name, create=False)
+
+
+def _stats_dict(lock: RWLock) -> Dict[str, Any]:
+    return dict(lock.stats()._asdict())
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    try:
+        entries = sorted(e for e in os.listdir(SHM_DIR) if e.startswith(PREFIX))
+    except FileNotFoundError:
+        entries = []
+    rows: List[Dict[str, Any]] = []
+    for entry in entries:
+        path = os.path.join(SHM_DIR, entry)
+        row: Dict[str, Any] = {"name": _display_name(path), "path": path}
+        try:
+            with _open(path) as lock:
+                row.update(_stats_dict(lock))
+        except (PrwlockError, OSError) as exc:
+            row["error"] = exc.strerror or str(exc)
+        rows.append(row)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not rows:
+        print("no prwlock locks in %s" % SHM_DIR)
+        return 0
+    header = ("NAME", "READERS", "WRITER", "WAIT-R", "WAIT-W", "SLOTS", "ATTACHED", "STATE")
+    table = [header]
+    for r in rows:
+        if "error" in r:
+            table.append((r["name"], "-", "-", "-", "-", "-", "-", "error: " + r["error"]))
+            continue
+        writer = "%d/%d" % (r["writer_pid"], r["writer_tid"]) if r["writer_pid"] else "-"
+        state = "OWNER DIED" if r["owner_dead"] else "ok"
+        table.append(
+            (
+                r["name"],
+                str(r["readers"]),
+                writer,
+                str(r["waiting_readers"]),
+                str(r["waiting_writers"]),
+                "%d/%d" % (r["used_slots"], r["capacity"]),
+                str(r["attached"]),
+                state,
+            )
+        )
+    _print_table(table)
+    return 0
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _age(since: Optional[float], now: float) -> str:
+    if since is None:
+        return "?"
+    secs = max(0.0, now - since)
+    if secs < 1:
+        return "%dms" % (secs * 1000)
+    if secs < 120:
+        return "%.1fs" % secs
+    return "%dm%02ds" % (secs // 60, secs % 60)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    try:
+        lock = _open(args.name)
+    except LockNotFoundError:
+        print("prwlock: no lock named %r" % args.name, file=sys.stderr)
+        return 1
+    with lock:
+        st = lock.stats()
+        holders = lock.holders()
+        path = lock.path
+    now = time.monotonic()
+    if args.json:
+        out = {
+            "name": args.name,
+            "path": path,
+            "stats": dict(st._asdict()),
+            "holders": [dict(h._asdict()) for h in holders],
+        }
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print("lock      %s (%s)" % (args.name, path))
+    if st.writer_pid:
+        writer = "pid %d tid %d (%s)" % (st.writer_pid, st.writer_tid, "holding" if st.writer_active else "draining readers")
+    else:
+        writer = "none"
+    print("readers   %d" % st.readers)
+    print("writer    %s" % writer)
+    print("waiting   %d readers, %d writers" % (st.waiting_readers, st.waiting_writers))
+    print("slots     %d of %d used; %d processes attached" % (st.used_slots, st.capacity, st.attached))
+    print("recovered %d dead holders; %d writers died holding it" % (st.recoveries, st.owner_deaths))
+    if st.owner_dead:
+        print("STATE     OWNER DIED: a writer died holding it; data may be inconsistent")
+    print()
+    if not holders:
+        print("no holders or waiters")
+        return 0
+    table = [("PID", "TID", "MODE", "STATE", "COUNT", "FOR")]
+    for h in sorted(holders, key=lambda h: (h.waiting, h.since or 0.0)):
+        table.append(
+            (
+                str(h.pid),
+                str(h.tid),
+                h.mode,
+                "waiting" if h.waiting else "holding",
+                str(h.count) if h.mode == "read" and not h.waiting else "-",
+                _age(h.since, now),
+            )
+        )
+    _print_table(table)
+    return 0
+
+
+def cmd_unlink(args: argparse.Namespace) -> int:
+    try:
+        RWLock.unlink(args.name)
+    except LockNotFoundError:
+        print("prwlock: no lock named %r" % args.name, file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m prwlock", description="Inspect and manage prwlock locks."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="list the locks in %s with their state" % SHM_DIR)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("inspect", help="show a lock's holders, waiters and recoveries")
+    p.add_argument("name", help="lock name (as given to RWLock) or path")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("unlink", help="remove a named lock")
+    p.add_argument("name", help="lock name (as given to RWLock) or path")
+    p.set_defaults(func=cmd_unlink)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PrwlockError as exc:
+        print("prwlock: %s" % exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Exceptions and warnings of :mod:`prwlock`.
+
+Every exception subclasses the builtin that old code already catches:
+prwlock 0.4.1 raised :class:`ValueError` for a failed context manager and a
+release without a hold, so the new types are still ``ValueError`` where the
+old package raised one, and also the precise :class:`OSError` subclass the
+errno suggests.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Any, Dict, Optional, Tuple, Type
+
+#: The C library's code for "called in a child forked from a process that
+#: had loaded this copy of the library" (``PRW_EFORKED`` in ``prwlock.h``).
+EFORKED = 1024
+
+
+class PrwlockError(OSError):
+    """Base class of the errors reported by the lock library.
+
+    It is an :class:`OSError`; :attr:`errno` holds the code the C library
+    returned and :attr:`filename` the lock's file, when known.
+    """
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # OSError's own reduce drops attributes set after construction;
+        # rebuild from the constructor arguments so that the exception
+        # survives a trip through multiprocessing.
+        args: Tuple[Any, ...] = (self.errno, self.strerror)
+        if self.filename is not None:
+            args += (self.filename,)
+        return (type(self), args)
+
+
+class LockTimeoutError(PrwlockError, TimeoutError, ValueError):
+    """The lock could not be acquired in time.
+
+    Raised by :meth:`RWLock.reader_lock` and :meth:`RWLock.writer_lock`.
+    It is a :class:`TimeoutError` and, for code written against
+    prwlock 0.4.1, a :class:`ValueError`.
+    """
+
+
+class DeadlockError(PrwlockError, ValueError):
+    """The calling thread's own hold makes the request impossible (``EDEADLK``).
+
+    Raised for write after write, write after read and read after write on
+    one thread, instead of hanging. Recursive reads are allowed.
+    """
+
+
+class NotHeldError(PrwlockError, ValueError):
+    """Release or downgrade without the matching hold (``EPERM``).
+
+    A :class:`ValueError`, as prwlock 0.4.1 raised.
+    """
+
+
+class LockClosedError(PrwlockError, ValueError):
+    """The lock object was closed (``EBADF``); like I/O on a closed file."""
+
+
+class LockNotFoundError(PrwlockError, FileNotFoundError):
+    """The named lock does not exist (``ENOENT``)."""
+
+
+class LockExistsError(PrwlockError, FileExistsError):
+    """The named lock already exists and ``exclusive=True`` was asked (``EEXIST``)."""
+
+
+class LockPermissionError(PrwlockError, PermissionError):
+    """The lock file may not be opened (``EACCES``), or is a symlink (``ELOOP``)."""
+
+
+class LibraryLoadError(OSError):
+    """``libprwlock.so`` could not be found or loaded.
+
+    The message lists every path that was tried and why each failed.
+    """
+
+
+class OwnerDiedWarning(RuntimeWarning):
+    """A writer died holding the lock; the protected data may be inconsistent.
+
+    The acquire that emits this warning succeeded. The condition lasts (and
+    every acquire warns) until a writer that was warned releases the lock,
+    which marks the data consistent again. See :attr:`RWLock.owner_died`.
+    """
+
+
+_BY_ERRNO: Dict[int, Type[PrwlockError]] = {
+    _errno.ETIMEDOUT: LockTimeoutError,
+    _errno.EBUSY: LockTimeoutError,
+    _errno.EDEADLK: DeadlockError,
+    _errno.EPERM: NotHeldError,
+    _errno.EBADF: LockClosedError,
+    _errno.ENOENT: LockNotFoundError,
+    _errno.EEXIST: LockExistsError,
+    _errno.EACCES: LockPermissionError,
+    _errno.ELOOP: LockPermissionError,
+}
+
+_MESSAGES: Dict[int, str] = {
+    _errno.EBUSY: "lock is busy",
+    _errno.ETIMEDOUT: "timed out waiting for the lock",
+    _errno.EDEADLK: "request would deadlock on the calling thread's own hold",
+    _errno.EPERM: "the calling thread does not hold the lock in the required mode",
+    _errno.EAGAIN: "the lock's holder table is full",
+    _errno.EPROTO: "not a prwlock segment, or an incompatible layout version",
+    _errno.EBADF: "lock is closed",
+    _errno.ELOOP: "refusing to open a symlink",
+    EFORKED: "library copy inherited through fork() cannot be used",
+}
+
+
+def strerror(code: int) -> str:
+    """Return a short message for a code of the C library."""
+    msg = _MESSAGES.get(code)
+    if msg is None:
+        try:
+            msg = os.strerror(code)
+        except ValueError:  # pragma: no cover - out-of-range codes
+            msg = "error %d" % code
+    return msg
+
+
+def error_for(code: int, filename: Optional[str] = None) -> PrwlockError:
+    """Build the exception for a nonzero code returned by the C library."""
+    cls = _BY_ERRNO.get(code, PrwlockError)
+    if filename is None:
+        return cls(code, strerror(code))
+    return cls(code, strerror(code), filename)

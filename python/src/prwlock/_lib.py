@@ -1,0 +1,372 @@
+"""The ctypes table for ``libprwlock.so`` and the fork-aware loader.
+
+Two facts shape this module (see the project's engineering notes):
+
+* The library embeds a Go runtime, and a Go runtime does not survive
+  ``fork()``: a child forked without exec hangs when it calls into the copy
+  it inherited. So a fork child never touches that copy. It loads a fresh,
+  private copy of the library from an anonymous memory file instead, under
+  a path nobody has used in this process, and re-attaches its locks to it.
+* Loading starts Go's threads, and Python 3.12+ warns on every ``fork()`` of
+  a multi-threaded process. So nothing is loaded at import time, only on
+  first real use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+from typing import Any, List, Optional, Set, Tuple
+
+from ._errors import EFORKED, LibraryLoadError
+
+LIBRARY_ENV = "PRWLOCK_LIBRARY"
+LIBRARY_NAME = "libprwlock.so"
+
+#: ``prw_open`` flags.
+PRW_CREATE = 1
+PRW_EXCL = 2
+
+#: ``prw_holder_t.mode`` values.
+MODE_READ = 1
+MODE_WRITE = 2
+
+
+class InfoStruct(ctypes.Structure):
+    """``prw_info_t``."""
+
+    _fields_ = [
+        ("readers", ctypes.c_uint32),
+        ("writer_pid", ctypes.c_uint32),
+        ("writer_tid", ctypes.c_uint32),
+        ("writer_active", ctypes.c_uint32),
+        ("waiting_readers", ctypes.c_uint32),
+        ("waiting_writers", ctypes.c_uint32),
+        ("capacity", ctypes.c_uint32),
+        ("used_slots", ctypes.c_uint32),
+        ("attached", ctypes.c_uint32),
+        ("owner_dead", ctypes.c_uint32),
+        ("recoveries", ctypes.c_uint64),
+        ("owner_deaths", ctypes.c_uint64),
+    ]
+
+
+class HolderStruct(ctypes.Structure):
+    """``prw_holder_t``."""
+
+    _fields_ = [
+        ("pid", ctypes.c_uint32),
+        ("tid", ctypes.c_uint32),
+        ("mode", ctypes.c_int32),
+        ("waiting", ctypes.c_int32),
+        ("count", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("since_ns", ctypes.c_int64),
+    ]
+
+
+_P = ctypes.c_void_p
+_PP = ctypes.POINTER(ctypes.c_void_p)
+_SZP = ctypes.POINTER(ctypes.c_size_t)
+_I = ctypes.c_int
+_I64 = ctypes.c_int64
+
+# name: (restype, argtypes)
+_SIGNATURES = {
+    "prw_create": (_I, [_PP]),
+    "prw_open": (_I, [ctypes.c_char_p, _I, ctypes.c_uint, _PP]),
+    "prw_close": (_I, [_P]),
+    "prw_unlink": (_I, [ctypes.c_char_p]),
+    "prw_acquire_read": (_I, [_P, _I64]),
+    "prw_acquire_write": (_I, [_P, _I64]),
+    "prw_try_acquire_read": (_I, [_P]),
+    "prw_try_acquire_write": (_I, [_P]),
+    "prw_release": (_I, [_P]),
+    "prw_downgrade": (_I, [_P]),
+    "prw_serialize": (_I, [_P, ctypes.c_char_p, _SZP]),
+    "prw_deserialize": (_I, [ctypes.c_char_p, _PP]),
+    "prw_name": (_I, [_P, ctypes.c_char_p, _SZP]),
+    "prw_is_anonymous": (_I, [_P]),
+    "prw_info": (_I, [_P, ctypes.POINTER(InfoStruct)]),
+    "prw_holders": (_I, [_P, ctypes.POINTER(HolderStruct), ctypes.c_size_t, _SZP]),
+    "prw_strerror": (ctypes.c_char_p, [_I]),
+    "prw_version": (ctypes.c_char_p, []),
+}
+
+
+class Library:
+    """One loaded copy of ``libprwlock.so`` with its ctypes table.
+
+    The attributes are the C functions without their ``prw_`` prefix. Handles
+    from one copy must only be passed to that copy; :attr:`generation`
+    tells them apart.
+    """
+
+    def __init__(self, cdll: ctypes.CDLL, path: str, generation: int) -> None:
+        self.cdll = cdll
+        self.path = path
+        self.generation = generation
+        self.pid = os.getpid()
+        for name, (restype, argtypes) in _SIGNATURES.items():
+            fn = getattr(cdll, name)
+            fn.restype = restype
+            fn.argtypes = argtypes
+            setattr(self, name[4:], fn)
+        self.version: str = self.version_fn()
+
+    def version_fn(self) -> str:
+        raw = self.cdll.prw_version()
+        return raw.decode() if raw else "unknown"
+
+    # The following are declared for type checkers; __init__ sets them.
+    create: Any
+    open: Any
+    close: Any
+    unlink: Any
+    acquire_read: Any
+    acquire_write: Any
+    try_acquire_read: Any
+    try_acquire_write: Any
+    release: Any
+    downgrade: Any
+    serialize: Any
+    deserialize: Any
+    name: Any
+    is_anonymous: Any
+    info: Any
+    holders: Any
+    strerror: Any
+
+    def read_string(self, fn: Any, first: Any) -> Tuple[int, str]:
+        """Call a ``(first, char *buf, size_t *len)`` function, growing the buffer on ERANGE."""
+        size = ctypes.c_size_t(256)
+        for _ in range(8):
+            buf = ctypes.create_string_buffer(size.value)
+            err = fn(first, buf, ctypes.byref(size))
+            if err == 34:  # ERANGE: size now holds what is needed
+                size = ctypes.c_size_t(max(size.value, len(buf) * 2))
+                continue
+            if err:
+                return err, ""
+            return 0, buf.value.decode("utf-8", "surrogateescape")
+        return 34, ""
+
+
+class _State:
+    """Per-process loader state. Reset in a fork child."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.Lock()
+        self.lib: Optional[Library] = None
+        # Bumped whenever the current copy becomes unusable (fork); lock
+        # objects compare it with the generation of their handle.
+        self.generation = 0
+        # True once any copy of the Go runtime lives in this address space,
+        # ours or one inherited through fork: from then on a new copy must
+        # come from a private memory file, never the shared path.
+        self.runtime_present = False
+        self.source_path: Optional[str] = None
+        self.source_fd: Optional[int] = None  # kept open (CLOEXEC) for fork children
+        self.memfd: Optional[int] = None  # backs the current private copy
+        self.seen_paths: Set[str] = set()
+        self.seen_handles: Set[int] = set()
+        self.loads = 0
+
+
+_state = _State()
+
+
+def candidate_paths() -> List[str]:
+    """Return the paths tried, in order: ``$PRWLOCK_LIBRARY``, the package, the repo's build/."""
+    paths: List[str] = []
+    env = os.environ.get(LIBRARY_ENV)
+    if env:
+        paths.append(env)
+    here = Path(__file__).resolve().parent
+    paths.append(str(here / LIBRARY_NAME))
+    # A development checkout: python/src/prwlock/_lib.py -> <repo>/build/.
+    if len(here.parents) >= 3:
+        paths.append(str(here.parents[2] / "build" / LIBRARY_NAME))
+    return paths
+
+
+def _open_source() -> Tuple[str, int]:
+    tried: List[str] = []
+    for path in candidate_paths():
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            tried.append("  %s: %s" % (path, exc.strerror or exc))
+            continue
+        return path, fd
+    raise LibraryLoadError(
+        "cannot find %s; tried, in order:\n%s\n(set %s to the library's path, "
+        "or run 'make build' in a checkout)" % (LIBRARY_NAME, "\n".join(tried), LIBRARY_ENV)
+    )
+
+
+def _private_copy(source_fd: int) -> Tuple[str, int]:
+    """Copy the library into a fresh memfd; return a path no copy in this process has used."""
+    pid = os.getpid()
+    memfd = os.memfd_create("prwlock-%d-%d" % (pid, _state.loads), os.MFD_CLOEXEC)
+    try:
+        size = os.fstat(source_fd).st_size
+        offset = 0
+        while offset < size:
+            n = os.sendfile(memfd, source_fd, offset, size - offset)
+            if n <= 0:
+                raise OSError("short copy of the prwlock library")
+            offset += n
+        # glibc's dlopen dedups by path string: a path that an ancestor's
+        # (dead) copy was loaded from would hand that copy back. Move the fd
+        # until the path is new to this address space.
+        extra: List[int] = []
+        path = "/proc/%d/fd/%d" % (pid, memfd)
+        while path in _state.seen_paths:
+            extra.append(memfd)
+            memfd = os.dup(memfd)
+            os.set_inheritable(memfd, False)
+            path = "/proc/%d/fd/%d" % (pid, memfd)
+        for fd in extra:
+            os.close(fd)
+        return path, memfd
+    except BaseException:
+        os.close(memfd)
+        raise
+
+
+def _load_locked() -> Library:
+    st = _state
+    if st.source_fd is None:
+        st.source_path, st.source_fd = _open_source()
+    errors: List[str] = []
+    for _attempt in range(4):
+        memfd = None
+        if st.runtime_present:
+            path, memfd = _private_copy(st.source_fd)
+        else:
+            path = st.source_path or ""
+        try:
+            cdll = ctypes.CDLL(path)
+        except OSError as exc:
+            if memfd is not None:
+                os.close(memfd)
+            raise LibraryLoadError(
+                "cannot load %s (from %s): %s; paths tried: %s"
+                % (LIBRARY_NAME, st.source_path, exc, ", ".join(candidate_paths()))
+            ) from None
+        st.seen_paths.add(path)
+        st.runtime_present = True
+        handle = int(cdll._handle)
+        if handle in st.seen_handles:
+            # dlopen gave back a copy loaded before (a dead ancestor's):
+            # never use it; try again under a new path.
+            errors.append(path)
+            if memfd is not None:
+                os.close(memfd)
+            continue
+        st.seen_handles.add(handle)
+        st.loads += 1
+        st.generation += 1
+        st.memfd = memfd
+        st.lib = Library(cdll, path, st.generation)
+        return st.lib
+    raise LibraryLoadError("dlopen kept returning stale copies: %s" % ", ".join(errors))
+
+
+def get() -> Library:
+    """Return the usable copy of the library for this process, loading it if needed."""
+    lib = _state.lib
+    if lib is not None:
+        return lib
+    with _state.mutex:
+        if _state.lib is None:
+            _load_locked()
+        assert _state.lib is not None
+        return _state.lib
+
+
+def current_generation() -> int:
+    """The generation of the usable copy (0 before the first load)."""
+    return _state.generation
+
+
+def loaded() -> Optional[Library]:
+    """The current copy if one is loaded and usable, without loading."""
+    return _state.lib
+
+
+def discard(lib: Library) -> None:
+    """Stop using *lib*: it returned ``PRW_EFORKED``, so this process is a fork child
+    that :func:`os.register_at_fork` did not see (a fork made from C)."""
+    with _state.mutex:
+        if _state.lib is lib:
+            _forget_copy()
+
+
+def _forget_copy() -> None:
+    st = _state
+    st.lib = None
+    st.generation += 1
+    if st.memfd is not None:
+        # The parent's memfd is useless here; the parent keeps its own.
+        try:
+            os.close(st.memfd)
+        except OSError:
+            pass
+        st.memfd = None
+
+
+def _before_fork() -> None:
+    # Never fork in the middle of a load.
+    _state.mutex.acquire()
+
+
+def _after_fork_parent() -> None:
+    _state.mutex.release()
+
+
+def _after_fork_child() -> None:
+    # The thread that held the mutex in the parent is the one that forked
+    # (we took it in _before_fork), but use a fresh one anyway.
+    _state.mutex = threading.Lock()
+    if _state.lib is not None or _state.runtime_present:
+        _forget_copy()
+        _state.runtime_present = True
+    for hook in list(_child_hooks):
+        try:
+            hook()
+        except Exception:  # pragma: no cover - never break a fork
+            pass
+
+
+_child_hooks: List[Any] = []
+
+
+def on_fork_child(hook: Any) -> None:
+    """Run *hook* in every fork child, after the loader has reset itself."""
+    _child_hooks.append(hook)
+
+
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
+)
+
+__all__ = [
+    "EFORKED",
+    "HolderStruct",
+    "InfoStruct",
+    "Library",
+    "MODE_READ",
+    "MODE_WRITE",
+    "PRW_CREATE",
+    "PRW_EXCL",
+    "candidate_paths",
+    "current_generation",
+    "discard",
+    "get",
+    "loaded",
+    "on_fork_child",
+]

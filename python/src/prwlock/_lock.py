@@ -1,0 +1,764 @@
+"""The :class:`RWLock` class: a thin, fork-aware layer over ``libprwlock.so``."""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import math
+import os
+import sys
+import threading
+import time
+import warnings
+import weakref
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
+
+from . import _lib
+from ._errors import (
+    EFORKED,
+    LockClosedError,
+    LockTimeoutError,
+    OwnerDiedWarning,
+    PrwlockError,
+    error_for,
+)
+
+Timeout = Optional[float]
+
+_EBUSY = _errno.EBUSY
+_ETIMEDOUT = _errno.ETIMEDOUT
+_EOWNERDEAD = _errno.EOWNERDEAD
+
+#: Longest single wait in the C library made by a thread that may have to
+#: run a Python signal handler. A handler (and so Ctrl-C) runs only once the
+#: ctypes call returns, so this bounds the reaction time; NOTES.md measured
+#: 20-100 ms slices to be on time, and the requirement is 100 ms.
+SIGNAL_SLICE_NS = 40_000_000
+
+_monotonic_ns = time.monotonic_ns
+_get_ident = threading.get_ident
+_state = _lib._state
+
+
+def _main_ident() -> int:
+    return threading.main_thread().ident or 0
+
+
+def _timeout_ns(timeout: Timeout) -> int:
+    """Convert a timeout in seconds to the C convention: -1 forever, 0 try, else ns."""
+    if timeout is None:
+        return -1
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        try:
+            timeout = float(timeout)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise TypeError("timeout must be a number of seconds or None, not %r" % (timeout,)) from None
+    if timeout == -1 or timeout == math.inf:
+        return -1
+    if timeout != timeout:  # NaN
+        raise ValueError("timeout must not be NaN")
+    if timeout < 0:
+        raise ValueError("timeout must be None, -1 (wait forever) or >= 0, not %r" % (timeout,))
+    if timeout == 0:
+        return 0
+    return max(1, int(timeout * 1e9))
+
+
+class Holder(NamedTuple):
+    """One entry of :meth:`RWLock.holders`: a hold, or a wait when :attr:`waiting`."""
+
+    pid: int
+    """Process id of the holder."""
+    tid: int
+    """Kernel thread id (:func:`threading.get_native_id`) of the holder."""
+    mode: str
+    """``"read"`` or ``"write"``."""
+    since: Optional[float]
+    """:func:`time.monotonic` time at which the hold or wait began (or was first
+    seen by an inspector); ``None`` when unknown."""
+    waiting: bool = False
+    """True while the thread still waits for :attr:`mode`."""
+    count: int = 1
+    """Recursion depth of a read hold."""
+
+
+class Stats(NamedTuple):
+    """A snapshot of a lock's state, from :meth:`RWLock.stats`."""
+
+    readers: int
+    """Threads holding the lock for reading."""
+    writer_pid: int
+    """Process of the writer that holds or is draining the lock, else 0."""
+    writer_tid: int
+    """Thread of that writer, else 0."""
+    writer_active: bool
+    """The writer has drained the readers and holds the lock."""
+    waiting_readers: int
+    """Threads waiting to read."""
+    waiting_writers: int
+    """Threads waiting to write (a writer still draining readers counts)."""
+    capacity: int
+    """Slots in the holder table; every holder and waiter takes one."""
+    used_slots: int
+    """Slots in use."""
+    attached: int
+    """Processes that have the lock open, as far as the library tracks."""
+    owner_dead: bool
+    """A writer died holding the lock and no warned writer has released since."""
+    recoveries: int
+    """Slots of dead processes cleaned up over the lock's life."""
+    owner_deaths: int
+    """Writers that died holding the lock over its life."""
+
+
+_MODES = {_lib.MODE_READ: "read", _lib.MODE_WRITE: "write"}
+
+
+class _Handle:
+    """A handle of the C library and the copy it belongs to. Shared with the finalizer."""
+
+    __slots__ = ("ptr", "generation", "anonymous", "path", "__weakref__")
+
+    def __init__(self, ptr: ctypes.c_void_p, generation: int, anonymous: bool, path: str) -> None:
+        self.ptr: Optional[ctypes.c_void_p] = ptr
+        self.generation = generation
+        self.anonymous = anonymous
+        self.path = path
+
+
+def _close_handle(h: _Handle) -> None:
+    """Close *h* if it belongs to this process's usable copy of the library."""
+    ptr, h.ptr = h.ptr, None
+    if ptr is None:
+        return
+    lib = _lib.loaded()
+    # A handle of an inherited (fork) copy is dropped, never passed to the
+    # copy it came from: its Go runtime cannot run in this process.
+    if lib is None or lib.generation != h.generation:
+        return
+    err = lib.close(ptr)
+    if err == EFORKED:
+        _lib.discard(lib)
+        return
+    if h.anonymous:
+        _tracker_forget(h.path)
+
+
+# -- cleanup of anonymous locks when every user dies ------------------------
+#
+# The library removes an anonymous lock when its last user closes it. If all
+# users die (SIGKILL), nobody is left to do so, so the creator registers the
+# file with multiprocessing's resource tracker, a separate process that
+# outlives them all and unlinks what is still registered when the last
+# process sharing it has gone. Whoever finds the file gone after closing
+# "forgets" it again: REGISTER then UNREGISTER is safe whoever registered.
+
+_SHM_DIR = "/dev/shm/"
+
+
+def _shm_name(path: str) -> Optional[str]:
+    if path.startswith(_SHM_DIR) and "/" not in path[len(_SHM_DIR):]:
+        return "/" + path[len(_SHM_DIR):]
+    return None
+
+
+def _tracker_register(path: str) -> None:
+    name = _shm_name(path)
+    if name is None or os.environ.get("PRWLOCK_NO_TRACKER"):
+        return
+    try:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.register(name, "shared_memory")
+    except Exception:  # pragma: no cover - the tracker is best effort
+        pass
+
+
+def _tracker_forget(path: str) -> None:
+    name = _shm_name(path)
+    if name is None or os.path.lexists(path):
+        return
+    rt = sys.modules.get("multiprocessing.resource_tracker")
+    if rt is None:
+        return
+    tracker = getattr(rt, "_resource_tracker", None)
+    # Only talk to a tracker this process already shares: never start one
+    # just to forget a name.
+    if tracker is None or getattr(tracker, "_fd", None) is None:
+        return
+    try:
+        tracker.register(name, "shared_memory")
+        tracker.unregister(name, "shared_memory")
+    except Exception:  # pragma: no cover
+        pass
+
+
+# Every live lock object, so that a fork child can re-attach and interpreter
+# exit can close handles (multiprocessing children leave through os._exit,
+# which skips atexit; they run multiprocessing's own finalizers instead).
+_live: "weakref.WeakSet[RWLock]" = weakref.WeakSet()
+_mp_finalizer_pid = 0
+
+
+def _close_all() -> None:
+    for lock in list(_live):
+        try:
+            lock.close()
+        except Exception:  # pragma: no cover
+            pass
+
+
+def _hook_mp_exit() -> None:
+    global _mp_finalizer_pid
+    if _mp_finalizer_pid == os.getpid():
+        return
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    _mp_finalizer_pid = os.getpid()
+    try:
+        util.Finalize(None, _close_all, exitpriority=-10)
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _after_fork_child() -> None:
+    global _mp_finalizer_pid
+    _mp_finalizer_pid = 0
+
+
+_lib.on_fork_child(_after_fork_child)
+
+
+class _hybridmethod:
+    """A method that works on the class (static form) and on instances."""
+
+    def __init__(self, cls_fn: Callable[..., Any], inst_fn: Callable[..., Any]) -> None:
+        self.cls_fn = cls_fn
+        self.inst_fn = inst_fn
+        self.__doc__ = inst_fn.__doc__
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self.cls_fn
+        return self.inst_fn.__get__(obj, objtype)
+
+
+def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
+    """Remove the named lock *name*. Processes that have it open keep using it.
+
+    :param name: a bare name (``/dev/shm/prwlock.<name>``) or a path.
+    :raises LockNotFoundError: there is no such lock.
+    """
+    lib = _lib.get()
+    raw = os.fsencode(name)
+    err = lib.unlink(raw)
+    if err == EFORKED:
+        _lib.discard(lib)
+        lib = _lib.get()
+        err = lib.unlink(raw)
+    if err:
+        raise error_for(err, os.fsdecode(raw))
+
+
+class _Guard:
+    """Context manager of :meth:`RWLock.reader_lock` and :meth:`RWLock.writer_lock`."""
+
+    __slots__ = ("_lock", "_write", "_timeout")
+
+    def __init__(self, lock: "RWLock", write: bool, timeout: Timeout) -> None:
+        self._lock = lock
+        self._write = write
+        self._timeout = timeout
+
+    def __enter__(self) -> "RWLock":
+        if not self._lock._acquire(self._write, _timeout_ns(self._timeout)):
+            raise LockTimeoutError(
+                _ETIMEDOUT,
+                "could not acquire the %s lock within %r s" % ("write" if self._write else "read", self._timeout),
+            )
+        return self._lock
+
+    def __exit__(self, *exc: Any) -> None:
+        self._lock.release()
+
+
+class RWLock:
+    """A reader-writer lock shared between processes and threads.
+
+    ``RWLock()`` creates an anonymous lock, which is removed when its last
+    user closes it or exits. Share it by pickling (multiprocessing does it
+    for you with every start method) or by passing it to a forked child.
+
+    ``RWLock(name)`` opens, and by default creates, a named lock that
+    unrelated processes, in any language, share by that name. A bare name
+    lives in ``/dev/shm/prwlock.<name>``; a name containing ``/`` is a file
+    path. A named lock lives until :meth:`unlink`.
+
+    Ownership is per thread: each thread (in each process) is its own
+    holder, and :meth:`release` releases the calling thread's hold. A
+    thread may take a read lock it already holds again (recursively); any
+    other request that would deadlock on the thread's own hold raises
+    :class:`DeadlockError`. A process that dies never blocks the lock for
+    long; if it died holding the write lock, later acquires warn with
+    :class:`OwnerDiedWarning`.
+
+    :param name: the lock's name or path; ``None`` for an anonymous lock.
+    :param create: create the named lock if it does not exist.
+    :param exclusive: with *create*, fail if it already exists.
+    :param mode: file mode of a lock this call creates.
+    :raises LockNotFoundError: the named lock does not exist and *create* is false.
+    :raises LockExistsError: it exists and *exclusive* is true.
+    :raises PrwlockError: the file is not a prwlock (``EPROTO``), or another
+        error of the library.
+    :raises LibraryLoadError: ``libprwlock.so`` could not be loaded.
+    """
+
+    __slots__ = ("_h", "_ptr", "_gen", "_name", "_token", "_closed", "_finalizer", "__weakref__")
+
+    def __init__(
+        self,
+        name: Union[str, "os.PathLike[str]", None] = None,
+        *,
+        create: bool = True,
+        exclusive: bool = False,
+        mode: int = 0o600,
+    ) -> None:
+        self._closed = False
+        self._token: Optional[bytes] = None
+        lib = _lib.get()
+        out = ctypes.c_void_p()
+        if name is None:
+            op: Callable[[_lib.Library], int] = lambda l: l.create(ctypes.byref(out))
+            self._name: Optional[str] = None
+        else:
+            raw = os.fsencode(name)
+            if not raw or b"\0" in raw:
+                raise ValueError("invalid lock name %r" % (name,))
+            flags = (_lib.PRW_CREATE if create else 0) | (_lib.PRW_EXCL if exclusive and create else 0)
+            op = lambda l: l.open(raw, flags, mode, ctypes.byref(out))
+            self._name = os.fsdecode(raw)
+        err = op(lib)
+        if err == EFORKED:
+            _lib.discard(lib)
+            lib = _lib.get()
+            err = op(lib)
+        if err:
+            raise error_for(err, self._name)
+        self._adopt(lib, out)
+        if name is None:
+            _tracker_register(self._h.path)
+
+    # -- handle management ---------------------------------------------------
+
+    def _adopt(self, lib: _lib.Library, out: ctypes.c_void_p) -> None:
+        anonymous = lib.is_anonymous(out) == 1
+        err, path = lib.read_string(lib.name, out)
+        if err:
+            lib.close(out)
+            raise error_for(err, self._name)
+        if self._token is None:
+            # Fetched now, not lazily: a fork child re-attaches with it and
+            # must never ask the parent's copy of the library.
+            err, token = lib.read_string(lib.serialize, out)
+            if err:
+                lib.close(out)
+                raise error_for(err, self._name)
+            self._token = token.encode("utf-8", "surrogateescape")
+        self._h = _Handle(out, lib.generation, anonymous, path)
+        self._ptr = out
+        self._gen = lib.generation
+        self._finalizer = weakref.finalize(self, _close_handle, self._h)
+        _live.add(self)
+        _hook_mp_exit()
+
+    @classmethod
+    def _from_token(cls, token: bytes, name: Optional[str] = None) -> "RWLock":
+        self = cls.__new__(cls)
+        self._closed = False
+        self._name = name
+        self._token = token
+        lib = _lib.get()
+        out = ctypes.c_void_p()
+        err = lib.deserialize(token, ctypes.byref(out))
+        if err == EFORKED:
+            _lib.discard(lib)
+            lib = _lib.get()
+            err = lib.deserialize(token, ctypes.byref(out))
+        if err:
+            raise error_for(err, name)
+        self._adopt(lib, out)
+        return self
+
+    def _rebind(self) -> ctypes.c_void_p:
+        """Attach to the current copy of the library (after a fork) and return the handle."""
+        if self._closed:
+            raise LockClosedError(_errno.EBADF, "lock is closed", self._name)
+        lib = _lib.get()
+        if self._gen == lib.generation:
+            return self._ptr
+        # The old handle belongs to a copy inherited through fork: drop it
+        # without calling into that copy. Holds were never inherited.
+        token = self._token_bytes_cached()
+        out = ctypes.c_void_p()
+        err = lib.deserialize(token, ctypes.byref(out))
+        if err == EFORKED:
+            _lib.discard(lib)
+            return self._rebind()
+        if err:
+            raise error_for(err, self._name)
+        self._finalizer.detach()
+        old = self._h
+        old.ptr = None
+        self._h = _Handle(out, lib.generation, old.anonymous, old.path)
+        self._ptr = out
+        self._gen = lib.generation
+        self._finalizer = weakref.finalize(self, _close_handle, self._h)
+        _hook_mp_exit()
+        return out
+
+    def _token_bytes_cached(self) -> bytes:
+        if self._token is None:
+            raise PrwlockError(_errno.EINVAL, "lock has no token to re-attach with", self._name)
+        return self._token
+
+    def _fresh(self) -> Tuple[_lib.Library, ctypes.c_void_p]:
+        lib = _lib.get()
+        if self._gen != lib.generation or self._closed:
+            ptr = self._rebind()
+            return _lib.get(), ptr
+        return lib, self._ptr
+
+    def _stale(self, lib: _lib.Library) -> None:
+        """*lib* returned PRW_EFORKED: a fork happened behind Python's back."""
+        _lib.discard(lib)
+
+    # -- acquiring -------------------------------------------------------------
+
+    def _acquire(self, write: bool, timeout_ns: int) -> bool:
+        lib = _state.lib
+        if lib is None or self._gen != lib.generation or self._closed:
+            lib, ptr = self._fresh()
+        else:
+            ptr = self._ptr
+        err = (lib.try_acquire_write if write else lib.try_acquire_read)(ptr)
+        if err == 0:
+            return True
+        if err == _EBUSY:
+            if timeout_ns == 0:
+                return False
+            return self._acquire_slow(lib, ptr, write, timeout_ns)
+        return self._acquire_error(lib, err, write, timeout_ns)
+
+    def _acquire_error(self, lib: _lib.Library, err: int, write: bool, timeout_ns: int) -> bool:
+        if err == _EOWNERDEAD:
+            self._warn_owner_died(write)
+            return True
+        if err == EFORKED:
+            self._stale(lib)
+            return self._acquire(write, timeout_ns)
+        raise error_for(err, self._name)
+
+    def _warn_owner_died(self, write: bool) -> None:
+        try:
+            warnings.warn(
+                OwnerDiedWarning(
+                    "prwlock %s: acquired for %s, but a writer died holding it; "
+                    "the protected data may be inconsistent"
+                    % (self._name or self._h.path, "writing" if write else "reading")
+                ),
+                stacklevel=4,
+            )
+        except BaseException:
+            # The warning was turned into an error: do not leave the caller
+            # holding a lock it does not know it has.
+            self.release()
+            raise
+
+    def _acquire_slow(self, lib: _lib.Library, ptr: ctypes.c_void_p, write: bool, timeout_ns: int) -> bool:
+        # Only the main thread runs Python signal handlers, and it only runs
+        # them between ctypes calls: it waits in short slices against its own
+        # deadline. Other threads make one call for the whole wait, which
+        # keeps their place in the lock's queue.
+        fn = lib.acquire_write if write else lib.acquire_read
+        sliced = _get_ident() == _main_ident()
+        deadline = -1 if timeout_ns < 0 else _monotonic_ns() + timeout_ns
+        err = _ETIMEDOUT
+        try:
+            while True:
+                if deadline < 0:
+                    wait = SIGNAL_SLICE_NS if sliced else -1
+                else:
+                    left = deadline - _monotonic_ns()
+                    if left <= 0:
+                        return False
+                    wait = min(left, SIGNAL_SLICE_NS) if sliced else left
+                err = fn(ptr, wait)
+                if err != _ETIMEDOUT:
+                    break
+        except BaseException:
+            # A signal handler raised (KeyboardInterrupt) right after a call
+            # returned, perhaps one that granted the lock. We got here after
+            # a busy try, so this thread held nothing before: any hold it has
+            # now is a phantom, so drop it.
+            self._drop_phantom(lib, ptr)
+            raise
+        if err == 0:
+            return True
+        return self._acquire_error(lib, err, write, timeout_ns)
+
+    def _drop_phantom(self, lib: _lib.Library, ptr: ctypes.c_void_p) -> None:
+        pid, tid = os.getpid(), threading.get_native_id()
+        try:
+            for h in self._holders(lib, ptr):
+                if h.pid == pid and h.tid == tid and not h.waiting:
+                    lib.release(ptr)
+                    break
+        except Exception:  # pragma: no cover - best effort on the way out
+            pass
+
+    def acquire_read(self, timeout: Timeout = None) -> bool:
+        """Acquire the lock for reading.
+
+        :param timeout: seconds to wait; ``None`` or ``-1`` wait forever,
+            ``0`` does not wait.
+        :returns: ``True`` once acquired, ``False`` if the timeout expired.
+        :raises DeadlockError: the calling thread holds the write lock.
+        :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
+        :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
+        """
+        return self._acquire(False, -1 if timeout is None else _timeout_ns(timeout))
+
+    def acquire_write(self, timeout: Timeout = None) -> bool:
+        """Acquire the lock for writing.
+
+        :param timeout: seconds to wait; ``None`` or ``-1`` wait forever,
+            ``0`` does not wait.
+        :returns: ``True`` once acquired, ``False`` if the timeout expired.
+        :raises DeadlockError: the calling thread already holds the lock
+            (read or write).
+        :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
+        :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
+        """
+        return self._acquire(True, -1 if timeout is None else _timeout_ns(timeout))
+
+    def try_acquire_read(self) -> bool:
+        """Acquire the lock for reading if that is possible without waiting.
+
+        :returns: whether the lock was acquired.
+        :raises DeadlockError: the calling thread holds the write lock.
+        """
+        return self._acquire(False, 0)
+
+    def try_acquire_write(self) -> bool:
+        """Acquire the lock for writing if that is possible without waiting.
+
+        :returns: whether the lock was acquired.
+        :raises DeadlockError: the calling thread already holds the lock.
+        """
+        return self._acquire(True, 0)
+
+    def release(self) -> None:
+        """Release the calling thread's hold, read or write (one level of a recursive read).
+
+        :raises NotHeldError: the calling thread holds nothing (a
+            :class:`ValueError`, as in prwlock 0.4.1).
+        """
+        lib = _state.lib
+        if lib is None or self._gen != lib.generation or self._closed:
+            lib, ptr = self._fresh()
+        else:
+            ptr = self._ptr
+        err = lib.release(ptr)
+        if err:
+            if err == EFORKED:
+                self._stale(lib)
+                return self.release()
+            raise error_for(err, self._name)
+
+    def downgrade(self) -> None:
+        """Turn the calling thread's write hold into a read hold, atomically.
+
+        No writer can get in between; readers waiting behind this writer are
+        admitted along with it.
+
+        :raises NotHeldError: the calling thread does not hold the write lock.
+        """
+        lib, ptr = self._fresh()
+        err = lib.downgrade(ptr)
+        if err:
+            if err == EFORKED:
+                self._stale(lib)
+                return self.downgrade()
+            raise error_for(err, self._name)
+
+    def reader_lock(self, timeout: Timeout = None) -> _Guard:
+        """Return a context manager that holds the lock for reading.
+
+        :param timeout: as for :meth:`acquire_read`.
+        :raises LockTimeoutError: on entry, if the lock was not acquired in
+            time (a :class:`TimeoutError` and a :class:`ValueError`).
+        """
+        _timeout_ns(timeout)  # validate now, not on entry
+        return _Guard(self, False, timeout)
+
+    def writer_lock(self, timeout: Timeout = None) -> _Guard:
+        """Return a context manager that holds the lock for writing.
+
+        :param timeout: as for :meth:`acquire_write`.
+        :raises LockTimeoutError: on entry, if the lock was not acquired in
+            time (a :class:`TimeoutError` and a :class:`ValueError`).
+        """
+        _timeout_ns(timeout)
+        return _Guard(self, True, timeout)
+
+    # -- inspection ------------------------------------------------------------
+
+    @staticmethod
+    def _holders(lib: _lib.Library, ptr: ctypes.c_void_p) -> List[Holder]:
+        cap = 64
+        while True:
+            arr = (_lib.HolderStruct * cap)()
+            count = ctypes.c_size_t(0)
+            err = lib.holders(ptr, arr, cap, ctypes.byref(count))
+            if err == 0 and count.value > cap:
+                err = _errno.ERANGE
+            if err == _errno.ERANGE:
+                cap = max(cap * 2, count.value)
+                continue
+            if err:
+                raise error_for(err)
+            return [
+                Holder(
+                    pid=h.pid,
+                    tid=h.tid,
+                    mode=_MODES.get(h.mode, str(h.mode)),
+                    since=(h.since_ns / 1e9) if h.since_ns else None,
+                    waiting=bool(h.waiting),
+                    count=h.count,
+                )
+                for h in arr[: count.value]
+            ]
+
+    def holders(self) -> List[Holder]:
+        """List who holds the lock, and who waits for it, in any process.
+
+        :returns: a list of :class:`Holder` ``(pid, tid, mode, since, waiting,
+            count)``; waiters have ``waiting=True``.
+        """
+        lib, ptr = self._fresh()
+        try:
+            return self._holders(lib, ptr)
+        except PrwlockError as exc:
+            if exc.errno == EFORKED:
+                self._stale(lib)
+                return self.holders()
+            raise
+
+    def stats(self) -> Stats:
+        """Return a :class:`Stats` snapshot: readers, writer, waiters, recoveries."""
+        lib, ptr = self._fresh()
+        info = _lib.InfoStruct()
+        err = lib.info(ptr, ctypes.byref(info))
+        if err == EFORKED:
+            self._stale(lib)
+            return self.stats()
+        if err:
+            raise error_for(err, self._name)
+        return Stats(
+            readers=info.readers,
+            writer_pid=info.writer_pid,
+            writer_tid=info.writer_tid,
+            writer_active=bool(info.writer_active),
+            waiting_readers=info.waiting_readers,
+            waiting_writers=info.waiting_writers,
+            capacity=info.capacity,
+            used_slots=info.used_slots,
+            attached=info.attached,
+            owner_dead=bool(info.owner_dead),
+            recoveries=info.recoveries,
+            owner_deaths=info.owner_deaths,
+        )
+
+    @property
+    def owner_died(self) -> bool:
+        """Whether a writer died holding the lock, so the data may be inconsistent.
+
+        It stays true until a writer that was warned (see
+        :class:`OwnerDiedWarning`) releases the lock.
+        """
+        return self.stats().owner_dead
+
+    @property
+    def name(self) -> str:
+        """The name the lock was opened with, or the file path of an anonymous lock.
+
+        Either opens the same lock: ``RWLock(lock.name, create=False)``.
+        """
+        return self._name if self._name is not None else self._h.path
+
+    @property
+    def path(self) -> str:
+        """The file that holds the lock."""
+        return self._h.path
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether the lock is anonymous (created by ``RWLock()``)."""
+        return self._h.anonymous
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    # -- life cycle --------------------------------------------------------------
+
+    def close(self) -> None:
+        """Detach from the lock. Idempotent.
+
+        If this was the process's last handle of the lock, holds the process
+        still has are released. An anonymous lock is removed with its last user.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._finalizer.detach()
+        _close_handle(self._h)
+        _live.discard(self)
+
+    def _unlink_self(self) -> None:
+        """Remove this lock's name. Processes that have it open keep using it.
+
+        :raises LockNotFoundError: the name was already removed.
+        """
+        _unlink_name(self._h.path)
+
+    unlink = _hybridmethod(_unlink_name, _unlink_self)
+
+    def __enter__(self) -> "RWLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Pickle the token, never a descriptor: it works with every start
+        # method and in unrelated processes, as long as the lock exists.
+        return (_restore, (self._token_bytes(), self._name))
+
+    def _token_bytes(self) -> bytes:
+        return self._token_bytes_cached()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("anonymous" if self._h.anonymous else "named")
+        return "<prwlock.RWLock %s %r>" % (state, self.name)
+
+
+def _restore(token: bytes, name: Optional[str] = None) -> RWLock:
+    return RWLock._from_token(token, name)
+
+
+def iter_locks() -> Iterator[RWLock]:
+    """Iterate over the live lock objects of this process (for tests and the CLI)."""
+    return iter(list(_live))
