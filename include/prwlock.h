@@ -171,9 +171,10 @@ int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out);
  * If this was the process's last handle to the lock, the holds that threads
  * of this process still have on it are released: read holds quietly, a write
  * hold by marking the lock owner-dead (later acquirers get EOWNERDEAD), just
- * as if the process had died. The lock is never left wedged. Threads blocked
- * on the handle in another call return EBADF. An anonymous lock's file is
- * removed when its last user closes it.
+ * as if the process had died. The lock is never left wedged. Threads of this
+ * process blocked in an acquire on the lock when its last handle closes
+ * return EBADF. An anonymous lock's file is removed when its last user
+ * closes it.
  *
  * Returns:
  *   0           success, or lock is NULL
@@ -278,9 +279,10 @@ int prw_serialize(prw_lock *lock, char *buf, size_t *len);
  * Returns:
  *   0           success; *out is a new handle
  *   EINVAL      token or out is NULL, or token is not a prwlock token
- *   ENOENT      the lock no longer exists
- *   EPROTO      the token's file is not a prwlock segment or is not the
- *               lock the token was made for
+ *   ENOENT      the lock no longer exists: its file is gone, or is now
+ *               another lock or file than the one the token was made for
+ *   EPROTO      the token was made by an incompatible version of the
+ *               library, or its file is not a prwlock segment
  *   EACCES, ...  errno of open or mmap
  *   PRW_EFORKED called in a forked child
  * On failure *out (if out is not NULL) is set to NULL. */
@@ -303,8 +305,8 @@ int prw_name(prw_lock *lock, char *buf, size_t *len);
  *   PRW_EFORKED called in a forked child */
 int prw_is_anonymous(prw_lock *lock);
 
-/* prw_info fills *info with a snapshot of the lock's state. Processes found
- * dead are reclaimed first.
+/* prw_info fills *info with a snapshot of the lock's state. Holds of dead
+ * processes still count until a waiter reclaims them.
  *
  * Returns:
  *   0           success
