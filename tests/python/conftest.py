@@ -1,0 +1,103 @@
+"""Fixtures for the prwlock Python tests."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator, List, Set
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "build" / "libprwlock.so"
+SHM = Path("/dev/shm")
+START_METHODS = ["fork", "spawn", "forkserver"]
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not LIBRARY.exists():
+        raise pytest.UsageError("build/libprwlock.so is missing: run 'make build' first")
+
+
+def shm_prwlock_files() -> Set[str]:
+    return {p.name for p in SHM.glob("prwlock.*")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leftovers_in_session() -> Iterator[None]:
+    """Fail the session if files appear in /dev/shm that nobody removes.
+
+    Files from other suites running at the same time are ignored by looking
+    only at names that carry this session's marker or at anonymous locks
+    created by this test process's pid.
+    """
+    yield
+    pid = os.getpid()
+    mine = [
+        SHM / n
+        for n in shm_prwlock_files()
+        if n.startswith("prwlock.anon.%d." % pid) or n.startswith("prwlock.pytest-%d-" % pid)
+    ]
+    # Let interpreter-exit style cleanup (finalizers of dead lock objects) run.
+    import gc
+
+    gc.collect()
+    left = wait_gone(mine, timeout=5.0)
+    assert not left, "left in /dev/shm by this test session: %s" % left
+
+
+@pytest.fixture
+def lock_name(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A unique bare lock name, unlinked (if it still exists) after the test."""
+    name = "pytest-%d-%s" % (os.getpid(), uuid.uuid4().hex[:12])
+    yield name
+    path = SHM / ("prwlock." + name)
+    if path.exists():
+        from prwlock import RWLock
+
+        RWLock.unlink(name)
+
+
+@pytest.fixture(params=START_METHODS)
+def ctx(request: pytest.FixtureRequest) -> multiprocessing.context.BaseContext:
+    """A multiprocessing context for each start method."""
+    return multiprocessing.get_context(request.param)
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "python" / "src"), str(Path(__file__).resolve().parent)]
+        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    env.pop("PRWLOCK_LIBRARY", None)
+    return env
+
+
+def run_python(code: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+    """Run *code* in a fresh interpreter with the dev package importable."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=kw.pop("env", child_env()),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+
+
+def wait_gone(paths: List[Path], timeout: float = 5.0) -> List[Path]:
+    """Wait until none of *paths* exists; return those still there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in paths if p.exists()]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.02)
