@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -173,6 +174,12 @@ static inline int t_cmd(t_helper *h, char *reply, size_t n, int timeout_ms,
   line[len++] = '\n';
   REQUIRE(write(h->to, line, (size_t)len) == len);
   return t_line(h, reply, n, timeout_ms);
+}
+
+/* t_send sends a command that has no reply (exit, _exit). */
+static inline void t_send(t_helper *h, const char *line) {
+  size_t n = strlen(line);
+  REQUIRE(write(h->to, line, n) == (ssize_t)n && write(h->to, "\n", 1) == 1);
 }
 
 /* t_rc sends a command whose reply is a return code; -1 if none came. */

@@ -1,0 +1,255 @@
+/* test_threads: holds belong to threads; timeouts; wake-ups; no EINTR;
+ * a hammer with an invariant checked inside the critical section. */
+
+#include "testutil.h"
+
+static prw_lock *L;
+
+/* A thread that takes the lock in a mode, reports, waits for a release
+ * order, and releases. */
+typedef struct {
+  pthread_t th;
+  int write;
+  int64_t timeout_ns;
+  int rc, released_rc;
+  uint32_t tid;
+  volatile int acquired, go_release, done;
+} holder_t;
+
+static void *holder_main(void *p) {
+  holder_t *h = p;
+  h->tid = t_gettid();
+  h->rc = h->write ? prw_acquire_write(L, h->timeout_ns) : prw_acquire_read(L, h->timeout_ns);
+  __atomic_store_n(&h->acquired, 1, __ATOMIC_SEQ_CST);
+  while (!__atomic_load_n(&h->go_release, __ATOMIC_SEQ_CST)) t_sleep_ms(1);
+  h->released_rc = h->rc == 0 ? prw_release(L) : -1;
+  __atomic_store_n(&h->done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void holder_start(holder_t *h, int write, int64_t timeout_ns) {
+  memset(h, 0, sizeof *h);
+  h->write = write;
+  h->timeout_ns = timeout_ns;
+  REQUIRE(pthread_create(&h->th, NULL, holder_main, h) == 0);
+}
+
+static int wait_flag(volatile int *f, int ms) {
+  int64_t end = t_now_ns() + (int64_t)ms * 1000000;
+  while (!__atomic_load_n(f, __ATOMIC_SEQ_CST)) {
+    if (t_now_ns() > end) return 0;
+    t_sleep_ms(1);
+  }
+  return 1;
+}
+
+static void holder_finish(holder_t *h) {
+  __atomic_store_n(&h->go_release, 1, __ATOMIC_SEQ_CST);
+  pthread_join(h->th, NULL);
+  CHECK(h->rc != 0 || h->released_rc == 0);
+}
+
+static void test_ownership(void) {
+  holder_t w;
+  prw_info_t i;
+  holder_start(&w, 1, -1);
+  REQUIRE(wait_flag(&w.acquired, 10000));
+  EXPECT_RC(w.rc, 0);
+  EXPECT_RC(prw_info(L, &i), 0);
+  CHECK(i.writer_pid == (uint32_t)getpid() && i.writer_tid == w.tid && i.writer_tid != t_gettid());
+  /* This thread holds nothing: it can neither release nor downgrade the
+   * other thread's hold, nor get in. */
+  EXPECT_RC(prw_release(L), EPERM);
+  EXPECT_RC(prw_downgrade(L), EPERM);
+  EXPECT_RC(prw_try_acquire_read(L), EBUSY);
+  EXPECT_RC(prw_try_acquire_write(L), EBUSY);
+
+  /* Timeouts, with generous upper bounds. */
+  int64_t t0 = t_now_ns();
+  EXPECT_RC(prw_acquire_read(L, 100 * 1000000LL), ETIMEDOUT);
+  int64_t el = t_now_ns() - t0;
+  CHECK(el >= 99 * 1000000LL && el < 5000 * 1000000LL);
+  t0 = t_now_ns();
+  EXPECT_RC(prw_acquire_write(L, 30 * 1000000LL), ETIMEDOUT);
+  el = t_now_ns() - t0;
+  CHECK(el >= 29 * 1000000LL && el < 5000 * 1000000LL);
+  printf("timeouts: 30 ms write wait took %.1f ms\n", el / 1e6);
+  EXPECT_RC(prw_info(L, &i), 0);
+  CHECK(i.waiting_readers == 0 && i.waiting_writers == 0); /* timed-out waiters left */
+  holder_finish(&w);
+  EXPECT_RC(prw_info(L, &i), 0);
+  CHECK(i.writer_pid == 0 && i.used_slots == 0);
+
+  /* Several threads hold read at once, each its own hold. */
+  holder_t r[4];
+  for (int k = 0; k < 4; k++) holder_start(&r[k], 0, 10000000000LL);
+  for (int k = 0; k < 4; k++) CHECK(wait_flag(&r[k].acquired, 10000) && r[k].rc == 0);
+  EXPECT_RC(prw_info(L, &i), 0);
+  CHECK(i.readers == 4);
+  prw_holder_t hs[8];
+  size_t n = 0;
+  EXPECT_RC(prw_holders(L, hs, 8, &n), 0);
+  CHECK(n == 4);
+  for (size_t a = 0; a < n; a++) {
+    int found = 0;
+    for (int k = 0; k < 4; k++) found += hs[a].tid == r[k].tid;
+    CHECK(found == 1 && hs[a].mode == PRW_MODE_READ && hs[a].count == 1);
+  }
+  EXPECT_RC(prw_release(L), EPERM);
+  EXPECT_RC(prw_try_acquire_write(L), EBUSY);
+  EXPECT_RC(prw_try_acquire_read(L), 0); /* readers share */
+  EXPECT_RC(prw_release(L), 0);
+  for (int k = 0; k < 4; k++) holder_finish(&r[k]);
+}
+
+/* A blocked waiter is woken by the release, and a downgrade admits
+ * waiting readers but no writer. */
+static void test_wakeups(void) {
+  holder_t w, r;
+  EXPECT_RC(prw_acquire_write(L, -1), 0);
+  holder_start(&w, 1, -1);
+  t_sleep_ms(50);
+  CHECK(!w.acquired);
+  prw_info_t i;
+  EXPECT_RC(prw_info(L, &i), 0);
+  CHECK(i.waiting_writers == 1);
+  EXPECT_RC(prw_release(L), 0);
+  CHECK(wait_flag(&w.acquired, 10000) && w.rc == 0);
+  holder_finish(&w);
+
+  EXPECT_RC(prw_acquire_write(L, -1), 0);
+  holder_start(&r, 0, 20000000000LL);
+  t_sleep_ms(30);
+  CHECK(!r.acquired);
+  EXPECT_RC(prw_downgrade(L), 0);
+  CHECK(wait_flag(&r.acquired, 10000) && r.rc == 0);
+  holder_start(&w, 1, 0);
+  CHECK(wait_flag(&w.acquired, 10000) && w.rc == EBUSY);
+  holder_finish(&w);
+  EXPECT_RC(prw_release(L), 0);
+  holder_finish(&r);
+}
+
+/* Signals do not cut a wait short: no EINTR, the wait goes on. */
+static void on_usr1(int sig) { (void)sig; }
+
+static void test_no_eintr(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1; /* no SA_RESTART */
+  sigaction(SIGUSR1, &sa, NULL);
+  holder_t r;
+  EXPECT_RC(prw_acquire_write(L, -1), 0);
+  holder_start(&r, 0, -1);
+  t_sleep_ms(20);
+  for (int k = 0; k < 20; k++) {
+    pthread_kill(r.th, SIGUSR1);
+    t_sleep_ms(5);
+  }
+  CHECK(!r.acquired);
+  EXPECT_RC(prw_release(L), 0);
+  CHECK(wait_flag(&r.acquired, 10000) && r.rc == 0);
+  holder_finish(&r);
+
+  /* A timed wait keeps its deadline through signals. */
+  EXPECT_RC(prw_acquire_write(L, -1), 0);
+  holder_start(&r, 0, 150 * 1000000LL);
+  int64_t t0 = t_now_ns();
+  for (int k = 0; k < 10; k++) {
+    pthread_kill(r.th, SIGUSR1);
+    t_sleep_ms(5);
+  }
+  CHECK(wait_flag(&r.acquired, 10000) && r.rc == ETIMEDOUT);
+  CHECK(t_now_ns() - t0 >= 140 * 1000000LL);
+  EXPECT_RC(prw_release(L), 0);
+  holder_finish(&r);
+}
+
+/* Hammer: 4 threads mixing reads and writes; the invariant is checked
+ * inside each critical section. */
+static int active_writers, active_readers, violations;
+static long long writes;
+
+static void *hammer(void *p) {
+  unsigned seed = (unsigned)(uintptr_t)p;
+  for (int k = 0; k < 20000; k++) {
+    int write = rand_r(&seed) % 4 == 0;
+    int rc = write ? prw_acquire_write(L, 10000000000LL) : prw_acquire_read(L, 10000000000LL);
+    if (rc != 0) {
+      __atomic_add_fetch(&violations, 1, __ATOMIC_SEQ_CST);
+      fprintf(stderr, "hammer acquire: %d\n", rc);
+      continue;
+    }
+    if (write) {
+      if (__atomic_add_fetch(&active_writers, 1, __ATOMIC_SEQ_CST) != 1 ||
+          __atomic_load_n(&active_readers, __ATOMIC_SEQ_CST) != 0)
+        __atomic_add_fetch(&violations, 1, __ATOMIC_SEQ_CST);
+      long long w = writes; /* unprotected read-modify-write */
+      if (k % 64 == 0) sched_yield();
+      writes = w + 1;
+      __atomic_sub_fetch(&active_writers, 1, __ATOMIC_SEQ_CST);
+    } else {
+      __atomic_add_fetch(&active_readers, 1, __ATOMIC_SEQ_CST);
+      if (__atomic_load_n(&active_writers, __ATOMIC_SEQ_CST) != 0)
+        __atomic_add_fetch(&violations, 1, __ATOMIC_SEQ_CST);
+      if (k % 64 == 0) sched_yield();
+      __atomic_sub_fetch(&active_readers, 1, __ATOMIC_SEQ_CST);
+    }
+    if (prw_release(L) != 0) __atomic_add_fetch(&violations, 1, __ATOMIC_SEQ_CST);
+  }
+  return NULL;
+}
+
+static void test_hammer(void) {
+  pthread_t th[4];
+  int64_t t0 = t_now_ns();
+  for (int k = 0; k < 4; k++) pthread_create(&th[k], NULL, hammer, (void *)(uintptr_t)(k + 1));
+  for (int k = 0; k < 4; k++) pthread_join(th[k], NULL);
+  printf("hammer: 4 threads x 20000 ops, %lld writes, %.0f ms\n", writes,
+         (t_now_ns() - t0) / 1e6);
+  CHECK(violations == 0);
+  CHECK(writes > 0);
+}
+
+/* The holder table is bounded: one more holder than slots gets EAGAIN. */
+static void test_full(void) {
+  prw_info_t i;
+  EXPECT_RC(prw_info(L, &i), 0);
+  int cap = (int)i.capacity;
+  holder_t *h = calloc((size_t)cap, sizeof *h);
+  for (int k = 0; k < cap; k++) holder_start(&h[k], 0, 10000000000LL);
+  for (int k = 0; k < cap; k++) CHECK(wait_flag(&h[k].acquired, 20000) && h[k].rc == 0);
+  EXPECT_RC(prw_try_acquire_read(L), EAGAIN);
+  EXPECT_RC(prw_acquire_write(L, 1000000), EAGAIN);
+  for (int k = 0; k < cap; k++) holder_finish(&h[k]);
+  free(h);
+  EXPECT_RC(prw_try_acquire_read(L), 0);
+  EXPECT_RC(prw_release(L), 0);
+}
+
+/* Closing the last handle wakes a thread blocked on it with EBADF. */
+static void test_close_wakes(void) {
+  holder_t w;
+  EXPECT_RC(prw_acquire_read(L, -1), 0);
+  holder_start(&w, 1, -1);
+  t_sleep_ms(30);
+  CHECK(!w.acquired);
+  char path[4096];
+  t_path(L, path, sizeof path);
+  EXPECT_RC(prw_close(L), 0);
+  CHECK(wait_flag(&w.acquired, 10000) && w.rc == EBADF);
+  holder_finish(&w);
+  CHECK(!t_exists(path));
+}
+
+int main(void) {
+  alarm(200);
+  REQUIRE(prw_create(&L) == 0);
+  test_ownership();
+  test_wakeups();
+  test_no_eintr();
+  test_hammer();
+  test_full();
+  test_close_wakes();
+  return t_done("test_threads");
+}
