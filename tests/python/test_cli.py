@@ -1,0 +1,46 @@
+"""python -m prwlock list | inspect | unlink."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import subprocess
+import sys
+
+from conftest import child_env
+from prwlock import RWLock
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "prwlock", *args], capture_output=True, text=True, env=child_env(), timeout=60)
+
+
+def test_list_inspect_unlink(lock_name):
+    lock = RWLock(lock_name)
+    lock.acquire_read()
+    r = cli("list")
+    assert r.returncode == 0, r.stderr
+    assert lock_name in r.stdout and "READERS" in r.stdout
+    r = cli("inspect", lock_name)
+    assert r.returncode == 0, r.stderr
+    assert "readers   1" in r.stdout
+    assert str(os.getpid()) in r.stdout and "read" in r.stdout and "holding" in r.stdout
+    r = cli("inspect", "--json", lock_name)
+    data = json.loads(r.stdout)
+    assert data["stats"]["readers"] == 1 and data["holders"][0]["pid"] == os.getpid()
+    r = cli("list", "--json")
+    assert any(e["name"] == lock_name for e in json.loads(r.stdout))
+    lock.release()
+    r = cli("unlink", lock_name)
+    assert r.returncode == 0 and not os.path.exists(lock.path)
+    r = cli("unlink", lock_name)
+    assert r.returncode == 1 and "no lock" in r.stderr
+    r = cli("inspect", lock_name)
+    assert r.returncode == 1
+    lock.close()
+
+
+def test_usage_error():
+    r = cli()
+    assert r.returncode == 2
