@@ -50,7 +50,15 @@ class CustomBuildHook(BuildHookInterface):
             raise RuntimeError("prwlock: 'go' not found; install Go or set PRWLOCK_LIBRARY")
         env = dict(os.environ, CGO_ENABLED="1")
         env.setdefault("GOFLAGS", "-mod=mod")
-        cmd = [go, "build", "-buildmode=c-shared", "-trimpath", "-o", str(out), "."]
+        cmd = [go, "build", "-buildvcs=false", "-buildmode=c-shared", "-trimpath"]
+        # The same export list and SONAME as the Makefile's build (mk/c.mk).
+        version_script = root / "libprwlock.map"
+        if version_script.is_file():
+            cmd += [
+                "-ldflags",
+                "-extldflags '-Wl,--version-script=%s -Wl,-soname,libprwlock.so.1'" % version_script,
+            ]
+        cmd += ["-o", str(out), "."]
         self.app.display_info("prwlock: %s (in %s)" % (" ".join(cmd), root))
         subprocess.run(cmd, cwd=str(root), env=env, check=True)
         # cgo writes a header next to the library; it stays private.
