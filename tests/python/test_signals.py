@@ -156,7 +156,8 @@ def test_signal_handler_runs_on_time():
     lock.close()
 
 
-def test_main_thread_writer_not_starved_by_readers():
+@pytest.mark.parametrize("hold", [0.03, 0.12])  # shorter and longer than a wait slice
+def test_main_thread_writer_not_starved_by_readers(hold):
     """Sliced waits keep the engine's fairness: a main-thread writer gets in
     against a continuous stream of overlapping readers."""
     lock = RWLock()
@@ -167,7 +168,7 @@ def test_main_thread_writer_not_starved_by_readers():
         try:
             while not stop.is_set():
                 if lock.acquire_read(timeout=5):
-                    time.sleep(0.03)  # long holds that overlap across readers
+                    time.sleep(hold)  # long holds that overlap across readers
                     lock.release()
         except Exception as exc:  # pragma: no cover
             errors.append(exc)

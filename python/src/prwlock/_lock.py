@@ -222,9 +222,13 @@ def _hook_mp_exit() -> None:
         pass
 
 
+_rebind_mutex = threading.Lock()
+
+
 def _after_fork_child() -> None:
-    global _mp_finalizer_pid
+    global _mp_finalizer_pid, _rebind_mutex
     _mp_finalizer_pid = 0
+    _rebind_mutex = threading.Lock()
 
 
 _lib.on_fork_child(_after_fork_child)
@@ -397,6 +401,13 @@ class RWLock:
         lib = _lib.get()
         if self._gen == lib.generation:
             return self._ptr
+        # Two threads of a fork child may race to re-attach one lock.
+        with _rebind_mutex:
+            if self._gen == _lib.get().generation:
+                return self._ptr
+            return self._rebind_locked(_lib.get())
+
+    def _rebind_locked(self, lib: _lib.Library) -> ctypes.c_void_p:
         # The old handle belongs to a copy inherited through fork: drop it
         # without calling into that copy. Holds were never inherited.
         token = self._token_bytes_cached()
@@ -404,7 +415,7 @@ class RWLock:
         err = lib.deserialize(token, ctypes.byref(out))
         if err == EFORKED:
             _lib.discard(lib)
-            return self._rebind()
+            return self._rebind_locked(_lib.get())
         if err:
             raise error_for(err, self._name)
         self._finalizer.detach()
