@@ -44,10 +44,12 @@ import (
 
 func main() {}
 
-// handles is the table of live handles. n counts handles ever issued.
+// handles is the table of live handles: m maps a handle to its *lock.Lock
+// (a sync.Map, since every call looks a handle up and few change the
+// table); n counts handles ever issued, under mu.
 var handles struct {
-	sync.Mutex
-	m   map[uint64]*lock.Lock
+	mu  sync.Mutex
+	m   sync.Map
 	n   uint64
 	key uint64
 }
@@ -56,35 +58,35 @@ var handles struct {
 const handleMul = 0x9e3779b97f4a7c15
 
 func register(l *lock.Lock) C.uintptr_t {
-	handles.Lock()
-	defer handles.Unlock()
-	if handles.m == nil {
-		handles.m = make(map[uint64]*lock.Lock)
+	handles.mu.Lock()
+	defer handles.mu.Unlock()
+	if handles.n == 0 {
 		handles.key = rand.Uint64()
 	}
 	for {
 		handles.n++
 		h := handles.n*handleMul ^ handles.key
 		if h != 0 { // 0 is NULL
-			handles.m[h] = l
+			handles.m.Store(h, l)
 			return C.uintptr_t(h)
 		}
 	}
 }
 
 func lookup(h C.uintptr_t) *lock.Lock {
-	handles.Lock()
-	defer handles.Unlock()
-	return handles.m[uint64(h)]
+	if v, ok := handles.m.Load(uint64(h)); ok {
+		return v.(*lock.Lock)
+	}
+	return nil
 }
 
-// unregister removes h from the table and returns its lock, or nil.
+// unregister removes h from the table and returns its lock, or nil. Of two
+// racing closes, only one gets the lock.
 func unregister(h C.uintptr_t) *lock.Lock {
-	handles.Lock()
-	defer handles.Unlock()
-	l := handles.m[uint64(h)]
-	delete(handles.m, uint64(h))
-	return l
+	if v, ok := handles.m.LoadAndDelete(uint64(h)); ok {
+		return v.(*lock.Lock)
+	}
+	return nil
 }
 
 // recoverTo turns a panic into EIO. Use it as "defer recoverTo(&rc)".
@@ -328,14 +330,14 @@ const atexitWait = time.Second
 func prwgo_atexit() (rc C.int) {
 	defer recoverTo(&rc)
 	var anon []*lock.Lock
-	handles.Lock()
-	for h, l := range handles.m {
-		if l.Anonymous() {
-			anon = append(anon, l)
-			delete(handles.m, h)
+	handles.m.Range(func(h, v any) bool {
+		if l := v.(*lock.Lock); l.Anonymous() {
+			if _, ok := handles.m.LoadAndDelete(h); ok {
+				anon = append(anon, l)
+			}
 		}
-	}
-	handles.Unlock()
+		return true
+	})
 	if len(anon) == 0 {
 		return 0
 	}
