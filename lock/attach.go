@@ -88,20 +88,25 @@ func (s *segment) lastUserGone() bool {
 		case segRemoved:
 			return false
 		case segClosing:
-			s.waitClosing(spins)
+			if s.waitClosing(spins) {
+				return false // stuck: leave the file rather than guess
+			}
 		default:
 			return false // not a state we may act on
 		}
 	}
 }
 
-// waitClosing waits for another process to finish deciding; if that
-// process died mid-decision, it reopens the segment.
-func (s *segment) waitClosing(spins int) {
+// waitClosing waits briefly for another process to finish deciding; if
+// that process died mid-decision, it reopens the segment. A decision takes
+// microseconds, so after about a second of spins it reports that the
+// segment is stuck (hostile or corrupt) and the caller gives up.
+func (s *segment) waitClosing(spins int) (stuck bool) {
 	st := s.u32(offSegState)
 	if spins > 100 && !pidExists(atomic.LoadUint32(s.u32(offCloserPID))) {
 		atomic.CompareAndSwapUint32(st, segClosing, segReady)
-		return
+		return false
 	}
 	sleepBriefly()
+	return spins > 5000
 }

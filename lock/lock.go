@@ -108,9 +108,15 @@ func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) err
 		return ErrDeadlock
 	}
 	if m == ModeRead {
-		return s.acquireRead(ctx, r, o, deadline)
+		err = s.acquireRead(ctx, r, o, deadline)
+	} else {
+		err = s.acquireWrite(ctx, r, o, deadline)
 	}
-	return s.acquireWrite(ctx, r, o, deadline)
+	if err == ErrTimeout && ctx != nil {
+		// The deadline came from the context: match its error too.
+		err = ctxError(ErrTimeout, context.DeadlineExceeded)
+	}
+	return err
 }
 
 func (s *segment) acquireRead(ctx context.Context, r *ownerRec, o Owner, deadline int64) error {

@@ -311,12 +311,14 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 		if ss == segReady {
 			break
 		}
-		if ss == segClosing {
-			s.waitClosing(spins)
+		if ss == segClosing && !s.waitClosing(spins) {
 			continue
 		}
 		s.detachEntry(s.attSlot)
 		unix.Munmap(mem)
+		if ss == segClosing {
+			return nil, detail(ErrProtocol, "%s is stuck in the closing state", path)
+		}
 		if ss == segRemoved {
 			return nil, errRetryOpen
 		}
