@@ -434,8 +434,10 @@ class RWLock:
         return self._token
 
     def _fresh(self) -> Tuple[_lib.Library, ctypes.c_void_p]:
+        if self._closed:
+            raise LockClosedError(_errno.EBADF, "lock is closed", self._name)
         lib = _lib.get()
-        if self._gen != lib.generation or self._closed:
+        if self._gen != lib.generation:
             ptr = self._rebind()
             return _lib.get(), ptr
         return lib, self._ptr
@@ -448,13 +450,16 @@ class RWLock:
 
     def _acquire(self, write: bool, timeout_ns: int) -> bool:
         lib = _state.lib
-        if lib is None or self._gen != lib.generation or self._closed:
+        if lib is None or self._gen != lib.generation:
             lib, ptr = self._fresh()
         else:
             ptr = self._ptr
         err = (lib.try_acquire_write if write else lib.try_acquire_read)(ptr)
         if err == 0:
             return True
+        return self._after_try(lib, ptr, err, write, timeout_ns)
+
+    def _after_try(self, lib: _lib.Library, ptr: ctypes.c_void_p, err: int, write: bool, timeout_ns: int) -> bool:
         if err == _EBUSY:
             if timeout_ns == 0:
                 return False
@@ -538,7 +543,12 @@ class RWLock:
         :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
-        return self._acquire(False, -1 if timeout is None else _timeout_ns(timeout))
+        lib = _state.lib
+        if timeout is None and lib is not None and self._gen == lib.generation:
+            ptr = self._ptr
+            err = lib.try_acquire_read(ptr)
+            return True if err == 0 else self._after_try(lib, ptr, err, False, -1)
+        return self._acquire(False, _timeout_ns(timeout))
 
     def acquire_write(self, timeout: Timeout = None) -> bool:
         """Acquire the lock for writing.
@@ -551,7 +561,12 @@ class RWLock:
         :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
-        return self._acquire(True, -1 if timeout is None else _timeout_ns(timeout))
+        lib = _state.lib
+        if timeout is None and lib is not None and self._gen == lib.generation:
+            ptr = self._ptr
+            err = lib.try_acquire_write(ptr)
+            return True if err == 0 else self._after_try(lib, ptr, err, True, -1)
+        return self._acquire(True, _timeout_ns(timeout))
 
     def try_acquire_read(self) -> bool:
         """Acquire the lock for reading if that is possible without waiting.
@@ -576,7 +591,7 @@ class RWLock:
             :class:`ValueError`, as in prwlock 0.4.1).
         """
         lib = _state.lib
-        if lib is None or self._gen != lib.generation or self._closed:
+        if lib is None or self._gen != lib.generation:
             lib, ptr = self._fresh()
         else:
             ptr = self._ptr
@@ -734,6 +749,7 @@ class RWLock:
         if self._closed:
             return
         self._closed = True
+        self._gen = -1  # every fast path compares the generation: this routes them to _fresh
         self._finalizer.detach()
         _close_handle(self._h)
         _live.discard(self)
