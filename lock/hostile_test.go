@@ -300,19 +300,29 @@ func TestHostileWriter(t *testing.T) {
 }
 
 // A segment left in segClosing by a closer whose pid is alive (a reused
-// pid, or a hostile writer) must not hang Open or Close forever.
+// pid, or a hostile writer) must not hang Open or Close forever. The
+// engine gives up after a bounded number of waits.
 func TestOpenStaleClosingState(t *testing.T) {
+	const bound = 8 * time.Second
 	t.Run("Open", func(t *testing.T) {
+		t.Parallel()
 		b := segmentBytes(t, 64, false, nil)
 		put32(b, offSegState, segClosing)
 		put32(b, offCloserPID, 1) // init: alive, but not deciding anything
 		path := writeSeg(t, t.TempDir(), "closing", b)
-		l, err := openWithin(t, 6*time.Second, path, Options{})
+		start := time.Now()
+		l, err := openWithin(t, bound, path, Options{})
 		if err == nil {
 			l.Close()
+			t.Fatal("Open of a segment stuck closing succeeded")
 		}
+		if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrTimeout) {
+			t.Errorf("Open = %v, want ErrProtocol or ErrTimeout", err)
+		}
+		t.Logf("Open gave up after %v: %v", time.Since(start).Round(time.Millisecond), err)
 	})
 	t.Run("Close", func(t *testing.T) {
+		t.Parallel()
 		b := segmentBytes(t, 64, false, nil)
 		put32(b, offFlags, flagAnonymous)
 		path := writeSeg(t, t.TempDir(), "anon", b)
@@ -322,6 +332,11 @@ func TestOpenStaleClosingState(t *testing.T) {
 		}
 		atomic.StoreUint32(l.seg.u32(offCloserPID), 1)
 		atomic.StoreUint32(l.seg.u32(offSegState), segClosing)
-		within(t, 3*time.Second, "Close", l.Close)
+		start := time.Now()
+		within(t, bound, "Close", l.Close)
+		t.Logf("Close gave up after %v", time.Since(start).Round(time.Millisecond))
+		if !exists(path) {
+			t.Error("Close removed a segment it could not decide about")
+		}
 	})
 }
