@@ -24,6 +24,8 @@ static int worker(const char *name, const char *shm, int iters) {
   struct shared *sh = fd < 0 ? MAP_FAILED
       : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (sh == MAP_FAILED || prw_open(name, 0, 0, &l) != 0) return 1;
+  printf("ready\n");
+  fflush(stdout);
   int32_t me = (int32_t)getpid(), zero;
   int bad = 0;
   for (int i = 0; i < iters; i++) {
@@ -86,7 +88,10 @@ int main(int argc, char **argv) {
     char *gargv[] = {argv[1], name, shm, iters, NULL};
     t_spawn(&w[k], k % 2 ? gargv : cargv);
   }
-  t_sleep_ms(100);
+  for (int k = 0; k < 2 * WORKERS; k++) {
+    char line[64] = "";
+    REQUIRE(t_line(&w[k], line, sizeof line, 60000) == 0 && strcmp(line, "ready") == 0);
+  }
   int64_t t0 = t_now_ns();
   REQUIRE(prw_release(l) == 0);
   for (int k = 0; k < 2 * WORKERS; k++) {

@@ -108,11 +108,9 @@ static void test_wakeups(void) {
   holder_t w, r;
   EXPECT_RC(prw_acquire_write(L, -1), 0);
   holder_start(&w, 1, -1);
-  t_sleep_ms(50);
-  CHECK(!w.acquired);
   prw_info_t i;
-  EXPECT_RC(prw_info(L, &i), 0);
-  CHECK(i.waiting_writers == 1);
+  CHECK(t_until(prw_info(L, &i) == 0 && i.waiting_writers == 1, 10000));
+  CHECK(!w.acquired);
   EXPECT_RC(prw_release(L), 0);
   CHECK(wait_flag(&w.acquired, 10000) && w.rc == 0);
   holder_finish(&w);

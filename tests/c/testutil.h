@@ -101,6 +101,15 @@ static inline const char *t_path(prw_lock *l, char *buf, size_t n) {
   return buf;
 }
 
+/* t_until polls cond (an expression) for at most ms milliseconds. */
+#define t_until(cond, ms)                                                  \
+  ({                                                                       \
+    int64_t end_ = t_now_ns() + (int64_t)(ms) * 1000000;                    \
+    int ok_;                                                               \
+    while (!(ok_ = !!(cond)) && t_now_ns() < end_) t_sleep_ms(1);           \
+    ok_;                                                                   \
+  })
+
 /* A helper process whose stdin and stdout are pipes to us. */
 typedef struct {
   pid_t pid;

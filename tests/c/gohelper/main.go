@@ -55,6 +55,7 @@ func main() {
 		os.Exit(1)
 	}
 	sh := (*shared)(unsafe.Pointer(&mem[0]))
+	fmt.Println("ready") // the driver releases its write hold once all are ready
 	me := int32(os.Getpid())
 	bad := 0
 	for i := 0; i < iters; i++ {
