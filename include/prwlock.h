@@ -60,6 +60,8 @@
  *   the path so glibc does not hand back the parent's copy). The copy has a
  *   fresh runtime and its own fork guard; attach to locks with
  *   prw_deserialize or prw_open. The Python package does this.
+ * Handles belong to the copy of the library that issued them: another copy
+ * rejects them with EBADF.
  * A child created with vfork() or posix_spawn() that execs at once is fine.
  * A raw clone() bypasses pthread_atfork and is not detected.
  *
@@ -154,15 +156,20 @@ int prw_create(prw_lock **out);
  *
  * Returns:
  *   0           success; *out is a new handle
- *   EINVAL      name or out is NULL, name is empty, flags has unknown bits,
- *               PRW_EXCL without PRW_CREATE, or mode has bits outside 0777
+ *   EINVAL      name or out is NULL; name is not a valid lock name (empty,
+ *               "." or "..", a path with a ".." component or a trailing
+ *               '/', or too long); flags has unknown bits; PRW_EXCL without
+ *               PRW_CREATE; or mode has bits outside 0777
  *   ENOENT      no such lock and PRW_CREATE not given
  *   EEXIST      PRW_CREATE|PRW_EXCL and the lock exists
  *   EACCES      permission denied
  *   EPROTO      the file is not a prwlock segment, or its layout version is
  *               incompatible with this library
- *   other errno values of open, ftruncate or mmap (ENAMETOOLONG, ENOSPC,
- *               EMFILE, ENOMEM, ...)
+ *   ETIMEDOUT   the file's creator did not finish initialising it within
+ *               about 5 seconds
+ *   EAGAIN      the lock's table of attached processes is full
+ *   other errno values of open, ftruncate or mmap (EISDIR, ELOOP for a
+ *               symbolic link, ENOSPC, EMFILE, ENOMEM, ...)
  *   PRW_EFORKED called in a forked child
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out);
@@ -189,7 +196,7 @@ int prw_close(prw_lock *lock);
  *
  * Returns:
  *   0           success
- *   EINVAL      name is NULL or empty
+ *   EINVAL      name is NULL or not a valid lock name (see prw_open)
  *   ENOENT      no such lock
  *   EPROTO      the file exists but is not a prwlock segment; it is kept
  *   EACCES, EPERM, ...  errno of unlink
@@ -283,7 +290,7 @@ int prw_serialize(prw_lock *lock, char *buf, size_t *len);
  *               another lock or file than the one the token was made for
  *   EPROTO      the token was made by an incompatible version of the
  *               library, or its file is not a prwlock segment
- *   EACCES, ...  errno of open or mmap
+ *   EAGAIN, ETIMEDOUT, EACCES, ...  as for prw_open
  *   PRW_EFORKED called in a forked child
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_deserialize(const char *token, prw_lock **out);
