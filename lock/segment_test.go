@@ -31,6 +31,16 @@ func init() {
 	helpers["seg-race"] = helperCreationRace
 	helpers["seg-attach"] = helperAttach
 	helpers["seg-asuser"] = helperAsUser
+	helpers["seg-open"] = helperOpen
+}
+
+// helperOpen opens args[0] and reports the errno.
+func helperOpen(args []string) {
+	l, err := Open(args[0], Options{})
+	if err == nil {
+		l.Close()
+	}
+	fmt.Println("result", int(Errno(err)), err)
 }
 
 // segmentBytes creates a lock of the given capacity at a temporary path,
@@ -334,6 +344,27 @@ func TestOpenNotRegularFile(t *testing.T) {
 		if !errors.Is(err, ErrProtocol) {
 			t.Errorf("Open(/dev/null) = %v, want ErrProtocol", err)
 		}
+	}
+}
+
+// A segment whose state says it was removed, but whose file is still
+// there (its remover died between the two steps, or memory was scribbled
+// on), must not make Open spin forever: it should fail within the open
+// deadline. The attempt runs in a helper, so a hang can be killed.
+func TestOpenRemovedState(t *testing.T) {
+	b := segmentBytes(t, 64, false, nil)
+	put32(b, offSegState, segRemoved)
+	path := writeSeg(t, t.TempDir(), "removed", b)
+	cmd, _, out := startIO(t, "seg-open", path)
+	select {
+	case line, ok := <-out.ch:
+		if !ok || !strings.HasPrefix(line, "result ") || strings.HasPrefix(line, "result 0 ") {
+			t.Errorf("helper said %q, want an error", line)
+		}
+		cmd.Wait()
+	case <-time.After(8 * time.Second):
+		t.Errorf("Open of a file in segRemoved state did not return within 8 s " +
+			"(openPath retries errRetryOpen with no deadline)")
 	}
 }
 
