@@ -41,7 +41,10 @@ func (s *segment) dropDeadAttachment(i int, cache liveCache) {
 	if id.pid == 0 || s.isAlive(cache, id) {
 		return
 	}
+	// Zero the start time first: a claimer that wins the entry next writes
+	// its own, and meanwhile 0 makes the check compare pids only.
 	atomic.StoreUint32(s.attRefsp(i), 0)
+	atomic.StoreUint64(s.attPstartp(i), 0)
 	atomic.CompareAndSwapUint32(s.attPIDp(i), id.pid, 0)
 }
 

@@ -31,7 +31,9 @@ func init() {
 			panic(err)
 		}
 		fmt.Println("held")
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	// wait NAME MODE: announce, then block in acquire until killed.
 	helpers["wait"] = func(args []string) {
@@ -43,7 +45,9 @@ func init() {
 		fmt.Println("waiting")
 		err = l.Acquire(gettid(), parseMode(args[1]), -1)
 		fmt.Println("got", err)
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	// churn NAME: acquire and release in a tight loop until killed, so
 	// that a kill lands mid-acquire or mid-release.
@@ -74,7 +78,9 @@ func init() {
 				}
 			}(k)
 		}
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 }
 
@@ -290,7 +296,8 @@ func TestOtherPIDNamespaceNotDeclaredDead(t *testing.T) {
 	// Clean up the forged slot by hand.
 	s := l.seg
 	atomic.StoreUint32(s.state(), 0)
-	s.free(i, 1)
+	s.setSlot(i, 1, slotFree)
+	s.free(i)
 }
 
 func TestRecoveryAttemptsAreBounded(t *testing.T) {
@@ -336,11 +343,11 @@ func TestCloseReleasesHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, out := startHelper(t, "wait", name, "write")
-	out.expect(t, "waiting", 10*time.Second)
-
 	mustAcquire(t, l, 1, ModeRead)
 	mustAcquire(t, l, 2, ModeRead)
+	cmd, out := startHelper(t, "wait", name, "write")
+	out.expect(t, "waiting", 10*time.Second)
+	waitFor(t, 5*time.Second, "writer queued", func() bool { st, _ := l.Stats(); return st.WriterPID != 0 })
 	l.Close()
 	// l2 still open: holds stay.
 	if l2.Held(1) != ModeRead {
@@ -352,5 +359,4 @@ func TestCloseReleasesHolds(t *testing.T) {
 		t.Fatalf("waiter after close: %q", got)
 	}
 	killHelper(t, cmd.Process)
-
 }

@@ -70,15 +70,15 @@ package lock
 //	0   owner   uint64  pid<<32 | tid; 0 = free. Claimed by CAS 0 -> owner.
 //	8   ctl     uint64  generation<<32 | slot state; the generation grows on
 //	                    every claim so recovery CAS never hits a reused slot
-//	16  count   uint32  recursion depth of a read hold (owner writes)
+//	16  count   uint32  recursion depth of a read hold minus one (owner writes)
 //	20  pad
 //	24  pstart  uint64  owner process start time (clock ticks after boot)
 //	32  pidns   uint64  inode of the owner's PID namespace (0 unknown)
 //	40  since   int64   CLOCK_MONOTONIC ns when the hold or wait began (0 unknown)
 //
-// Claim order: CAS owner, bump generation, write pstart/pidns/since/count,
-// set the bitmap bit, then set the state. Free order: state = slotFree,
-// clear the bitmap bit, clear owner (last).
+// Claim order: CAS owner, write pstart/pidns/since/count, store ctl with
+// the next generation and the first state, then set the bitmap bit. Free
+// order: state = slotFree, clear the bitmap bit, clear owner (last).
 //
 // # Attachments (32 bytes each)
 //

@@ -120,15 +120,13 @@ func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) err
 }
 
 func (s *segment) acquireRead(ctx context.Context, r *ownerRec, o Owner, deadline int64) error {
-	i, gen, err := s.claim(o, 0)
-	if err != nil {
-		return err
-	}
-	atomic.StoreUint32(s.count(i), 1)
 	// Fast path: publish the read hold, then look for a writer. A writer
 	// CASes the lock word before it scans the slots, so one of us sees
 	// the other.
-	s.setSlot(i, gen, slotRead)
+	i, gen, err := s.claim(o, slotRead)
+	if err != nil {
+		return err
+	}
 	st := atomic.LoadUint32(s.state())
 	if !hasWriter(st) {
 		r.slot, r.gen, r.mode = int32(i), gen, ModeRead
@@ -196,7 +194,7 @@ func (s *segment) cancelWait(i int, gen uint32, st uint32) bool {
 	if !atomic.CompareAndSwapUint64(s.ctl(i), makeCtl(gen, st), makeCtl(gen, slotFree)) {
 		return false
 	}
-	s.free(i, gen)
+	s.free(i)
 	return true
 }
 
@@ -247,11 +245,10 @@ func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ct
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
 func (s *segment) acquireWrite(ctx context.Context, r *ownerRec, o Owner, deadline int64) error {
-	i, gen, err := s.claim(o, 0)
+	i, gen, err := s.claim(o, slotWaitWrite)
 	if err != nil {
 		return err
 	}
-	s.setSlot(i, gen, slotWaitWrite)
 	woken := false
 	var st uint32
 	// Phase 1: own the writer field. It blocks new readers at once.
@@ -331,7 +328,8 @@ func (s *segment) acquireWrite(ctx context.Context, r *ownerRec, o Owner, deadli
 // drained the readers: nothing was written, so no owner-dead mark.
 func (s *segment) abortWrite(i int, gen uint32) {
 	s.clearWriter(i, false, false)
-	s.free(i, gen)
+	s.setSlot(i, gen, slotFree)
+	s.free(i)
 }
 
 func (l *Lock) release(o Owner) error {
@@ -356,19 +354,23 @@ func (l *Lock) release(o Owner) error {
 func (s *segment) releaseRec(r *ownerRec, force bool) {
 	i, gen := int(r.slot), r.gen
 	if r.mode == ModeRead {
-		if !force && atomic.AddUint32(s.count(i), ^uint32(0)) > 0 {
+		// count holds the recursion levels beyond the first.
+		if !force && atomic.LoadUint32(s.count(i)) > 0 {
+			atomic.AddUint32(s.count(i), ^uint32(0))
 			return
 		}
 		s.setSlot(i, gen, slotFree)
 		s.kickDrain()
-		s.free(i, gen)
 	} else {
 		// Hand the lock to the readers that queued behind us before
 		// opening it to the next writer.
 		s.handOffReaders()
-		s.clearWriter(i, force, r.told && !force)
-		s.free(i, gen)
+		if s.clearWriter(i, force, r.told && !force) && force {
+			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
+		}
+		s.setSlot(i, gen, slotFree)
 	}
+	s.free(i)
 	r.slot, r.mode, r.told = -1, ModeNone, false
 }
 
@@ -388,7 +390,6 @@ func (l *Lock) downgrade(o Owner) error {
 	i := int(r.slot)
 	// Still owning the writer field, become a reader, admit the waiting
 	// readers, then open the field: no writer can get in between.
-	atomic.StoreUint32(s.count(i), 1)
 	s.setSlot(i, r.gen, slotRead)
 	s.handOffReaders()
 	s.clearWriter(i, false, r.told)
@@ -485,7 +486,7 @@ func (l *Lock) Holders() ([]Holder, error) {
 		h := Holder{PID: uint32(own >> 32), TID: uint32(own)}
 		switch s.slotState(i) {
 		case slotRead:
-			h.Mode, h.Count = ModeRead, atomic.LoadUint32(s.count(i))
+			h.Mode, h.Count = ModeRead, atomic.LoadUint32(s.count(i))+1
 		case slotWrite:
 			h.Mode = ModeWrite
 		case slotWaitRead:

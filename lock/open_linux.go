@@ -181,6 +181,11 @@ func openPath(path string, opt Options, flags uint32) (*segment, error) {
 		}
 		seg, err := openExisting(fd, path, deadline)
 		if err == errRetryOpen {
+			// The last user removed it and is about to unlink the file.
+			if time.Now().After(deadline) {
+				return nil, pathErr("open", path, unix.ENOENT)
+			}
+			sleepBriefly()
 			continue
 		}
 		return seg, err

@@ -94,12 +94,14 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 	}
 }
 
-// claim takes a free slot for owner o and returns its index and generation.
-// The slot is published in the bitmap with state slotFree.
-func (s *segment) claim(o Owner, since int64) (int, uint32, error) {
+// claim takes a free slot for owner o in slot state st and returns its
+// index and generation. The state is stored before the bitmap bit is set:
+// a writer that finds the bit then sees the state, and one that misses it
+// changed the lock word before our caller loads it (see layout.go).
+func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 	key := ownerKey(s.me.pid, o)
 	n := s.capacity
-	start := int(uint32(o)*2654435761) % n // spread owners over the table
+	start := int(uint32(o)*2654435761) % n // spread owners; the same owner tends to reuse its slot
 	for pass := 0; pass < 2; pass++ {
 		for k := 0; k < n; k++ {
 			i := start + k
@@ -112,12 +114,18 @@ func (s *segment) claim(o Owner, since int64) (int, uint32, error) {
 			if !atomic.CompareAndSwapUint64(s.owner(i), 0, key) {
 				continue
 			}
+			// Fields left by an earlier claim are usually ours already;
+			// a load is cheaper than a locked store.
+			setIfDiff64(s.pstart(i), s.me.pstart)
+			setIfDiff64(s.pidns(i), s.me.pidns)
+			if atomic.LoadInt64(s.since(i)) != 0 {
+				atomic.StoreInt64(s.since(i), 0)
+			}
+			if atomic.LoadUint32(s.count(i)) != 0 {
+				atomic.StoreUint32(s.count(i), 0)
+			}
 			gen := ctlGen(atomic.LoadUint64(s.ctl(i))) + 1
-			atomic.StoreUint64(s.ctl(i), makeCtl(gen, slotFree))
-			atomic.StoreUint64(s.pstart(i), s.me.pstart)
-			atomic.StoreUint64(s.pidns(i), s.me.pidns)
-			atomic.StoreInt64(s.since(i), since)
-			atomic.StoreUint32(s.count(i), 0)
+			atomic.StoreUint64(s.ctl(i), makeCtl(gen, st))
 			atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
 			return i, gen, nil
 		}
@@ -128,9 +136,15 @@ func (s *segment) claim(o Owner, since int64) (int, uint32, error) {
 	return -1, 0, ErrFull
 }
 
-// free returns slot i, whose state the caller owns, to the pool.
-func (s *segment) free(i int, gen uint32) {
-	atomic.StoreUint64(s.ctl(i), makeCtl(gen, slotFree))
+func setIfDiff64(p *uint64, v uint64) {
+	if atomic.LoadUint64(p) != v {
+		atomic.StoreUint64(p, v)
+	}
+}
+
+// free returns slot i to the pool. The caller owns the slot and has set its
+// state to slotFree (or never left it).
+func (s *segment) free(i int) {
 	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
 	atomic.StoreUint64(s.owner(i), 0)
 }
@@ -229,12 +243,21 @@ func (s *segment) recoverIfDead(i int, cache liveCache) bool {
 		return false
 	}
 	pid := uint32(own >> 32)
-	if uint32(own) == 0xffffffff {
+	claimed := atomic.LoadUint64(s.bitmapWord(i/64))&(1<<(i%64)) != 0
+	switch {
+	case uint32(own) == 0xffffffff:
 		// Another process is recovering it; take over only if it died.
 		if pidExists(pid) {
 			return false
 		}
-	} else if s.isAlive(cache, ident{pid, atomic.LoadUint64(s.pstart(i)), atomic.LoadUint64(s.pidns(i))}) {
+	case !claimed:
+		// A claim or free in progress: pstart may still be the previous
+		// owner's, so only the pid can be trusted. Such a slot blocks
+		// nobody (scans go through the bitmap).
+		if pidExists(pid) {
+			return false
+		}
+	case s.isAlive(cache, ident{pid, atomic.LoadUint64(s.pstart(i)), atomic.LoadUint64(s.pidns(i))}):
 		return false
 	}
 	if !atomic.CompareAndSwapUint64(s.owner(i), own, recoverMarker(s.me.pid)) {
