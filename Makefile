@@ -17,6 +17,7 @@ include mk/deps.mk
 -include mk/python.mk
 -include mk/demo.mk
 -include mk/bench.mk
+-include mk/chaos.mk
 
 build: deps $(BUILD_TARGETS)
 

@@ -72,11 +72,7 @@ func (l *Lock) enter() (*segment, error) {
 }
 
 func (s *segment) rec(o Owner) *ownerRec {
-	if r, ok := s.recs.Load(o); ok {
-		return r.(*ownerRec)
-	}
-	r, _ := s.recs.LoadOrStore(o, &ownerRec{slot: -1})
-	return r.(*ownerRec)
+	return s.recs.get(o)
 }
 
 // grantResult turns a grant into nil or ErrOwnerDead, from the lock word
@@ -403,8 +399,8 @@ func (l *Lock) held(o Owner) Mode {
 		return ModeNone
 	}
 	defer s.exit()
-	if r, ok := s.recs.Load(o); ok && r.(*ownerRec).slot >= 0 {
-		return r.(*ownerRec).mode
+	if r := s.recs.load(o); r != nil && r.slot >= 0 {
+		return r.mode
 	}
 	return ModeNone
 }

@@ -375,11 +375,10 @@ func (l *Lock) Close() error {
 
 // detach releases what this process still holds and unmaps the segment.
 func (s *segment) detach() error {
-	s.recs.Range(func(_, v any) bool {
-		if r := v.(*ownerRec); r.slot >= 0 {
+	s.recs.each(func(r *ownerRec) {
+		if r.slot >= 0 {
 			s.releaseRec(r, r.mode == ModeWrite)
 		}
-		return true
 	})
 	s.detachEntry(s.attSlot)
 	if s.anon && s.lastUserGone() {

@@ -2,7 +2,6 @@ package lock
 
 import (
 	"math/bits"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -27,7 +26,7 @@ type segment struct {
 	// which enter fails and detach waits for the count to drain.
 	active atomic.Int64
 
-	recs sync.Map // Owner -> *ownerRec
+	recs recTable // Owner -> *ownerRec
 }
 
 const closingBias = -1 << 40

@@ -29,10 +29,9 @@ func checkHeader(hdr []byte, fileSize int64) (ready bool, err error) {
 	ne := binary.NativeEndian
 	magic := ne.Uint64(hdr[offMagic:])
 	if magic == 0 {
-		if allZero(hdr) {
-			return false, nil
-		}
-		return false, detail(ErrProtocol, "no magic, but the header is not blank")
+		// The creator writes the magic last: fields without it are a
+		// creation in progress, which the caller waits for (bounded).
+		return false, nil
 	}
 	if magic != magicValue {
 		return false, detail(ErrProtocol, "bad magic %#x: not a prwlock segment", magic)
