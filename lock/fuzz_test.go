@@ -66,9 +66,8 @@ func FuzzOpenSegment(f *testing.F) {
 // waitsByDesign reports inputs that the engine deliberately waits on: a
 // segment still being created (no magic, or segNew) gets a grace period,
 // and one in segClosing waits for its closer. Each costs up to seconds,
-// which would starve the fuzzer; TestOpenUninitialisedFile and
-// TestOpenStaleClosingState cover them. segRemoved is skipped because
-// Open spins on it forever (TestOpenRemovedState).
+// which would starve the fuzzer; TestOpenUninitialisedFile,
+// TestOpenStaleClosingState and TestOpenRemovedState cover them.
 func waitsByDesign(data []byte) bool {
 	hdr := data
 	if len(hdr) > offState {

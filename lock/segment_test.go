@@ -363,8 +363,7 @@ func TestOpenRemovedState(t *testing.T) {
 		}
 		cmd.Wait()
 	case <-time.After(8 * time.Second):
-		t.Errorf("Open of a file in segRemoved state did not return within 8 s " +
-			"(openPath retries errRetryOpen with no deadline)")
+		t.Errorf("Open of a file in segRemoved state did not return within 8 s")
 	}
 }
 
