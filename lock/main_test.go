@@ -32,12 +32,17 @@ func TestMain(m *testing.M) {
 		f(strings.Fields(os.Getenv("PRWLOCK_ARGS")))
 		os.Exit(0)
 	}
-	before := shmEntries()
+	before, beforeTmp := shmEntries(), tmpEntries()
 	code := m.Run()
-	// Nothing left behind: every test cleans up its segments.
+	// Nothing left behind: every test cleans up its segments and scratch
+	// files, here and in the temporary directory.
 	if code == 0 {
 		if left := newEntries(before, shmEntries()); len(left) > 0 {
 			fmt.Fprintf(os.Stderr, "FAIL: tests left files in %s: %v\n", ShmDir, left)
+			code = 1
+		}
+		if left := newEntries(beforeTmp, tmpEntries()); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: tests left files in %s: %v\n", os.TempDir(), left)
 			code = 1
 		}
 	}
@@ -50,6 +55,19 @@ func shmEntries() map[string]bool {
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), NamePrefix) {
 			out[e.Name()] = true
+		}
+	}
+	return out
+}
+
+// tmpEntries lists what this package's tests could leave in the temporary
+// directory: t.TempDir folders named after Test functions, and lock files.
+func tmpEntries() map[string]bool {
+	out := map[string]bool{}
+	ents, _ := os.ReadDir(os.TempDir())
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, "Test") || strings.HasPrefix(n, "Fuzz") || strings.Contains(n, "prwlock") {
+			out[n] = true
 		}
 	}
 	return out
