@@ -1,0 +1,262 @@
+//go:build linux
+
+package main
+
+// The chaos test's shared scratch memory from Go: the same layout as
+// chaosmem.h, and the same critical-section checks as cs.c (see there for
+// the reasoning behind each step).
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/prwlock/prwlock/lock"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	cmMagic = 0x534f414843575250
+
+	hMagic    = 0
+	hStop     = 8
+	hNLocks   = 16
+	hNSlots   = 24
+	hOverflow = 32
+
+	lockBase   = 65536
+	lockStride = 131072
+	maxLocks   = 8
+	lA         = 0
+	lB         = 64
+	lRepairs   = 128
+	lWEp       = 4096
+	lREp       = 36864
+	episodes   = 4096
+
+	slotBase = lockBase + maxLocks*lockStride
+	slotSize = 128
+	maxSlots = 1024
+	memSize  = slotBase + maxSlots*slotSize
+
+	sMark       = 0
+	sWPhase     = 8
+	sOps        = 16
+	sMaxWait    = 24
+	sWaitStart  = 32
+	sViol       = 40
+	sODObs      = 48
+	sFails      = 56
+	sErrs       = 64
+	sLastErr    = 72
+	sPID        = 80
+	sBeat       = 88
+	sReads      = 96
+	sWrites     = 104
+	sDowngrades = 112
+
+	modeRead  = 1
+	modeWrite = 2
+)
+
+type chaosMem struct{ b []byte }
+
+func createMem(path string, nlocks int) (*chaosMem, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, memSize); err != nil {
+		return nil, err
+	}
+	b, err := unix.Mmap(fd, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	m := &chaosMem{b}
+	atomic.StoreUint64(m.w(hNLocks), uint64(nlocks))
+	atomic.StoreUint64(m.w(hMagic), cmMagic)
+	return m, nil
+}
+
+func mapMem(path string) (*chaosMem, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	b, err := unix.Mmap(fd, 0, memSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	m := &chaosMem{b}
+	if atomic.LoadUint64(m.w(hMagic)) != cmMagic {
+		return nil, fmt.Errorf("%s: not a chaos memory file", path)
+	}
+	return m, nil
+}
+
+func (m *chaosMem) w(off int) *uint64 { return (*uint64)(unsafe.Pointer(&m.b[off])) }
+func (m *chaosMem) slot(s, f int) *uint64 {
+	return m.w(slotBase + s*slotSize + f)
+}
+func (m *chaosMem) lockw(k, f int) *uint64 { return m.w(lockBase + k*lockStride + f) }
+func (m *chaosMem) stop() bool             { return atomic.LoadUint64(m.w(hStop)) != 0 }
+
+func bump(p *uint64) { atomic.StoreUint64(p, atomic.LoadUint64(p)+1) }
+
+func pidGone(pid uint32) bool {
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
+func (m *chaosMem) violation(slot int, format string, args ...any) {
+	bump(m.slot(slot, sViol))
+	fmt.Fprintf(os.Stderr, "chaos VIOLATION pid %d slot %d: %s\n", os.Getpid(), slot, fmt.Sprintf(format, args...))
+}
+
+func (m *chaosMem) check(slot, k, mode int) {
+	n := int(atomic.LoadUint64(m.w(hNSlots)))
+	for s := 0; s < n; s++ {
+		if s == slot {
+			continue
+		}
+		mk := atomic.LoadUint64(m.slot(s, sMark))
+		if mk == 0 || int(mk>>8&0xff) != k+1 {
+			continue
+		}
+		if mode == modeRead && mk&0xff != modeWrite {
+			continue
+		}
+		if pidGone(uint32(mk >> 32)) {
+			continue
+		}
+		m.violation(slot, "inside together with mark %#x (slot %d)", mk, s)
+	}
+}
+
+func mark(k, mode int) uint64 {
+	return uint64(os.Getpid())<<32 | uint64(k+1)<<8 | uint64(mode)
+}
+
+func spin(n int) {
+	x := 0
+	for i := 0; i < n; i++ {
+		x += i
+	}
+	_ = x
+}
+
+func (m *chaosMem) waitBegin(slot, k int, write bool) int64 {
+	if write {
+		atomic.StoreUint64(m.slot(slot, sWPhase), uint64(k+1))
+	}
+	now := lock.MonotonicNow()
+	atomic.StoreUint64(m.slot(slot, sWaitStart), uint64(now))
+	return now
+}
+
+// waitEnd: outcome 0 granted, 1 owner-dead, 2 busy/timeout, 3 error.
+func (m *chaosMem) waitEnd(slot int, start int64, outcome int, errno uint64) {
+	took := uint64(lock.MonotonicNow() - start)
+	atomic.StoreUint64(m.slot(slot, sWaitStart), 0)
+	if took > atomic.LoadUint64(m.slot(slot, sMaxWait)) {
+		atomic.StoreUint64(m.slot(slot, sMaxWait), took)
+	}
+	switch outcome {
+	case 1:
+		bump(m.slot(slot, sODObs))
+	case 2:
+		bump(m.slot(slot, sFails))
+	case 3:
+		bump(m.slot(slot, sErrs))
+		atomic.StoreUint64(m.slot(slot, sLastErr), errno)
+	}
+	if outcome >= 2 {
+		atomic.StoreUint64(m.slot(slot, sWPhase), 0)
+	}
+}
+
+func (m *chaosMem) recordEpisode(k int, writer bool, now int64) {
+	id := atomic.LoadUint64(m.lockw(k, lRepairs))
+	if id >= episodes {
+		atomic.StoreUint64(m.w(hOverflow), 1)
+		return
+	}
+	off, v := lREp, uint64(1)
+	if writer {
+		off, v = lWEp, uint64(now)
+	}
+	if e := m.lockw(k, off+8*int(id)); atomic.LoadUint64(e) == 0 {
+		atomic.StoreUint64(e, v)
+	}
+}
+
+func (m *chaosMem) write(slot, k int, told bool, x uint64, n int) {
+	atomic.StoreUint64(m.slot(slot, sMark), mark(k, modeWrite))
+	m.check(slot, k, modeWrite)
+	a, b := m.lockw(k, lA), m.lockw(k, lB)
+	if told {
+		m.recordEpisode(k, true, lock.MonotonicNow())
+		atomic.StoreUint64(b, atomic.LoadUint64(a))
+	} else if va, vb := atomic.LoadUint64(a), atomic.LoadUint64(b); va != vb {
+		m.violation(slot, "writer found A %d != B %d without owner-dead", va, vb)
+	}
+	atomic.StoreUint64(a, x)
+	spin(n)
+	atomic.StoreUint64(b, x)
+	if va, vb := atomic.LoadUint64(a), atomic.LoadUint64(b); va != x || vb != x {
+		m.violation(slot, "writer's words changed under it: A %d B %d", va, vb)
+	}
+	if told {
+		bump(m.lockw(k, lRepairs))
+	}
+	bump(m.slot(slot, sWrites))
+}
+
+func (m *chaosMem) read(slot, k int, told bool, n int) {
+	atomic.StoreUint64(m.slot(slot, sMark), mark(k, modeRead))
+	m.check(slot, k, modeRead)
+	if told {
+		m.recordEpisode(k, false, 0)
+		return
+	}
+	a, b := m.lockw(k, lA), m.lockw(k, lB)
+	for i := 0; i < 2; i++ {
+		if va, vb := atomic.LoadUint64(a), atomic.LoadUint64(b); va != vb {
+			m.violation(slot, "reader found A %d != B %d", va, vb)
+		}
+		spin(n)
+	}
+	bump(m.slot(slot, sReads))
+}
+
+func (m *chaosMem) downgrading(slot, k int) {
+	atomic.StoreUint64(m.slot(slot, sMark), mark(k, modeRead))
+}
+
+func (m *chaosMem) downgraded(slot int) {
+	atomic.StoreUint64(m.slot(slot, sWPhase), 0)
+	bump(m.slot(slot, sDowngrades))
+}
+
+func (m *chaosMem) leave(slot int) { atomic.StoreUint64(m.slot(slot, sMark), 0) }
+
+func (m *chaosMem) released(slot int, err error) {
+	atomic.StoreUint64(m.slot(slot, sWPhase), 0)
+	if err != nil {
+		bump(m.slot(slot, sErrs))
+		atomic.StoreUint64(m.slot(slot, sLastErr), uint64(lock.Errno(err)))
+		fmt.Fprintf(os.Stderr, "chaos: pid %d slot %d: release: %v\n", os.Getpid(), slot, err)
+	}
+	bump(m.slot(slot, sOps))
+	atomic.StoreUint64(m.slot(slot, sBeat), uint64(lock.MonotonicNow()))
+}
