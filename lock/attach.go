@@ -77,7 +77,7 @@ func (s *segment) attachedCount() int {
 // segClosing before we count, so one of us always sees the other.
 func (s *segment) lastUserGone() bool {
 	st := s.u32(offSegState)
-	for spins := 0; ; spins++ {
+	for start := MonotonicNow(); ; {
 		if atomic.CompareAndSwapUint32(st, segReady, segClosing) {
 			atomic.StoreUint32(s.u32(offCloserPID), s.me.pid)
 			if s.attachedCount() > 0 {
@@ -91,7 +91,7 @@ func (s *segment) lastUserGone() bool {
 		case segRemoved:
 			return false
 		case segClosing:
-			if s.waitClosing(spins) {
+			if s.waitClosing(start) {
 				return false // stuck: leave the file rather than guess
 			}
 		default:
@@ -102,14 +102,16 @@ func (s *segment) lastUserGone() bool {
 
 // waitClosing waits briefly for another process to finish deciding; if
 // that process died mid-decision, it reopens the segment. A decision takes
-// microseconds, so after about a second of spins it reports that the
-// segment is stuck (hostile or corrupt) and the caller gives up.
-func (s *segment) waitClosing(spins int) (stuck bool) {
+// microseconds, so after a second (from start, a MonotonicNow reading) it
+// reports that the segment is stuck (hostile or corrupt): the caller gives
+// up.
+func (s *segment) waitClosing(start int64) (stuck bool) {
 	st := s.u32(offSegState)
-	if spins > 100 && !pidExists(atomic.LoadUint32(s.u32(offCloserPID))) {
+	waited := MonotonicNow() - start
+	if waited > 20e6 && !pidExists(atomic.LoadUint32(s.u32(offCloserPID))) {
 		atomic.CompareAndSwapUint32(st, segClosing, segReady)
 		return false
 	}
 	sleepBriefly()
-	return spins > 5000
+	return waited > 1e9
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func countFDs(t *testing.T) int {
+func countOwnFDs(t *testing.T) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +28,7 @@ func countMappings(t *testing.T) int {
 // file, and a handle keeps no descriptor open at all.
 func TestNoLeaks(t *testing.T) {
 	l, name := openTest(t, Options{})
-	fds, maps := countFDs(t), countMappings(t)
+	fds, maps := countOwnFDs(t), countMappings(t)
 	for i := 0; i < 2000; i++ {
 		h, err := Open(name, Options{})
 		if err != nil {
@@ -54,7 +54,7 @@ func TestNoLeaks(t *testing.T) {
 			t.Fatalf("anonymous lock file survived its last user: %v", err)
 		}
 	}
-	if n := countFDs(t); n != fds {
+	if n := countOwnFDs(t); n != fds {
 		t.Fatalf("descriptors: %d before, %d after", fds, n)
 	}
 	if n := countMappings(t); n != maps {

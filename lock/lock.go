@@ -27,6 +27,7 @@ package lock
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -84,7 +85,7 @@ func grantResult(st uint32) error {
 	return nil
 }
 
-func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) error {
+func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) (err error) {
 	if o == 0 || uint32(o) == 0xffffffff || (m != ModeRead && m != ModeWrite) {
 		return ErrInvalid
 	}
@@ -92,7 +93,7 @@ func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) err
 	if err != nil {
 		return err
 	}
-	defer s.exit()
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	r := s.rec(o)
 	if r.slot >= 0 {
 		if r.mode == ModeRead && m == ModeRead {
@@ -328,12 +329,12 @@ func (s *segment) abortWrite(i int, gen uint32) {
 	s.free(i)
 }
 
-func (l *Lock) release(o Owner) error {
+func (l *Lock) release(o Owner) (err error) {
 	s, err := l.enter()
 	if err != nil {
 		return err
 	}
-	defer s.exit()
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	if o == 0 {
 		return ErrInvalid
 	}
@@ -370,12 +371,12 @@ func (s *segment) releaseRec(r *ownerRec, force bool) {
 	r.slot, r.mode, r.told = -1, ModeNone, false
 }
 
-func (l *Lock) downgrade(o Owner) error {
+func (l *Lock) downgrade(o Owner) (err error) {
 	s, err := l.enter()
 	if err != nil {
 		return err
 	}
-	defer s.exit()
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	if o == 0 {
 		return ErrInvalid
 	}
@@ -393,12 +394,12 @@ func (l *Lock) downgrade(o Owner) error {
 	return nil
 }
 
-func (l *Lock) held(o Owner) Mode {
+func (l *Lock) held(o Owner) (m Mode) {
 	s, err := l.enter()
 	if err != nil {
 		return ModeNone
 	}
-	defer s.exit()
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	if r := s.recs.load(o); r != nil && r.slot >= 0 {
 		return r.mode
 	}
@@ -408,36 +409,36 @@ func (l *Lock) held(o Owner) Mode {
 // OwnerDied reports whether a writer died holding the lock and no writer
 // that was told has released it since: the protected data may be
 // inconsistent.
-func (l *Lock) OwnerDied() bool {
+func (l *Lock) OwnerDied() (dead bool) {
 	s, err := l.enter()
 	if err != nil {
 		return false
 	}
-	defer s.exit()
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	return atomic.LoadUint32(s.state())&stateOwnerDead != 0
 }
 
 // Recover checks every slot and cleans up after dead owners. Waiters do
 // this by themselves; Recover is for tools. It returns how many slots it
 // recovered.
-func (l *Lock) Recover() (int, error) {
+func (l *Lock) Recover() (n int, err error) {
 	s, err := l.enter()
 	if err != nil {
 		return 0, err
 	}
-	defer s.exit()
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	return s.sweep(), nil
 }
 
 // Stats returns a snapshot of the lock's state.
-func (l *Lock) Stats() (Stats, error) {
+func (l *Lock) Stats() (out Stats, err error) {
 	s, err := l.enter()
 	if err != nil {
 		return Stats{}, err
 	}
-	defer s.exit()
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	st := atomic.LoadUint32(s.state())
-	out := Stats{
+	out = Stats{
 		Capacity:    s.capacity,
 		Recoveries:  atomic.LoadUint64(s.u64(offRecoveries)),
 		OwnerDeaths: atomic.LoadUint64(s.u64(offOwnerDeaths)),
@@ -469,13 +470,12 @@ func (l *Lock) Stats() (Stats, error) {
 }
 
 // Holders lists the slots that hold or wait for the lock.
-func (l *Lock) Holders() ([]Holder, error) {
+func (l *Lock) Holders() (out []Holder, err error) {
 	s, err := l.enter()
 	if err != nil {
 		return nil, err
 	}
-	defer s.exit()
-	var out []Holder
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	now := MonotonicNow()
 	s.forEachUsed(func(i int) bool {
 		own := atomic.LoadUint64(s.owner(i))

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,12 +50,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// shmEntries lists the lock files this run could have left: named locks
+// carry the test process's pid (uniqueName), anonymous ones their
+// creator's. Files of other, concurrent runs are not ours to judge, except
+// anonymous ones whose creator is dead and which nobody removed.
 func shmEntries() map[string]bool {
 	out := map[string]bool{}
 	ents, _ := os.ReadDir(ShmDir)
+	mine := fmt.Sprintf("%stest-%d-", NamePrefix, os.Getpid())
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), NamePrefix) {
-			out[e.Name()] = true
+		n := e.Name()
+		switch {
+		case strings.HasPrefix(n, mine):
+			out[n] = true
+		case strings.HasPrefix(n, anonPrefix):
+			pid, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, anonPrefix), ".", 2)[0])
+			if pid == os.Getpid() || !pidExists(uint32(pid)) {
+				out[n] = true
+			}
 		}
 	}
 	return out
@@ -88,7 +101,8 @@ func newEntries(before, after map[string]bool) []string {
 func helperCmd(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PRWLOCK_HELPER="+name, "PRWLOCK_ARGS="+strings.Join(args, " "))
+	cmd.Env = append(os.Environ(), "PRWLOCK_HELPER="+name, "PRWLOCK_ARGS="+strings.Join(args, " "),
+		"GORACE=atexit_sleep_ms=0") // race-built helpers otherwise linger a second at exit
 	cmd.Stderr = os.Stderr
 	return cmd
 }

@@ -4,10 +4,12 @@ package lock
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,6 +164,7 @@ func openPath(path string, opt Options, flags uint32) (*segment, error) {
 	}
 	const base = unix.O_RDWR | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
 	deadline := time.Now().Add(5 * time.Second)
+	var removedSince time.Time
 	for {
 		if opt.Create {
 			fd, err := unix.Open(path, base|unix.O_CREAT|unix.O_EXCL, perm)
@@ -181,8 +184,12 @@ func openPath(path string, opt Options, flags uint32) (*segment, error) {
 		}
 		seg, err := openExisting(fd, path, deadline)
 		if err == errRetryOpen {
-			// The last user removed it and is about to unlink the file.
-			if time.Now().After(deadline) {
+			// The last user removed it and is about to unlink the file,
+			// which takes microseconds; a file that stays is corrupt.
+			if removedSince.IsZero() {
+				removedSince = time.Now()
+			}
+			if time.Since(removedSince) > time.Second {
 				return nil, pathErr("open", path, unix.ENOENT)
 			}
 			sleepBriefly()
@@ -257,6 +264,8 @@ func createSegment(fd int, path string, capacity int, perm uint32, flags uint32)
 func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 	defer unix.Close(fd)
 	var st unix.Stat_t
+	var hdr [offState]byte
+	var unlockedSince time.Time // when we first saw it uninitialised with no creator
 	for {
 		if err := unix.Fstat(fd, &st); err != nil {
 			return nil, pathErr("stat", path, err)
@@ -271,7 +280,6 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 			return s, nil
 		}
 		registryMu.Unlock()
-		var hdr [offState]byte
 		n, _ := unix.Pread(fd, hdr[:], 0)
 		ready, err := checkHeader(hdr[:n], st.Size)
 		if err != nil {
@@ -282,10 +290,17 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 		}
 		// Being created: wait while the creator holds its OFD lock; a file
 		// nobody initialises after a grace period is not a lock.
+		// (A creator takes that lock right after its exclusive create, so
+		// the grace period covers only that gap.)
 		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 1}
-		if unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk) == nil && lk.Type == unix.F_UNLCK &&
-			time.Since(deadline.Add(-5*time.Second)) > 200*time.Millisecond {
-			return nil, detail(ErrProtocol, "%s was never initialised", path)
+		if unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk) == nil && lk.Type == unix.F_UNLCK {
+			if unlockedSince.IsZero() {
+				unlockedSince = time.Now()
+			} else if time.Since(unlockedSince) > 200*time.Millisecond {
+				return nil, detail(ErrProtocol, "%s was never initialised", path)
+			}
+		} else {
+			unlockedSince = time.Time{}
 		}
 		if time.Now().After(deadline) {
 			return nil, detail(ErrTimeout, "%s is still being initialised", path)
@@ -296,11 +311,13 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 	if err != nil {
 		return nil, pathErr("mmap", path, err)
 	}
-	capacity := int(atomic.LoadUint32((*uint32)(ptrAt(mem, offCapacity))))
+	// Use the capacity we validated, never a value re-read from shared
+	// memory, and refuse a header that changed meanwhile.
+	capacity := int(binary.NativeEndian.Uint32(hdr[offCapacity:]))
 	slotOff, attOff, size := layoutFor(capacity)
-	if size != len(mem) {
+	if size != len(mem) || atomic.LoadUint32((*uint32)(ptrAt(mem, offCapacity))) != uint32(capacity) {
 		unix.Munmap(mem)
-		return nil, detail(ErrProtocol, "%s changed size", path)
+		return nil, detail(ErrProtocol, "%s changed while being opened", path)
 	}
 	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff, path: path,
 		dev: uint64(st.Dev), ino: st.Ino, me: self()}
@@ -311,12 +328,12 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 		return nil, detail(ErrFull, "%s: attachment table full", path)
 	}
 	// Check the segment is not being removed (see lastUserGone).
-	for spins := 0; ; spins++ {
+	for start := MonotonicNow(); ; {
 		ss := atomic.LoadUint32(s.u32(offSegState))
 		if ss == segReady {
 			break
 		}
-		if ss == segClosing && !s.waitClosing(spins) {
+		if ss == segClosing && !s.waitClosing(start) {
 			continue
 		}
 		s.detachEntry(s.attSlot)
@@ -375,6 +392,19 @@ func (l *Lock) Close() error {
 
 // detach releases what this process still holds and unmaps the segment.
 func (s *segment) detach() error {
+	err := s.releaseAll()
+	if e := unix.Munmap(s.mem); err == nil {
+		err = e
+	}
+	return err
+}
+
+// releaseAll drops this process's holds, waits and attachment, and removes
+// an anonymous segment it was the last user of. A fault on a truncated
+// mapping ends it with ErrProtocol (see exit).
+func (s *segment) releaseAll() (err error) {
+	s.active.Add(1) // balanced by exit
+	defer s.exit(&err, debug.SetPanicOnFault(true))
 	s.recs.each(func(r *ownerRec) {
 		if r.slot >= 0 {
 			s.releaseRec(r, r.mode == ModeWrite)
@@ -387,7 +417,7 @@ func (s *segment) detach() error {
 			unix.Unlink(s.path)
 		}
 	}
-	return unix.Munmap(s.mem)
+	return nil
 }
 
 // Unlink removes the named lock's file, like sem_unlink: processes that

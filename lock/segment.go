@@ -2,6 +2,7 @@ package lock
 
 import (
 	"math/bits"
+	"runtime/debug"
 	"sync/atomic"
 	"unsafe"
 )
@@ -48,7 +49,20 @@ func (s *segment) enter() bool {
 	return true
 }
 
-func (s *segment) exit()         { s.active.Add(-1) }
+// exit ends an operation begun with enter. Operations run with
+// debug.SetPanicOnFault on (oldFault is the previous setting), so that a
+// fault on the mapping, which happens if another process truncates the
+// file, becomes ErrProtocol in *errp instead of crashing the process.
+func (s *segment) exit(errp *error, oldFault bool) {
+	debug.SetPanicOnFault(oldFault)
+	s.active.Add(-1)
+	if r := recover(); r != nil {
+		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			panic(r)
+		}
+		*errp = detail(ErrProtocol, "%s: shared memory fault (was the file truncated?): %v", s.path, r)
+	}
+}
 func (s *segment) closing() bool { return s.active.Load() < 0 }
 
 // Raw accessors. Offsets are computed from the validated capacity only.
