@@ -1,0 +1,436 @@
+"""Render the benchmark JSON of one directory as Markdown tables and PNG plots.
+
+    build/bench-venv/bin/python tests/bench/render.py DIR
+
+Reads DIR/<section>.json (written by run.py), writes DIR/RESULTS.md (every
+table), DIR/*.png, and, when DIR/README.md exists, replaces the block between
+its "BEGIN key-table" and "END key-table" markers with the key table.
+Measures nothing: re-run it freely after editing this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+NAMES = {
+    "ours": "prwlock (ours)", "glibc": "glibc default", "glibc-pw": "glibc prefer-writer",
+    "seed": "prwlock 0.4.1", "fasteners": "fasteners", "filelock": "filelock", "mplock": "multiprocessing.Lock",
+    "sync.RWMutex": "sync.RWMutex", "ours-rwmutex-api": "ours, RLock/Lock API",
+}
+COLORS = {"ours": "#1f77b4", "glibc": "#7f7f7f", "glibc-pw": "#bcbd22", "seed": "#d62728",
+          "fasteners": "#2ca02c", "filelock": "#9467bd", "mplock": "#8c564b"}
+
+
+def load(d, name):
+    p = os.path.join(d, name + ".json")
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)
+
+
+def n(impl):
+    return NAMES.get(impl, impl)
+
+
+def fnum(x, digits=3):
+    if x is None:
+        return "–"
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return "%.0f" % x
+    return "%.*g" % (digits, x)
+
+
+def fspread(s, scale=1.0):
+    if not s:
+        return "–"
+    return "%s (%s–%s)" % (fnum(s["median"] * scale), fnum(s["min"] * scale), fnum(s["max"] * scale))
+
+
+def fratio(s):
+    if not s:
+        return "–"
+    return "%s× (%s–%s)" % (fnum(s["median"]), fnum(s["min"]), fnum(s["max"]))
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ tables
+
+
+def pairs_md(p):
+    rows = []
+    order = {"c": 0, "go": 1, "python": 2}
+    for r in sorted(p["summary"], key=lambda r: (order[r["lang"]], r["mode"], r["ns"]["median"])):
+        extra = fratio(r.get("ratio_glibc_pw")) if "ratio_glibc_pw" in r else ""
+        rows.append([r["lang"], n(r["impl"]), r["mode"], fspread(r["ns"]),
+                     fratio(r.get("ratio")) + (" vs %s" % n(r["baseline"]) if r.get("baseline") else ""), extra])
+    return ("### Uncontended acquire+release pair (ns)\n\nMedian over repetitions (min–max). Ratio: each "
+            "repetition's figure over the baseline's in the same repetition. C `crossing` is one call of "
+            "`prw_is_anonymous`: a round trip into Go that does no lock work.\n\n"
+            + table(["lang", "implementation", "mode", "ns per pair", "ratio to baseline", "ratio to glibc prefer-writer"], rows))
+
+
+def contended_md(ct):
+    rows = []
+    for r in sorted(ct["summary"], key=lambda r: (r["lang"], -r["read_pct"], r["procs"], r["impl"])):
+        rows.append([r["lang"], "%d/%d" % (r["read_pct"], 100 - r["read_pct"]), r["procs"], n(r["impl"]),
+                     fspread(r["ops_per_s"], 1e-3), fratio(r["ratio"]) + " vs " + n(r["baseline"]),
+                     "%.1f%%" % (100 * r["write_share"]), r["violations"]])
+    hold = next((r["hold_ns"] for r in ct["summary"] if r.get("hold_ns")), None)
+    return ("### Contended throughput (thousand acquire+release pairs per second, all processes)\n\n"
+            "Each process loops: pick read or write at the given mix, acquire, check the reader-writer invariant "
+            "inside, hold briefly (C: %s ns of work; Python: a few flag writes), release. `write share` is the "
+            "fraction of completed operations that were writes (a lock that starves writers shows a share far "
+            "below the mix). `violations` must be 0.\n\n" % (fnum(hold) if hold else "?")
+            + table(["lang", "read/write", "procs", "implementation", "kops/s", "ratio", "write share",
+                     "violations"], rows))
+
+
+def starve_md(s):
+    rows = []
+    for r in sorted(s["summary"], key=lambda r: (r["lang"], r["victim"], r["n"], r["impl"])):
+        who = "1 writer vs %d readers" % r["n"] if r["victim"] == "write" else "1 reader vs %d writers" % r["n"]
+        if r["timed_out"] and not r.get("p50_ms"):
+            res = ["**never within %.1f s**" % (r["limit_ms"] / 1000), "", "", str(r.get("others_during_timeout", ""))]
+        else:
+            res = [fnum(r.get("p50_ms")), fnum(r.get("p99_ms")), fnum(r.get("max_ms")),
+                   "%s / %s" % (r.get("others_during_p50", "–"), r.get("others_during_max", "–"))]
+            if r["timed_out"]:
+                res[2] += ", then **not within %.1f s**" % (r["limit_ms"] / 1000)
+        rows.append([r["lang"], who, n(r["impl"]), r["granted_total"]] + res)
+    return ("### Starvation\n\nThe lone waiter retries for the run's duration (2 ms apart); each wait is "
+            "bounded by the limit. `others granted` counts the other side's acquisitions during one wait "
+            "(median / max).\n\n"
+            + table(["lang", "setup", "implementation", "waits done", "p50 ms", "p99 ms", "max ms",
+                     "others granted while waiting"], rows))
+
+
+def handoff_md(h):
+    rows = []
+    for r in sorted(h["summary"], key=lambda r: (r["lang"], r["waiter"], r["p50_us"])):
+        rows.append([r["lang"], r["waiter"], n(r["impl"]), r["n"], fnum(r["p50_us"]), fnum(r["p90_us"]),
+                     fnum(r["p99_us"]), fnum(r["max_us"]),
+                     ("%s× vs %s" % (fnum(r["ratio_p50"]), n(r["baseline"]))) if "ratio_p50" in r else "–"])
+    return ("### Hand-off latency (µs)\n\nA process holds write while another blocks (1 ms to settle), then "
+            "releases; the time from just before the release until the waiter runs.\n\n"
+            + table(["lang", "waiter wants", "implementation", "samples", "p50", "p90", "p99", "max",
+                     "p50 ratio"], rows))
+
+
+def recover_md(rc):
+    rows = []
+    for r in sorted(rc["summary"], key=lambda r: (r["lang"], r["holder"], r["impl"])):
+        if r["recovered"] == 0:
+            res = "**never within %.1f s**" % (r["limit_ms"] / 1000)
+        else:
+            res = fspread(r["ms"])
+        rows.append([r["lang"], r["holder"], n(r["impl"]), "%d/%d" % (r["recovered"], r["attempts"]), res])
+    return ("### Recovery after SIGKILL of the holder (ms)\n\nA holder takes the lock, a second process "
+            "waits for write, the holder gets SIGKILL (and is reaped at once); the time until the waiter "
+            "holds the lock. Median (min–max).\n\n"
+            + table(["lang", "killed holder", "implementation", "recovered", "ms"], rows))
+
+
+def scale_md(sc):
+    raw = sc["raw"]
+    ops = [x for x in raw if x["bench"] == "scale" and x["lang"] == "c"]
+    rows = []
+    for op in ("create+close", "open+close"):
+        o = next((x for x in ops if x["impl"] == "ours" and x["op"] == op), None)
+        g = next((x for x in ops if x["impl"] == "glibc" and x["op"] == op), None)
+        if o and g:
+            rows.append([op, fnum(o["ns"] / 1e3), fnum(g["ns"] / 1e3), "%s×" % fnum(o["ns"] / g["ns"])])
+    md = ("### Scale\n\nC, µs per operation. Baseline: a /dev/shm file holding a pshared `pthread_rwlock_t` "
+          "(open, ftruncate, mmap, init; close the fd). Ours' `open+close` re-opens a lock the process already "
+          "has open.\n\n" + table(["operation", "ours µs", "glibc file µs", "ratio"], rows))
+    many = [x for x in raw if x["bench"] == "scale-many"]
+    if many:
+        rows = []
+        for x in many:
+            rows.append([n(x["impl"]), "%d/%d" % (x["opened"], x["want"]), x["nofile_soft"], fnum(x["open_s"]),
+                         fnum(x["close_s"]), fnum(x["rss_kb"] / 1024), fnum(x["rss_kb"] * 1024 / max(1, x["opened"])),
+                         x["fds"]])
+        md += ("\n\n%d locks open at once in one process, soft RLIMIT_NOFILE = 1024 (each used once):\n\n"
+               % many[0]["want"]) + table(["implementation", "opened", "fd limit", "open s", "close s",
+                                           "RSS added MiB", "bytes per lock", "fds added"], rows)
+    rl = [x for x in raw if x["bench"] == "rss-load"]
+    if rl:
+        x = sorted(rl, key=lambda x: x["rss_kb_after_first_lock"] - x["rss_kb_base"])[len(rl) // 2]
+        md += ("\n\nLoading the library into a C process (dlopen, then the first `prw_create`), median of %d: "
+               "RSS +%s MiB after load, +%s MiB after the first lock; threads %d → %d → %d; address space "
+               "reserved +%s MiB; dlopen %s ms, first create %s ms."
+               % (len(rl), fnum((x["rss_kb_after_load"] - x["rss_kb_base"]) / 1024),
+                  fnum((x["rss_kb_after_first_lock"] - x["rss_kb_base"]) / 1024), x["threads_base"],
+                  x["threads_after_load"], x["threads_after_first_lock"], fnum(x["vm_kb_added"] / 1024),
+                  fnum(x["load_ms"]), fnum(x["first_create_ms"])))
+    py = [x for x in raw if x["bench"] == "scale" and x["lang"] == "python"]
+    if py:
+        rows = [[n(x["impl"]), fnum(x["ns"] / 1e3) if x["ns"] else "–", fnum(x["rss_kb_first_lock"] / 1024)]
+                for x in py]
+        md += "\n\nPython: one anonymous lock created and closed (µs), and the RSS added by import plus the first lock (MiB):\n\n" + table(
+            ["implementation", "create+close µs", "first lock RSS MiB"], rows)
+    return md
+
+
+# ------------------------------------------------------------------- plots
+
+
+def plot_pairs(p, path):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, lang in zip(axes, ("c", "python")):
+        rows = [r for r in p["summary"] if r["lang"] == lang and r["mode"] in ("read", "write")]
+        impls = sorted({r["impl"] for r in rows}, key=lambda i: next(r["ns"]["median"] for r in rows if r["impl"] == i))
+        w = 0.38
+        for k, mode in enumerate(("read", "write")):
+            ys, lo, hi = [], [], []
+            for i in impls:
+                r = next((r for r in rows if r["impl"] == i and r["mode"] == mode), None)
+                ys.append(r["ns"]["median"] if r else 0)
+                lo.append(r["ns"]["median"] - r["ns"]["min"] if r else 0)
+                hi.append(r["ns"]["max"] - r["ns"]["median"] if r else 0)
+            xs = [j + (k - 0.5) * w for j in range(len(impls))]
+            ax.bar(xs, ys, w, yerr=[lo, hi], label=mode + " pair", color=["#1f77b4", "#ff7f0e"][k], capsize=2)
+        ax.set_xticks(range(len(impls)))
+        ax.set_xticklabels([n(i) for i in impls], rotation=20, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ns per acquire+release (log)")
+        ax.set_title("Uncontended pair, from %s" % ("C" if lang == "c" else "Python"))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_contended(ct, path):
+    langs = [l for l in ("c", "python") if any(r["lang"] == l for r in ct["summary"])]
+    fig, axes = plt.subplots(1, len(langs), figsize=(6 * len(langs), 4.2), squeeze=False)
+    for ax, lang in zip(axes[0], langs):
+        rows = [r for r in ct["summary"] if r["lang"] == lang]
+        configs = sorted({(r["read_pct"], r["procs"]) for r in rows}, key=lambda c: (-c[0], c[1]))
+        impls = [i for i in ("ours", "glibc", "glibc-pw", "seed", "fasteners") if any(r["impl"] == i for r in rows)]
+        w = 0.8 / len(impls)
+        for k, impl in enumerate(impls):
+            ys, lo, hi = [], [], []
+            for c in configs:
+                r = next((r for r in rows if r["impl"] == impl and (r["read_pct"], r["procs"]) == c), None)
+                s = r["ratio"] if r else None
+                ys.append(s["median"] if s else 0)
+                lo.append(s["median"] - s["min"] if s else 0)
+                hi.append(s["max"] - s["median"] if s else 0)
+            ax.bar([j + (k - (len(impls) - 1) / 2) * w for j in range(len(configs))], ys, w, yerr=[lo, hi],
+                   label=n(impl), color=COLORS.get(impl), capsize=2)
+        ax.axhline(1.0, color="k", lw=0.6)
+        ax.set_xticks(range(len(configs)))
+        ax.set_xticklabels(["%d/%d\n%dp" % (c[0], 100 - c[0], c[1]) for c in configs], fontsize=8)
+        ax.set_yscale("log")
+        base = rows[0]["baseline"]
+        ax.set_ylabel("throughput / %s (log)" % n(base))
+        ax.set_title("Contended throughput, %s (read/write mix, processes)" % ("C" if lang == "c" else "Python"))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_starve(s, path):
+    combos = [(l, v) for l in ("c", "python") for v in ("write", "read")
+              if any(r["lang"] == l and r["victim"] == v for r in s["summary"])]
+    fig, axes = plt.subplots(1, len(combos), figsize=(4.6 * len(combos), 4), squeeze=False)
+    for ax, (lang, victim) in zip(axes[0], combos):
+        rows = [r for r in s["summary"] if r["lang"] == lang and r["victim"] == victim]
+        ns = sorted({r["n"] for r in rows})
+        impls = [i for i in ("ours", "glibc", "glibc-pw", "seed", "fasteners") if any(r["impl"] == i for r in rows)]
+        w = 0.8 / len(impls)
+        top = max([r["limit_ms"] for r in rows])
+        for k, impl in enumerate(impls):
+            for j, nn in enumerate(ns):
+                r = next((r for r in rows if r["impl"] == impl and r["n"] == nn), None)
+                if not r:
+                    continue
+                x = j + (k - (len(impls) - 1) / 2) * w
+                if r.get("p99_ms") is None:
+                    ax.bar(x, top, w, color=COLORS.get(impl), hatch="//", alpha=0.5)
+                    ax.text(x, top, "never", rotation=90, ha="center", va="top", fontsize=7)
+                else:
+                    ax.bar(x, r["p99_ms"], w, color=COLORS.get(impl), label=n(impl) if j == 0 else None)
+                    if r["timed_out"]:
+                        ax.text(x, r["p99_ms"], "then\nnever", ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(range(len(ns)))
+        ax.set_xticklabels(["N=%d" % x for x in ns])
+        ax.set_yscale("log")
+        ax.set_ylabel("p99 wait, ms (log)")
+        ax.set_title("%s: 1 %s vs N %s" % ("C" if lang == "c" else "Python",
+                                           "writer" if victim == "write" else "reader",
+                                           "readers" if victim == "write" else "writers"), fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latency(h, rc, path):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    rows = [r for r in h["summary"] if r["waiter"] == "write"]
+    labels = ["%s\n(%s)" % (n(r["impl"]), "C" if r["lang"] == "c" else "Py") for r in rows]
+    ax.bar(range(len(rows)), [r["p50_us"] for r in rows], color=[COLORS.get(r["impl"]) for r in rows],
+           yerr=[[0] * len(rows), [r["p90_us"] - r["p50_us"] for r in rows]], capsize=2)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, fontsize=7, rotation=20, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("µs, p50 (bar) to p90 (whisker), log")
+    ax.set_title("Hand-off: release -> waiting writer runs")
+    ax = axes[1]
+    rows = [r for r in rc["summary"]]
+    xs = range(len(rows))
+    top = max(r["limit_ms"] for r in rows)
+    for x, r in zip(xs, rows):
+        if r["ms"]:
+            ax.bar(x, r["ms"]["median"], color=COLORS.get(r["impl"]),
+                   yerr=[[r["ms"]["median"] - r["ms"]["min"]], [r["ms"]["max"] - r["ms"]["median"]]], capsize=2)
+        else:
+            ax.bar(x, top, color=COLORS.get(r["impl"]), hatch="//", alpha=0.4)
+            ax.text(x, top, "never", rotation=90, ha="center", va="top", fontsize=7)
+    ax.axhline(20, color="r", lw=0.6, ls="--")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(["%s %s\n%s" % ("C" if r["lang"] == "c" else "Py", n(r["impl"]), r["holder"]) for r in rows],
+                       fontsize=6, rotation=30, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("ms until a waiter holds it (log)")
+    ax.set_title("Recovery after SIGKILL of the holder (goal: 20 ms)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- key table
+
+
+def key_table(d):
+    p, ct, s, h, rc = (load(d, x) for x in ("pairs", "contended", "starve", "handoff", "recover"))
+    rows = []
+
+    def pair(lang, impl, mode):
+        return next((r for r in p["summary"] if (r["lang"], r["impl"], r["mode"]) == (lang, impl, mode)), None) if p else None
+
+    for mode in ("read", "write"):
+        r = pair("python", "ours", mode)
+        if r and r.get("ratio"):
+            goal = "≤ 0.35×" if mode == "read" else "–"
+            met = ("met" if r["ratio"]["median"] <= 0.35 else "missed") if mode == "read" else ""
+            rows.append(["Python uncontended %s pair" % mode, "%s ns" % fnum(r["ns"]["median"]),
+                         "prwlock 0.4.1: %s ns" % fnum(pair("python", "seed", mode)["ns"]["median"]),
+                         fratio(r["ratio"]), goal, met])
+    for mode in ("read", "write"):
+        r = pair("c", "ours", mode)
+        if r and r.get("ratio"):
+            rows.append(["C uncontended %s pair" % mode, "%s ns" % fnum(r["ns"]["median"]),
+                         "glibc: %s ns" % fnum(pair("c", "glibc", mode)["ns"]["median"]), fratio(r["ratio"]),
+                         "report", ""])
+    if ct:
+        for lang, base in (("c", "glibc"), ("python", "seed")):
+            rs = [r for r in ct["summary"] if r["lang"] == lang and r["impl"] == "ours" and r["read_pct"] == 90]
+            if rs and all(r["ratio"] for r in rs):
+                meds = [r["ratio"]["median"] for r in rs]
+                rows.append(["%s contended 90/10, %s procs" % ("C" if lang == "c" else "Python",
+                                                                ",".join(str(r["procs"]) for r in rs)),
+                             " / ".join("%s k/s" % fnum(r["ops_per_s"]["median"] / 1e3) for r in rs),
+                             n(base), " / ".join("%s×" % fnum(m) for m in meds), "≥ 1×",
+                             "met" if min(meds) >= 1 else "missed"])
+    if s:
+        rs = [r for r in s["summary"] if r["impl"] == "ours"]
+        if rs:
+            worst = max((r.get("p99_ms") or float("inf")) for r in rs)
+            never = [r for r in s["summary"] if r["timed_out"] and r["impl"] != "ours"]
+            rows.append(["writer/reader wait p99, worst of %d setups" % len(rs), "%s ms" % fnum(worst),
+                         "never within the limit: %s" % (", ".join(sorted({"%s (%s)" % (n(r["impl"]), "1 %s vs %d" % (r["victim"], r["n"])) for r in never})) or "none"),
+                         "", "bounded", "met" if all(not r["timed_out"] for r in rs) else "missed"])
+    if h:
+        r = next((r for r in h["summary"] if (r["lang"], r["impl"], r["waiter"]) == ("c", "ours", "write")), None)
+        g = next((r for r in h["summary"] if (r["lang"], r["impl"], r["waiter"]) == ("c", "glibc", "write")), None)
+        if r and g:
+            rows.append(["C hand-off to a waiting writer, p50", "%s µs" % fnum(r["p50_us"]),
+                         "glibc: %s µs" % fnum(g["p50_us"]), "%s×" % fnum(r["p50_us"] / g["p50_us"]), "report", ""])
+    if rc:
+        for lang in ("c", "python"):
+            for holder in ("read", "write"):
+                r = next((r for r in rc["summary"] if (r["lang"], r["impl"], r["holder"]) == (lang, "ours", holder)), None)
+                if not r or not r["ms"]:
+                    continue
+                others = [x for x in rc["summary"] if x["lang"] == lang and x["holder"] == holder and x["impl"] != "ours"]
+                oth = "; ".join("%s: %s" % (n(x["impl"]), ("%s ms" % fnum(x["ms"]["median"])) if x["ms"] else "never")
+                                for x in others)
+                rows.append(["%s recovery, SIGKILLed %s holder" % ("C" if lang == "c" else "Python", holder),
+                             "%s ms" % fnum(r["ms"]["median"]), oth, "", "≤ 20 ms",
+                             "met" if r["ms"]["median"] <= 20 else "missed"])
+    return table(["what", "ours (median)", "baseline, same run", "ratio (min–max)", "goal", ""], rows)
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else "docs/bench"
+    parts = []
+    meta = None
+    for name, fn in (("pairs", pairs_md), ("contended", contended_md), ("starve", starve_md),
+                     ("handoff", handoff_md), ("recover", recover_md), ("scale", scale_md)):
+        x = load(d, name)
+        if x:
+            meta = meta or x["meta"]
+            parts.append(fn(x) + "\n\n_Section run: %s, commit %s%s, %s s, load average %.2f → %.2f._"
+                         % (x["meta"]["date"], x["meta"]["commit"], " (dirty)" if x["meta"]["dirty"] else "",
+                            x["meta"]["seconds"], x["meta"]["loadavg_start"][0], x["meta"]["loadavg_end"][0]))
+    if not meta:
+        sys.exit("no results in %s" % d)
+    plots = []
+    if load(d, "pairs"):
+        plot_pairs(load(d, "pairs"), os.path.join(d, "pairs.png"))
+        plots.append("pairs.png")
+    if load(d, "contended"):
+        plot_contended(load(d, "contended"), os.path.join(d, "contended.png"))
+        plots.append("contended.png")
+    if load(d, "starve"):
+        plot_starve(load(d, "starve"), os.path.join(d, "starvation.png"))
+        plots.append("starvation.png")
+    if load(d, "handoff") and load(d, "recover"):
+        plot_latency(load(d, "handoff"), load(d, "recover"), os.path.join(d, "latency.png"))
+        plots.append("latency.png")
+    m = meta["machine"]
+    head = ("# Benchmark results\n\nGenerated by `tests/bench/render.py` from the JSON files beside this one; "
+            "do not edit by hand. Machine: %s CPUs, Linux %s, glibc %s, Python %s, %s. Baselines: %s.%s\n\n"
+            % (m["cpus"], m["kernel"], m["glibc"], m["python"], m["go"],
+               ", ".join("%s %s" % kv for kv in meta["baselines"].items()),
+               " **Quick run: few repetitions, indicative only.**" if meta["quick"] else ""))
+    key = key_table(d)
+    body = head + "## Key figures\n\n" + key + "\n\n" + "\n\n".join("![%s](%s)" % (p, p) for p in plots) + \
+        "\n\n## All tables\n\n" + "\n\n".join(parts) + "\n"
+    with open(os.path.join(d, "RESULTS.md"), "w") as f:
+        f.write(body)
+    readme = os.path.join(d, "README.md")
+    if os.path.exists(readme):
+        with open(readme) as f:
+            txt = f.read()
+        new = re.sub(r"(<!-- BEGIN key-table -->\n).*?(\n<!-- END key-table -->)",
+                     lambda mm: mm.group(1) + key + "\n\n_From the run of %s (commit %s)._" % (meta["date"], meta["commit"]) + mm.group(2),
+                     txt, flags=re.S)
+        if new != txt:
+            with open(readme, "w") as f:
+                f.write(new)
+    print("rendered %s: RESULTS.md, %s" % (d, ", ".join(plots)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,383 @@
+"""Run the prwlock benchmark suite and write its results as JSON.
+
+    build/bench-venv/bin/python tests/bench/run.py [--quick] [--out DIR] [--only SECTION,...]
+
+Sections: pairs, contended, starve, handoff, recover, scale. Each writes
+DIR/<section>.json: the run's metadata, every raw measurement, and a summary
+in which each figure sits next to a baseline measured in the same run.
+tests/bench/render.py turns those files into Markdown tables and PNG plots.
+
+Programs it drives (built by mk/bench.mk): build/bench/bench (C),
+build/bench/rss_load (C), build/bench/bench_go (Go), and
+tests/bench/py/bench_py.py (Python; one implementation per process, since
+this project's package and prwlock 0.4.1 share the import name).
+
+Every shared file made during the run carries the run's tag in its name;
+whatever is left in /dev/shm with that tag is removed at exit, also after a
+failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+BENCH_C = os.path.join(BUILD, "bench", "bench")
+RSS_LOAD = os.path.join(BUILD, "bench", "rss_load")
+BENCH_GO = os.path.join(BUILD, "bench", "bench_go")
+BENCH_PY = os.path.join(ROOT, "tests", "bench", "py", "bench_py.py")
+LIB = os.path.join(BUILD, "libprwlock.so")
+TAG = "r%d" % os.getpid()
+
+# Sizes of the full and the quick suite.
+FULL = dict(
+    pair_reps=7, pair_ms=100, py_pair_reps=7, py_pair_ms=150,
+    c_procs=[2, 4, 8], c_mixes=[90, 50, 10], c_reps=3, c_ms=500, c_hold=500,
+    py_procs=[2, 4, 8], py_mixes=[90, 50, 10], py_reps=3, py_ms=500, py_hold=20,
+    starve_n=[2, 4, 8], starve_victims=["write", "read"], starve_ms=1000, starve_limit_ms=2500,
+    c_starve_hold=4000, py_starve_hold=20, py_starve_impls=["ours", "seed", "fasteners"],
+    handoff_n=200, py_handoff_n=100, py_handoff_poll_n=30,
+    recover_reps=7, never_limit_ms=2500, py_recover_impls=["ours", "fasteners", "filelock", "seed"],
+    scale_iters=2000, scale_many=10000, py_scale_iters=300, rss_runs=3,
+)
+QUICK = dict(
+    pair_reps=2, pair_ms=30, py_pair_reps=1, py_pair_ms=50,
+    c_procs=[4], c_mixes=[90, 10], c_reps=1, c_ms=200, c_hold=500,
+    py_procs=[4], py_mixes=[90], py_reps=1, py_ms=300, py_hold=20,
+    starve_n=[4], starve_victims=["write"], starve_ms=300, starve_limit_ms=800,
+    c_starve_hold=4000, py_starve_hold=20, py_starve_impls=["ours", "seed"],
+    handoff_n=50, py_handoff_n=30, py_handoff_poll_n=10,
+    recover_reps=1, never_limit_ms=500, py_recover_impls=["ours", "fasteners", "seed"],
+    scale_iters=200, scale_many=10000, py_scale_iters=50, rss_runs=1,
+)
+
+C_IMPLS = ["ours", "glibc", "glibc-pw"]
+PY_PAIR_IMPLS = ["ours", "seed", "fasteners", "filelock", "mplock"]
+PY_MIX_IMPLS = ["ours", "seed", "fasteners"]
+
+
+def log(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def cleanup_shm() -> None:
+    for p in glob.glob("/dev/shm/*bench-%s-*" % TAG):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def _on_signal(sig, frame):
+    cleanup_shm()
+    signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
+
+
+def env_for(lang: str, impl: str = "") -> dict:
+    env = dict(os.environ, BENCH_TAG=TAG, PRWLOCK_LIBRARY=LIB)
+    env.pop("PYTHONPATH", None)
+    if lang == "python" and impl == "ours":
+        env["PYTHONPATH"] = os.path.join(ROOT, "python", "src")
+    return env
+
+
+def run_json(cmd: list, env: dict, timeout: float = 120) -> list:
+    """Run one benchmark program; its stderr (progress) passes through."""
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=None, timeout=timeout, text=True)
+    except subprocess.TimeoutExpired:
+        log("  ! timed out: %s" % " ".join(cmd))
+        return []
+    if p.returncode != 0:
+        log("  ! exit %d: %s" % (p.returncode, " ".join(cmd)))
+    res = []
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            res.append(json.loads(line))
+    return res
+
+
+def py(impl: str, *args, timeout: float = 120) -> list:
+    return run_json([sys.executable, BENCH_PY, args[0], "--impl", impl] + [str(a) for a in args[1:]],
+                    env_for("python", impl), timeout)
+
+
+def c(*args, timeout: float = 120) -> list:
+    return run_json([BENCH_C] + [str(a) for a in args], env_for("c"), timeout)
+
+
+# ------------------------------------------------------------- statistics
+
+
+def pct(xs: list, q: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    s = sorted(xs)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def spread(xs: list) -> dict:
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+# ----------------------------------------------------------------- sections
+
+
+def sec_pairs(cfg) -> dict:
+    raw = []
+    log("[pairs] C: ours vs glibc default and prefer-writer (%d reps)" % cfg["pair_reps"])
+    raw += c("pairs", "--reps", cfg["pair_reps"], "--ms", cfg["pair_ms"])
+    log("[pairs] Go: lock/ API vs sync.RWMutex")
+    raw += run_json([BENCH_GO, "-reps", str(cfg["pair_reps"]), "-ms", str(cfg["pair_ms"])], env_for("go"))
+    log("[pairs] Python: ours, prwlock 0.4.1, fasteners, filelock, multiprocessing.Lock (%d reps)"
+        % cfg["py_pair_reps"])
+    for r in range(cfg["py_pair_reps"]):
+        for impl in PY_PAIR_IMPLS:
+            raw += py(impl, "pairs", "--rep", r, "--ms", cfg["py_pair_ms"])
+        log("  python pairs: rep %d/%d done" % (r + 1, cfg["py_pair_reps"]))
+    baselines = {"c": "glibc", "go": "sync.RWMutex", "python": "seed"}
+    summary = []
+    keys = sorted({(x["lang"], x["impl"], x["mode"]) for x in raw})
+    for lang, impl, mode in keys:
+        xs = [x for x in raw if (x["lang"], x["impl"], x["mode"]) == (lang, impl, mode)]
+        row = {"lang": lang, "impl": impl, "mode": mode, "ns": spread([x["ns"] for x in xs])}
+        base = baselines[lang]
+        bmode = "read" if mode == "crossing" else mode
+        by_rep = {x["rep"]: x["ns"] for x in raw if (x["lang"], x["impl"], x["mode"]) == (lang, base, bmode)}
+        ratios = [x["ns"] / by_rep[x["rep"]] for x in xs if x["rep"] in by_rep and by_rep[x["rep"]] > 0]
+        if ratios:
+            row["ratio"] = spread(ratios)
+            row["baseline"] = base
+        if lang == "c" and impl == "ours" and mode != "crossing":
+            pw = {x["rep"]: x["ns"] for x in raw if (x["lang"], x["impl"], x["mode"]) == ("c", "glibc-pw", mode)}
+            rr = [x["ns"] / pw[x["rep"]] for x in xs if x["rep"] in pw]
+            if rr:
+                row["ratio_glibc_pw"] = spread(rr)
+        summary.append(row)
+    return {"raw": raw, "summary": summary}
+
+
+def sec_contended(cfg) -> dict:
+    raw = []
+    log("[contended] C: %s processes x %s%% reads, %d reps of %d ms"
+        % (cfg["c_procs"], cfg["c_mixes"], cfg["c_reps"], cfg["c_ms"]))
+    for r in range(cfg["c_reps"]):
+        for n in cfg["c_procs"]:
+            for mix in cfg["c_mixes"]:
+                for impl in C_IMPLS:
+                    raw += c("contended", "--impl", impl, "--procs", n, "--read-pct", mix, "--ms", cfg["c_ms"],
+                             "--hold", cfg["c_hold"], "--rep", r)
+                log("  c contended: rep %d, %d procs, %d%% reads done" % (r + 1, n, mix))
+    log("[contended] Python: %s processes x %s%% reads, %d reps of %d ms"
+        % (cfg["py_procs"], cfg["py_mixes"], cfg["py_reps"], cfg["py_ms"]))
+    for r in range(cfg["py_reps"]):
+        for n in cfg["py_procs"]:
+            for mix in cfg["py_mixes"]:
+                for impl in PY_MIX_IMPLS:
+                    raw += py(impl, "contended", "--procs", n, "--read-pct", mix, "--ms", cfg["py_ms"],
+                              "--hold", cfg["py_hold"], "--rep", r)
+                log("  python contended: rep %d, %d procs, %d%% reads done" % (r + 1, n, mix))
+    baselines = {"c": "glibc", "python": "seed"}
+    summary = []
+    for lang, impl, n, mix in sorted({(x["lang"], x["impl"], x["procs"], x["read_pct"]) for x in raw}):
+        xs = [x for x in raw if (x["lang"], x["impl"], x["procs"], x["read_pct"]) == (lang, impl, n, mix)]
+        base = {x["rep"]: x["ops_per_s"] for x in raw
+                if (x["lang"], x["impl"], x["procs"], x["read_pct"]) == (lang, baselines[lang], n, mix)}
+        ratios = [x["ops_per_s"] / base[x["rep"]] for x in xs if base.get(x["rep"])]
+        wshare = [x["writes"] / max(1, x["reads"] + x["writes"]) for x in xs]
+        summary.append({
+            "lang": lang, "impl": impl, "procs": n, "read_pct": mix, "baseline": baselines[lang],
+            "ops_per_s": spread([x["ops_per_s"] for x in xs]),
+            "ratio": spread(ratios) if ratios else None,
+            "write_share": statistics.median(wshare),
+            "violations": sum(x["violations"] for x in xs),
+            "hold_ns": xs[0].get("hold_ns"),
+        })
+    return {"raw": raw, "summary": summary}
+
+
+def starve_row(x, limit_ms) -> dict:
+    w = [v for v in x["waits_ns"]]
+    ok = w[:-1] if x["timed_out"] else w
+    row = {"lang": x["lang"], "impl": x["impl"], "victim": x["victim"], "n": x["n"], "limit_ms": limit_ms,
+           "timed_out": x["timed_out"], "attempts": len(w), "granted_total": len(ok),
+           "others_ops": x["others_ops"]}
+    if ok:
+        row.update({"p50_ms": pct(ok, 50) / 1e6, "p99_ms": pct(ok, 99) / 1e6, "max_ms": max(ok) / 1e6,
+                    "others_during_p50": pct(x["granted"][:len(ok)], 50),
+                    "others_during_max": max(x["granted"][:len(ok)])})
+    if x["timed_out"]:
+        row["others_during_timeout"] = x["granted"][-1]
+    return row
+
+
+def sec_starve(cfg) -> dict:
+    raw = []
+    lim = cfg["starve_limit_ms"]
+    for victim in cfg["starve_victims"]:
+        other = "readers" if victim == "write" else "writers"
+        for n in cfg["starve_n"]:
+            log("[starve] C: 1 %s vs %d back-to-back %s, %d ms, limit %d ms"
+                % ("writer" if victim == "write" else "reader", n, other, cfg["starve_ms"], lim))
+            for impl in C_IMPLS:
+                raw += c("starve", "--impl", impl, "--victim", victim, "--n", n, "--ms", cfg["starve_ms"],
+                         "--limit-ms", lim, "--hold", cfg["c_starve_hold"], timeout=lim / 1000 + 60)
+            log("[starve] Python: same, %s" % ", ".join(cfg["py_starve_impls"]))
+            for impl in cfg["py_starve_impls"]:
+                raw += py(impl, "starve", "--victim", victim, "--n", n, "--ms", cfg["starve_ms"],
+                          "--limit-ms", lim, "--hold", cfg["py_starve_hold"], timeout=lim / 1000 + 60)
+    return {"raw": raw, "summary": [starve_row(x, lim) for x in raw]}
+
+
+def lat_row(x) -> dict:
+    w = x["lat_ns"]
+    return {"lang": x["lang"], "impl": x["impl"], "waiter": x["waiter"], "n": len(w),
+            "p50_us": pct(w, 50) / 1e3, "p90_us": pct(w, 90) / 1e3, "p99_us": pct(w, 99) / 1e3,
+            "max_us": max(w) / 1e3}
+
+
+def sec_handoff(cfg) -> dict:
+    raw = []
+    log("[handoff] C: release -> waiter running in another process, %d samples each" % cfg["handoff_n"])
+    for waiter in ("write", "read"):
+        for impl in C_IMPLS:
+            raw += c("handoff", "--impl", impl, "--waiter", waiter, "--n", cfg["handoff_n"])
+    log("[handoff] Python: ours, prwlock 0.4.1, fasteners, filelock")
+    for impl in ("ours", "seed", "fasteners", "filelock"):
+        n = cfg["py_handoff_n"] if impl in ("ours", "seed") else cfg["py_handoff_poll_n"]
+        raw += py(impl, "handoff", "--waiter", "write", "--n", n)
+    summary = [lat_row(x) for x in raw]
+    for row in summary:
+        base = [b for b in summary if b["lang"] == row["lang"] and b["waiter"] == row["waiter"]
+                and b["impl"] == ("glibc" if row["lang"] == "c" else "seed")]
+        if base:
+            row["ratio_p50"] = row["p50_us"] / base[0]["p50_us"]
+            row["baseline"] = base[0]["impl"]
+    return {"raw": raw, "summary": summary}
+
+
+def sec_recover(cfg) -> dict:
+    raw = []
+    lim = cfg["never_limit_ms"]
+    for holder in ("read", "write"):
+        log("[recover] C: SIGKILL of a %s holder -> a waiting writer gets the lock (%d reps)"
+            % (holder, cfg["recover_reps"]))
+        for r in range(cfg["recover_reps"]):
+            raw += c("recover", "--impl", "ours", "--holder", holder, "--limit-ms", 5000, "--rep", r)
+        for impl in ("glibc", "glibc-pw"):
+            raw += c("recover", "--impl", impl, "--holder", holder, "--limit-ms", lim, timeout=lim / 1000 + 30)
+        log("[recover] Python: %s" % ", ".join(cfg["py_recover_impls"]))
+        for impl in cfg["py_recover_impls"]:
+            if impl == "seed":
+                raw += py(impl, "recover", "--holder", holder, "--limit-ms", lim, timeout=lim / 1000 + 30)
+                continue
+            for r in range(cfg["recover_reps"]):
+                raw += py(impl, "recover", "--holder", holder, "--limit-ms", 5000, "--rep", r)
+    summary = []
+    for lang, impl, holder in sorted({(x["lang"], x["impl"], x["holder"]) for x in raw}):
+        xs = [x for x in raw if (x["lang"], x["impl"], x["holder"]) == (lang, impl, holder)]
+        ok = [x["ns"] / 1e6 for x in xs if x["recovered"]]
+        summary.append({"lang": lang, "impl": impl, "holder": holder, "attempts": len(xs), "recovered": len(ok),
+                        "limit_ms": max(x["limit_ms"] for x in xs),
+                        "ms": spread(ok) if ok else None})
+    return {"raw": raw, "summary": summary}
+
+
+def sec_scale(cfg) -> dict:
+    raw = []
+    log("[scale] C: create/open/close, %d locks at once with RLIMIT_NOFILE soft limit 1024" % cfg["scale_many"])
+    raw += c("scale", "--iters", cfg["scale_iters"], "--many", cfg["scale_many"])
+    log("[scale] RSS added by loading the library")
+    for _ in range(cfg["rss_runs"]):
+        raw += run_json([RSS_LOAD, LIB], env_for("c"))
+    log("[scale] Python: lock creation and first-lock memory")
+    for impl in ("ours", "seed", "fasteners", "filelock", "mplock"):
+        raw += py(impl, "scale", "--iters", cfg["py_scale_iters"])
+    return {"raw": raw, "summary": raw}
+
+
+SECTIONS = {"pairs": sec_pairs, "contended": sec_contended, "starve": sec_starve, "handoff": sec_handoff,
+            "recover": sec_recover, "scale": sec_scale}
+
+
+def meta(quick: bool) -> dict:
+    def cmd(*a):
+        try:
+            return subprocess.run(a, capture_output=True, text=True, cwd=ROOT, timeout=30).stdout.strip()
+        except Exception:
+            return ""
+
+    def pkg(name):
+        try:
+            from importlib.metadata import version
+
+            return version(name)
+        except Exception:
+            return None
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": cmd("git", "rev-parse", "--short", "HEAD"),
+        "dirty": bool(cmd("git", "status", "--porcelain", "--untracked-files=no")),
+        "quick": quick,
+        "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
+                    "glibc": platform.libc_ver()[1], "go": cmd("go", "env", "GOVERSION")},
+        "baselines": {"prwlock": pkg("prwlock"), "fasteners": pkg("fasteners"), "filelock": pkg("filelock"),
+                      "matplotlib": pkg("matplotlib")},
+        "loadavg_start": os.getloadavg(),
+        # Other anonymous lock files present: the first prw_create of a
+        # process sweeps them, which the scale figures include.
+        "foreign_anon_files": len(glob.glob("/dev/shm/prwlock.anon.*")),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the < 1 minute smoke suite")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "bench"))
+    ap.add_argument("--only", default="", help="comma-separated sections")
+    a = ap.parse_args()
+    cfg = QUICK if a.quick else FULL
+    for exe in (BENCH_C, BENCH_GO, RSS_LOAD, LIB):
+        if not os.path.exists(exe):
+            log("missing %s: run `make bench` (it builds everything)" % exe)
+            return 2
+    os.makedirs(a.out, exist_ok=True)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    m = meta(a.quick)
+    names = [s for s in a.only.split(",") if s] or list(SECTIONS)
+    t_all = time.monotonic()
+    try:
+        for name in names:
+            t0 = time.monotonic()
+            res = SECTIONS[name](cfg)
+            res["meta"] = dict(m, section=name, config=cfg, seconds=round(time.monotonic() - t0, 1),
+                               loadavg_end=os.getloadavg())
+            tmp = os.path.join(a.out, name + ".json.tmp")
+            with open(tmp, "w") as f:
+                json.dump(res, f, indent=1)
+            os.replace(tmp, os.path.join(a.out, name + ".json"))
+            log("[%s] done in %.1f s -> %s" % (name, time.monotonic() - t0, os.path.join(a.out, name + ".json")))
+    finally:
+        cleanup_shm()
+    log("all sections done in %.1f s" % (time.monotonic() - t_all))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
