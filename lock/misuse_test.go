@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -380,4 +381,30 @@ func TestMisuseCloseWhileInUse(t *testing.T) {
 		Unlink(name + "-other")
 	}
 	mustRelease(t, base, 100)
+}
+
+// An anonymous lock file left in the removed state (its last user died
+// between marking it removed and unlinking it) can never be opened again.
+// The sweep that every process's first CreateAnonymous runs must remove it
+// quickly, not spend the open timeout on it and leave it for the next
+// process to trip over.
+func TestSweepRemovesStaleRemovedAnonymous(t *testing.T) {
+	b := segmentBytes(t, 64, false, nil)
+	put32(b, offFlags, flagAnonymous)
+	put32(b, offSegState, segRemoved)
+	put32(b, offCloserPID, 4000001) // cannot exist (pid_max is at most 4194304)
+	path := fmt.Sprintf("%s/%s4000001.%016x", ShmDir, anonPrefix, rand.Uint64())
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(path)
+	start := time.Now()
+	SweepAnonymous()
+	took := time.Since(start)
+	if _, err := os.Lstat(path); err == nil {
+		t.Errorf("stale removed anonymous segment still there after the sweep (sweep took %v)", took)
+	}
+	if took > time.Second {
+		t.Errorf("sweep took %v over one stale file", took)
+	}
 }
