@@ -107,6 +107,18 @@ func (l *Lock) AcquireUntil(o Owner, m Mode, deadline int64) error {
 	return l.acquire(nil, o, m, deadline)
 }
 
+// AcquireSlice is AcquireUntil for callers that must regain control now
+// and then while they wait, such as an interpreter that runs signal
+// handlers: at sliceEnd (absolute CLOCK_MONOTONIC ns) it returns
+// ErrSliceEnded with the wait still queued, keeping its place (a queued
+// writer keeps blocking new readers). Calling it again for the same owner
+// and mode resumes the wait; Cancel withdraws it; a
+// Release or acquire in the other mode by the owner withdraws it too. At
+// the deadline it returns ErrTimeout, withdrawn.
+func (l *Lock) AcquireSlice(o Owner, m Mode, deadline, sliceEnd int64) error {
+	return l.acquireWait(o, m, waitCtl{deadline: deadline, sliceEnd: sliceEnd})
+}
+
 // AcquireContext is Acquire that waits until ctx is done. A cancelled wait
 // returns an error matching both ErrInterrupted and ctx.Err(); if ctx has a
 // deadline, reaching it returns ErrTimeout as well as ctx.Err().

@@ -49,6 +49,9 @@ var (
 	ErrClosed = &lockError{syscall.EBADF, "lock handle is closed"}
 	// ErrInvalid: an argument is out of range or malformed (EINVAL).
 	ErrInvalid = &lockError{syscall.EINVAL, "invalid argument"}
+	// ErrSliceEnded: AcquireSlice reached the end of its slice; the wait is
+	// still queued (EINTR). Call AcquireSlice again to resume it, or Cancel.
+	ErrSliceEnded = &lockError{syscall.EINTR, "wait slice ended; the wait is still queued"}
 	// ErrInterrupted: the wait was cancelled by its context (ECANCELED).
 	// The returned error also wraps the context's error.
 	ErrInterrupted = &lockError{syscall.ECANCELED, "wait cancelled"}

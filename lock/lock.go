@@ -85,7 +85,18 @@ func grantResult(st uint32) error {
 	return nil
 }
 
-func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) (err error) {
+// waitCtl says how long an acquire may wait.
+type waitCtl struct {
+	ctx      context.Context // nil: no context
+	deadline int64           // absolute CLOCK_MONOTONIC ns; 0: try only; <0: none
+	sliceEnd int64           // >0: at this time return ErrSliceEnded, still queued
+}
+
+func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) error {
+	return l.acquireWait(o, m, waitCtl{ctx: ctx, deadline: deadline})
+}
+
+func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	if o == 0 || uint32(o) == 0xffffffff || (m != ModeRead && m != ModeWrite) {
 		return ErrInvalid
 	}
@@ -95,28 +106,47 @@ func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) (er
 	}
 	defer s.exit(&err, debug.SetPanicOnFault(true))
 	r := s.rec(o)
-	if r.slot >= 0 {
-		if r.mode == ModeRead && m == ModeRead {
-			// Recursive read: never consults the lock word, so it cannot
-			// deadlock against a pending writer.
-			atomic.AddUint32(s.count(int(r.slot)), 1)
-			return grantResult(atomic.LoadUint32(s.state()))
+	switch {
+	case r.slot < 0:
+		if m == ModeRead {
+			err = s.acquireRead(w, r, o)
+		} else {
+			err = s.acquireWrite(w, r, o)
 		}
+	case r.wait == m:
+		// Resume the wait an earlier slice left queued.
+		if m == ModeRead {
+			err = s.readWait(w, r, int(r.slot), r.gen)
+		} else {
+			err = s.writeWait(w, r, int(r.slot), r.gen)
+		}
+	case r.wait != ModeNone:
+		// A different request replaces the queued one.
+		s.cancelPending(r)
+		return s.acquireWaitLocked(w, r, o, m)
+	case r.mode == ModeRead && m == ModeRead:
+		// Recursive read: never consults the lock word, so it cannot
+		// deadlock against a pending writer.
+		atomic.AddUint32(s.count(int(r.slot)), 1)
+		return grantResult(atomic.LoadUint32(s.state()))
+	default:
 		return ErrDeadlock
 	}
-	if m == ModeRead {
-		err = s.acquireRead(ctx, r, o, deadline)
-	} else {
-		err = s.acquireWrite(ctx, r, o, deadline)
-	}
-	if err == ErrTimeout && ctx != nil {
+	if err == ErrTimeout && w.ctx != nil {
 		// The deadline came from the context: match its error too.
 		err = ctxError(ErrTimeout, context.DeadlineExceeded)
 	}
 	return err
 }
 
-func (s *segment) acquireRead(ctx context.Context, r *ownerRec, o Owner, deadline int64) error {
+func (s *segment) acquireWaitLocked(w waitCtl, r *ownerRec, o Owner, m Mode) error {
+	if m == ModeRead {
+		return s.acquireRead(w, r, o)
+	}
+	return s.acquireWrite(w, r, o)
+}
+
+func (s *segment) acquireRead(w waitCtl, r *ownerRec, o Owner) error {
 	// Fast path: publish the read hold, then look for a writer. A writer
 	// CASes the lock word before it scans the slots, so one of us sees
 	// the other.
@@ -129,28 +159,31 @@ func (s *segment) acquireRead(ctx context.Context, r *ownerRec, o Owner, deadlin
 		r.slot, r.gen, r.mode = int32(i), gen, ModeRead
 		return grantResult(st)
 	}
-	return s.readSlow(ctx, r, i, gen, deadline)
-}
-
-// readSlow waits for read after the fast path met a writer.
-func (s *segment) readSlow(ctx context.Context, r *ownerRec, i int, gen uint32, deadline int64) error {
+	// Slow path: back off and queue.
 	s.setSlot(i, gen, slotWaitRead)
 	s.kickDrain() // the pending writer may have counted us as a reader
-	if deadline != 0 {
+	if w.deadline != 0 {
 		atomic.StoreInt64(s.since(i), MonotonicNow())
 	}
+	return s.readWait(w, r, i, gen)
+}
+
+// readWait waits in slot i (slotWaitRead, or already handed slotRead) for
+// read.
+func (s *segment) readWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 	granted := func() error {
-		r.slot, r.gen, r.mode = int32(i), gen, ModeRead
-		if deadline != 0 {
+		r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeRead, ModeNone
+		if w.deadline != 0 {
 			atomic.StoreInt64(s.since(i), MonotonicNow())
 		}
 		return grantResult(atomic.LoadUint32(s.state()))
 	}
 	for {
-		if deadline == 0 {
+		if w.deadline == 0 {
 			// Try: nothing to wait for, but a releasing writer may have
 			// handed us the lock meanwhile.
 			if s.cancelWait(i, gen, slotWaitRead) {
+				r.slot, r.wait = -1, ModeNone
 				return ErrBusy
 			}
 			return granted()
@@ -174,10 +207,16 @@ func (s *segment) readSlow(ctx context.Context, r *ownerRec, i int, gen uint32, 
 		}
 		if _, ok := s.writerSlot(st); !ok {
 			s.cancelWait(i, gen, slotWaitRead)
+			r.slot, r.wait = -1, ModeNone
 			return detail(ErrProtocol, "corrupt lock word %#x", st)
 		}
-		if err := s.sleep(ctx, s.readSeq(), seq, deadline, func() { s.checkWriter(st) }); err != nil {
+		if err := s.sleep(w, s.readSeq(), seq, func() { s.checkWriter(st) }); err != nil {
+			if err == ErrSliceEnded {
+				r.slot, r.gen, r.wait = int32(i), gen, ModeRead
+				return err
+			}
 			if s.cancelWait(i, gen, slotWaitRead) {
+				r.slot, r.wait = -1, ModeNone
 				return err
 			}
 			return granted() // handed off just as we gave up: take it
@@ -192,30 +231,53 @@ func (s *segment) cancelWait(i int, gen uint32, st uint32) bool {
 		return false
 	}
 	s.free(i)
+	if st == slotWaitWrite {
+		// Writers that deferred to us as the oldest must look again.
+		s.wakeWritersIfFree()
+	}
 	return true
 }
 
+// wakeWritersIfFree wakes the sleeping writers when the writer field is
+// free, so that the oldest takes it.
+func (s *segment) wakeWritersIfFree() {
+	if st := atomic.LoadUint32(s.state()); !hasWriter(st) && st&stateWritersWaiting != 0 {
+		s.wakeFor(stateWritersWaiting)
+	}
+}
+
 // sleep waits on futex addr while it holds seq, for at most one poll
-// interval. It returns ErrTimeout at the deadline, the context's error when
-// it is done, ErrClosed when the handle closes, and nil otherwise. When the
-// poll interval elapses it runs check, which looks for dead holders.
-func (s *segment) sleep(ctx context.Context, addr *uint32, seq uint32, deadline int64, check func()) error {
+// interval. It returns ErrTimeout at the deadline, ErrSliceEnded at the end
+// of the slice, the context's error when it is done, ErrClosed when the
+// handle closes, and nil otherwise. When the poll interval elapses it runs
+// check, which looks for dead holders.
+func (s *segment) sleep(w waitCtl, addr *uint32, seq uint32, check func()) error {
 	now := MonotonicNow()
-	if deadline > 0 && now >= deadline {
+	if w.deadline > 0 && now >= w.deadline {
 		return ErrTimeout
 	}
+	if w.sliceEnd > 0 && now >= w.sliceEnd {
+		return ErrSliceEnded
+	}
 	until := now + pollInterval
-	if deadline > 0 && deadline < until {
-		until = deadline
+	if w.deadline > 0 && w.deadline < until {
+		until = w.deadline
+	}
+	if w.sliceEnd > 0 && w.sliceEnd < until {
+		until = w.sliceEnd
 	}
 	if futexWait(addr, seq, until) {
-		if deadline > 0 && MonotonicNow() >= deadline {
+		now = MonotonicNow()
+		if w.deadline > 0 && now >= w.deadline {
 			return ErrTimeout
+		}
+		if w.sliceEnd > 0 && now >= w.sliceEnd {
+			return ErrSliceEnded
 		}
 		check()
 	}
-	if ctx != nil {
-		if err := ctx.Err(); err != nil {
+	if w.ctx != nil {
+		if err := w.ctx.Err(); err != nil {
 			if err == context.DeadlineExceeded {
 				return ctxError(ErrTimeout, err)
 			}
@@ -241,35 +303,70 @@ type joinedError struct {
 func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ctxErr.Error() }
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
-func (s *segment) acquireWrite(ctx context.Context, r *ownerRec, o Owner, deadline int64) error {
+func (s *segment) acquireWrite(w waitCtl, r *ownerRec, o Owner) error {
 	i, gen, err := s.claim(o, slotWaitWrite)
 	if err != nil {
 		return err
 	}
+	return s.writeWait(w, r, i, gen)
+}
+
+// olderWriter returns a waiting writer that queued before slot i, or -1.
+// Writers take the free writer field in the order they began to wait, so
+// that none starves among writers either; a writer that never waited
+// (since 0) comes after all that did.
+func (s *segment) olderWriter(i int) int {
+	mine := atomic.LoadInt64(s.since(i))
+	older := -1
+	s.forEachUsed(func(j int) bool {
+		if j == i || s.slotState(j) != slotWaitWrite {
+			return true
+		}
+		if sj := atomic.LoadInt64(s.since(j)); sj != 0 && (mine == 0 || sj < mine || sj == mine && j < i) {
+			older = j
+			return false
+		}
+		return true
+	})
+	return older
+}
+
+// writeWait waits in slot i (slotWaitWrite) for write: first for the
+// writer field, then for the readers inside to leave.
+func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 	woken := false
-	var st uint32
+	queued := func(err error) error {
+		r.slot, r.gen, r.wait = int32(i), gen, ModeWrite
+		return err
+	}
 	// Phase 1: own the writer field. It blocks new readers at once.
 	for {
-		st = atomic.LoadUint32(s.state())
-		if !hasWriter(st) {
+		st := atomic.LoadUint32(s.state())
+		if writerOf(st) == i {
+			break // resumed while owning it
+		}
+		// (The waiting bit cannot stand in for the scan: a release clears
+		// it before the woken writers run.)
+		if !hasWriter(st) && s.olderWriter(i) < 0 {
 			nw := withWriter(st, i)
 			if woken {
 				// Other writers may still sleep: keep the bit so our
-				// release wakes the next one.
+				// release wakes them.
 				nw |= stateWritersWaiting
 			}
 			if atomic.CompareAndSwapUint32(s.state(), st, nw) {
-				st = nw
 				break
 			}
 			continue
 		}
 		if _, ok := s.writerSlot(st); !ok {
 			s.cancelWait(i, gen, slotWaitWrite)
+			r.slot, r.wait = -1, ModeNone
 			return detail(ErrProtocol, "corrupt lock word %#x", st)
 		}
-		if deadline == 0 {
+		if w.deadline == 0 {
 			s.cancelWait(i, gen, slotWaitWrite)
+			r.slot, r.wait = -1, ModeNone
 			return ErrBusy
 		}
 		if atomic.LoadInt64(s.since(i)) == 0 {
@@ -277,24 +374,30 @@ func (s *segment) acquireWrite(ctx context.Context, r *ownerRec, o Owner, deadli
 		}
 		atomic.OrUint32(s.state(), stateWritersWaiting)
 		seq := atomic.LoadUint32(s.writeSeq())
-		if st = atomic.LoadUint32(s.state()); !hasWriter(st) {
+		if st2 := atomic.LoadUint32(s.state()); !hasWriter(st2) && s.olderWriter(i) < 0 {
 			continue
 		}
-		w := st
-		if err := s.sleep(ctx, s.writeSeq(), seq, deadline, func() { s.checkWriter(w) }); err != nil {
-			s.cancelWait(i, gen, slotWaitWrite)
-			// Pass on a wake-up we may have consumed.
-			if !hasWriter(atomic.LoadUint32(s.state())) {
-				s.wakeFor(stateWritersWaiting)
+		check := func() {
+			s.checkWriter(st)
+			if j := s.olderWriter(i); j >= 0 && s.recoverIfDead(j, liveCache{}) {
+				s.wakeWritersIfFree()
 			}
+		}
+		if err := s.sleep(w, s.writeSeq(), seq, check); err != nil {
+			if err == ErrSliceEnded {
+				return queued(err)
+			}
+			s.cancelWait(i, gen, slotWaitWrite)
+			r.slot, r.wait = -1, ModeNone
 			return err
 		}
 		woken = true
 	}
 	// Phase 2: wait for the readers inside to leave.
 	if s.anyReader() {
-		if deadline == 0 {
+		if w.deadline == 0 {
 			s.abortWrite(i, gen)
+			r.slot, r.wait = -1, ModeNone
 			return ErrBusy
 		}
 		if atomic.LoadInt64(s.since(i)) == 0 {
@@ -306,8 +409,12 @@ func (s *segment) acquireWrite(ctx context.Context, r *ownerRec, o Owner, deadli
 			if !s.anyReader() {
 				break
 			}
-			if err := s.sleep(ctx, s.drainSeq(), seq, deadline, s.checkReaders); err != nil {
+			if err := s.sleep(w, s.drainSeq(), seq, s.checkReaders); err != nil {
+				if err == ErrSliceEnded {
+					return queued(err) // keep the field: new readers stay out
+				}
 				s.abortWrite(i, gen)
+				r.slot, r.wait = -1, ModeNone
 				return err
 			}
 		}
@@ -315,8 +422,8 @@ func (s *segment) acquireWrite(ctx context.Context, r *ownerRec, o Owner, deadli
 		atomic.StoreInt64(s.since(i), MonotonicNow())
 	}
 	s.setSlot(i, gen, slotWrite)
-	r.slot, r.gen, r.mode = int32(i), gen, ModeWrite
-	err = grantResult(atomic.LoadUint32(s.state()))
+	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
+	err := grantResult(atomic.LoadUint32(s.state()))
 	r.told = err != nil
 	return err
 }
@@ -327,6 +434,24 @@ func (s *segment) abortWrite(i int, gen uint32) {
 	s.clearWriter(i, false, false)
 	s.setSlot(i, gen, slotFree)
 	s.free(i)
+}
+
+// cancelPending withdraws the wait a slice left queued for r. If the wait
+// was granted meanwhile, the grant is given back: no phantom hold.
+func (s *segment) cancelPending(r *ownerRec) {
+	i, gen := int(r.slot), r.gen
+	if r.wait == ModeRead {
+		if !s.cancelWait(i, gen, slotWaitRead) {
+			s.setSlot(i, gen, slotFree) // handed read meanwhile
+			s.kickDrain()
+			s.free(i)
+		}
+	} else if writerOf(atomic.LoadUint32(s.state())) == i {
+		s.abortWrite(i, gen)
+	} else {
+		s.cancelWait(i, gen, slotWaitWrite)
+	}
+	r.slot, r.mode, r.wait, r.told = -1, ModeNone, ModeNone, false
 }
 
 func (l *Lock) release(o Owner) (err error) {
@@ -342,13 +467,39 @@ func (l *Lock) release(o Owner) (err error) {
 	if r.slot < 0 {
 		return ErrNotHeld
 	}
+	if r.wait != ModeNone {
+		// Nothing is held, but a queued wait must not linger.
+		s.cancelPending(r)
+		return ErrNotHeld
+	}
 	s.releaseRec(r, false)
 	return nil
 }
 
-// releaseRec drops r's hold. force marks a write hold's data inconsistent
-// (the owner never released it itself).
+// Cancel withdraws the wait that AcquireSlice left queued for owner o. If
+// the lock was granted to it meanwhile, Cancel gives it back, so the owner
+// holds nothing afterwards. Without a queued wait it returns ErrNotHeld.
+func (l *Lock) Cancel(o Owner) (err error) {
+	s, err := l.enter()
+	if err != nil {
+		return err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	r := s.recs.load(o)
+	if r == nil || r.slot < 0 || r.wait == ModeNone {
+		return ErrNotHeld
+	}
+	s.cancelPending(r)
+	return nil
+}
+
+// releaseRec drops r's hold, or its queued wait. force marks a write
+// hold's data inconsistent (the owner never released it itself).
 func (s *segment) releaseRec(r *ownerRec, force bool) {
+	if r.wait != ModeNone {
+		s.cancelPending(r)
+		return
+	}
 	i, gen := int(r.slot), r.gen
 	if r.mode == ModeRead {
 		// count holds the recursion levels beyond the first.

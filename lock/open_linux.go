@@ -454,8 +454,9 @@ func Unlink(name string) error {
 var sweepAnonymousOnce sync.Once
 
 // SweepAnonymous removes anonymous lock files in ShmDir whose users are
-// all dead. CreateAnonymous runs it once per process. It returns how many
-// files it removed.
+// all dead, and those whose last user died between marking them removed
+// and unlinking them. CreateAnonymous runs it once per process. It returns
+// how many files it removed.
 func SweepAnonymous() int {
 	ents, err := os.ReadDir(ShmDir)
 	if err != nil {
@@ -467,21 +468,46 @@ func SweepAnonymous() int {
 			continue
 		}
 		path := ShmDir + "/" + e.Name()
-		seg, err := openPath(path, Options{}, 0)
-		if err != nil || !seg.anon {
-			if err == nil {
-				(&Lock{seg: seg}).Close()
+		switch anonState(path) {
+		case segRemoved:
+			// Marked removed by a last user that died before unlinking.
+			if unix.Unlink(path) == nil {
+				n++
 			}
-			continue
-		}
-		// Closing our attachment removes the file if no live user is left.
-		l := &Lock{seg: seg}
-		l.Close()
-		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-			n++
+		case segReady:
+			// Attach and detach: the detach removes the file if no live
+			// user is left.
+			if seg, err := openPath(path, Options{}, 0); err == nil {
+				(&Lock{seg: seg}).Close()
+				if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+					n++
+				}
+			}
 		}
 	}
 	return n
+}
+
+// anonState reads the segment state of an anonymous lock file without
+// attaching to it, or returns -1 if the file is not a valid anonymous
+// segment.
+func anonState(path string) int {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	var hdr [offState]byte
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return -1
+	}
+	n, _ := unix.Pread(fd, hdr[:], 0)
+	if ready, err := checkHeader(hdr[:n], st.Size); !ready || err != nil ||
+		binary.NativeEndian.Uint32(hdr[offFlags:])&flagAnonymous == 0 {
+		return -1
+	}
+	return int(binary.NativeEndian.Uint32(hdr[offSegState:]))
 }
 
 func sleepBriefly() { time.Sleep(200 * time.Microsecond) }

@@ -35,6 +35,9 @@ func (l *Lock) putSyn(o Owner) {
 
 // lockAs acquires with a fresh synthetic owner and records the hold.
 func (l *Lock) lockAs(ctx context.Context, m Mode, deadline int64) error {
+	if l == nil {
+		return ErrClosed
+	}
 	o := l.synOwner()
 	err := l.acquire(ctx, o, m, deadline)
 	if err != nil && err != ErrOwnerDead {

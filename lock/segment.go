@@ -38,6 +38,7 @@ type ownerRec struct {
 	slot int32  // -1: no slot
 	gen  uint32 // generation of the slot when claimed
 	mode Mode   // ModeRead or ModeWrite while held; ModeNone while waiting
+	wait Mode   // the mode of a wait AcquireSlice left queued, or ModeNone
 	told bool   // this owner's write hold was granted with ErrOwnerDead
 }
 
@@ -182,8 +183,9 @@ func (s *segment) wakeFor(old uint32) {
 		futexWakeN(s.readSeq(), 1<<30)
 	}
 	if old&stateWritersWaiting != 0 {
+		// All of them: the oldest takes the field, the others sleep again.
 		atomic.AddUint32(s.writeSeq(), 1)
-		futexWakeN(s.writeSeq(), 1)
+		futexWakeN(s.writeSeq(), 1<<30)
 	}
 }
 
@@ -294,6 +296,9 @@ func (s *segment) recoverIfDead(i int, cache liveCache) bool {
 	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
 	atomic.StoreUint64(s.owner(i), 0)
 	atomic.AddUint64(s.u64(offRecoveries), 1)
+	if ctlState(c) == slotWaitWrite {
+		s.wakeWritersIfFree() // others may have deferred to it as the oldest
+	}
 	return true
 }
 
