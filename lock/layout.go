@@ -65,6 +65,13 @@ package lock
 // readers: neither side starves. Recursive reads never consult the lock word,
 // so they cannot deadlock against a pending writer.
 //
+// Among writers: a writer stamps since when it first has to wait, and takes
+// a free writer field only if no slotWaitWrite slot has an older non-zero
+// since (ties: lower slot index first; a writer that never waited counts as
+// youngest). Releases wake every sleeping writer; the oldest takes the
+// field, the others sleep again. A waiter may leave its slot queued while
+// it is away (AcquireSlice), keeping its place.
+//
 // # Slots (64 bytes, one cache line each)
 //
 //	0   owner   uint64  pid<<32 | tid; 0 = free. Claimed by CAS 0 -> owner.
