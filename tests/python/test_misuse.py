@@ -1,0 +1,225 @@
+"""Misuse of the Python API, table-driven: every case gets a precise
+exception and nothing crashes. (Basic API behaviour: test_api.py; fork and
+pickling channels: test_fork.py and test_sharing.py.)"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import random
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+import prwlock
+from prwlock import LockClosedError, LockNotFoundError, LockPermissionError, NotHeldError, PrwlockError, RWLock
+from prwlock._lock import _restore
+
+from conftest import SHM, child_env
+
+
+@pytest.fixture
+def lock():
+    lk = RWLock()
+    yield lk
+    lk.close()
+
+
+BAD_NAMES = {
+    "empty": "",
+    "NUL": "a\0b",
+    "NUL in path": "/tmp/a\0b",
+    "dot": ".",
+    "dotdot": "..",
+    "dotdot component": "/tmp/../etc/prwlock-x",
+    "leading dotdot": "../prwlock-x",
+    "inner dotdot": "a/../prwlock-x",
+    "trailing slash": "/tmp/prwlock-dir/",
+    "too long": "x" * 256,
+    "path too long": "/" + "a/" * 2100,
+}
+
+
+@pytest.mark.parametrize("create", [True, False])
+@pytest.mark.parametrize("what", sorted(BAD_NAMES))
+def test_bad_names(what, create):
+    before = set(os.listdir(SHM))
+    with pytest.raises((ValueError, OSError)) as info:
+        RWLock(BAD_NAMES[what], create=create)
+    if isinstance(info.value, OSError):
+        assert info.value.errno == errno.EINVAL, info.value
+    with pytest.raises((ValueError, OSError)):
+        RWLock.unlink(BAD_NAMES[what])
+    assert set(os.listdir(SHM)) - before == set()
+
+
+CLOSED_CALLS = {
+    "acquire_read": lambda lk: lk.acquire_read(),
+    "acquire_read timeout": lambda lk: lk.acquire_read(timeout=0.01),
+    "acquire_write": lambda lk: lk.acquire_write(),
+    "try_acquire_read": lambda lk: lk.try_acquire_read(),
+    "try_acquire_write": lambda lk: lk.try_acquire_write(),
+    "release": lambda lk: lk.release(),
+    "downgrade": lambda lk: lk.downgrade(),
+    "holders": lambda lk: lk.holders(),
+    "stats": lambda lk: lk.stats(),
+    "owner_died": lambda lk: lk.owner_died,
+    "reader_lock": lambda lk: lk.reader_lock().__enter__(),
+    "writer_lock": lambda lk: lk.writer_lock(timeout=1).__enter__(),
+}
+
+
+@pytest.mark.parametrize("times", [1, 2])
+@pytest.mark.parametrize("call", sorted(CLOSED_CALLS))
+def test_closed_handles(call, times):
+    lk = RWLock()
+    for _ in range(times):
+        lk.close()  # idempotent
+    assert lk.closed
+    with pytest.raises(LockClosedError) as info:
+        CLOSED_CALLS[call](lk)
+    assert info.value.errno == errno.EBADF
+
+
+HOLD_CASES = {
+    "release without hold": ([], "release"),
+    "downgrade without hold": ([], "downgrade"),
+    "downgrade from read": (["read"], "downgrade"),
+    "downgrade from recursive read": (["read", "read"], "downgrade"),
+    "downgrade twice": (["write", "downgrade"], "downgrade"),
+    "release twice": (["read", "release"], "release"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOLD_CASES))
+def test_holds(lock, case):
+    setup, op = HOLD_CASES[case]
+    steps = {"read": lock.acquire_read, "write": lock.acquire_write, "downgrade": lock.downgrade, "release": lock.release}
+    for s in setup:
+        steps[s]()
+    with pytest.raises(NotHeldError) as info:
+        steps[op]()
+    assert info.value.errno == errno.EPERM and isinstance(info.value, ValueError)
+    while True:
+        try:
+            lock.release()
+        except NotHeldError:
+            break
+    assert lock.stats().used_slots == 0
+
+
+def _precise(exc: BaseException) -> bool:
+    return isinstance(exc, ValueError) or (isinstance(exc, OSError) and exc.errno not in (None, 0, errno.EIO))
+
+
+def test_truncated_oversized_and_random_tokens(lock):
+    token = lock._token_bytes()
+    bad = [token[:n] for n in range(len(token))]
+    bad += [token + b"x" * (1 << 20), token * 50, token + b"\n", b" " + token, token.replace(b":", b"::", 1)]
+    rng = random.Random(7)
+    for _ in range(1000):
+        bad.append(bytes(rng.randrange(1, 256) for _ in range(rng.randrange(200))))
+        t = bytearray(token)
+        for _ in range(rng.randrange(1, 4)):
+            t[rng.randrange(len(t))] = rng.randrange(1, 256)
+        bad.append(bytes(t))
+    for tok in bad:
+        try:
+            other = _restore(tok)
+        except Exception as exc:  # noqa: BLE001 - checked below
+            assert _precise(exc), (tok[:80], exc)
+        else:
+            # A mutation that still names this very file is fine.
+            assert other.path == lock.path, tok[:80]
+            other.close()
+
+
+def test_tampered_pickle(lock):
+    data = pickle.dumps(lock)
+    token = lock._token_bytes()
+    tampered = data.replace(token, token[:-3] + b"zzz")
+    assert tampered != data
+    with pytest.raises(OSError) as info:
+        pickle.loads(tampered)
+    assert _precise(info.value)
+
+
+def test_use_after_unlink(lock_name):
+    lk = RWLock(lock_name)
+    try:
+        RWLock.unlink(lock_name)
+        with pytest.raises(LockNotFoundError):
+            RWLock.unlink(lock_name)
+        with pytest.raises(LockNotFoundError):
+            RWLock(lock_name, create=False)
+        with pytest.raises(LockNotFoundError):
+            pickle.loads(pickle.dumps(lk))
+        # The unlinked lock still works; a new one of the same name is a
+        # different lock.
+        assert lk.acquire_write(timeout=0)
+        with RWLock(lock_name, exclusive=True) as fresh:
+            assert fresh.acquire_write(timeout=0)
+            fresh.release()
+            RWLock.unlink(lock_name)
+        lk.release()
+    finally:
+        lk.close()
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_thousands_of_open_close_cycles(lock_name):
+    for _ in range(50):  # warm up
+        RWLock(lock_name).close()
+    fds0, shm0 = _fds(), len(os.listdir(SHM))
+    for i in range(2000):
+        with RWLock(lock_name) as lk:
+            assert lk.acquire_read(timeout=0)
+            if i % 2:
+                lk.release()
+        anon = RWLock()
+        assert anon.try_acquire_write()
+        anon.close()  # releases the hold with the handle
+    assert _fds() <= fds0 + 1
+    assert len(os.listdir(SHM)) <= shm0 + 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a child as another user")
+@pytest.mark.parametrize("mode,expect", [(0o600, "EACCES"), (0o644, "EACCES"), (0o666, "ok")])
+def test_other_user_cannot_attach(mode, expect):
+    """A process of another user cannot attach to a 0600 (or 0644) lock.
+
+    The lock is handed to uid 65534 and the child runs as root with every
+    capability dropped (setpriv), so it is simply another user: the venv's
+    interpreter under /root stays reachable for it, which it would not be
+    for uid 65534 itself.
+    """
+    setpriv = "/usr/bin/setpriv"
+    if not os.access(setpriv, os.X_OK):
+        pytest.skip("needs setpriv")
+    name = "pytest-%d-asuser-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+    lk = RWLock(name, exclusive=True, mode=mode)
+    try:
+        os.chown(lk.path, 65534, 65534)
+        code = (
+            "import prwlock, sys\n"
+            "try:\n"
+            "    l = prwlock.RWLock(%r, create=False)\n"
+            "    l.acquire_write(timeout=0); l.release(); l.close(); print('ok')\n"
+            "except prwlock.LockPermissionError as e:\n"
+            "    print('EACCES' if e.errno == 13 else 'errno %%d' %% e.errno)\n" % name
+        )
+        out = subprocess.run(
+            [setpriv, "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-c", code],
+            env=child_env(), capture_output=True, text=True, timeout=60,
+        )
+        assert out.stdout.strip() == expect, out.stderr
+        assert lk.stats().used_slots == 0
+    finally:
+        lk.close()
+        RWLock.unlink(name)
