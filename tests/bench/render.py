@@ -423,8 +423,8 @@ def main():
     if os.path.exists(readme):
         with open(readme) as f:
             txt = f.read()
-        new = re.sub(r"(<!-- BEGIN key-table -->\n).*?(\n<!-- END key-table -->)",
-                     lambda mm: mm.group(1) + key + "\n\n_From the run of %s (commit %s)._" % (meta["date"], meta["commit"]) + mm.group(2),
+        new = re.sub(r"(<!-- BEGIN key-table -->\n).*?(<!-- END key-table -->)",
+                     lambda mm: mm.group(1) + key + "\n\n_From the run of %s (commit %s)._\n" % (meta["date"], meta["commit"]) + mm.group(2),
                      txt, flags=re.S)
         if new != txt:
             with open(readme, "w") as f:
