@@ -8,10 +8,12 @@
 // (_cgo_export.h, libprwlock.h in the build directory) is never installed.
 //
 // Handles. A prw_lock* given to C is not a pointer but an opaque 64-bit
-// number: a per-process counter passed through a bijective scramble, so it
-// is never reissued (a stale handle gets EBADF, never a newer lock) and a
-// garbage value is very unlikely to name a live one. The table maps it to
-// the *lock.Lock and shrinks on close, so memory stays bounded. We do not
+// number: a slot index and that slot's generation passed through a
+// bijective scramble, so it is never reissued (a stale handle gets EBADF,
+// never a newer lock) and a garbage value is very unlikely to name a live
+// one. The table (see "The handle table" below) maps it to the *lock.Lock
+// without locks or allocation, and reuses closed slots, so memory stays
+// bounded. We do not
 // use go-pointer here: it frees its malloc'd key on Unref, and malloc hands
 // the same address to the next Save, which would let a stale handle alias a
 // newer lock.
@@ -36,6 +38,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -44,38 +47,115 @@ import (
 
 func main() {}
 
-// handles is the table of live handles: m maps a handle to its *lock.Lock
-// (a sync.Map, since every call looks a handle up and few change the
-// table); n counts handles ever issued, under mu.
-var handles struct {
-	mu  sync.Mutex
-	m   sync.Map
-	n   uint64
-	key uint64
+// The handle table. A handle encodes a slot index and that slot's
+// generation, v = gen<<handleIdxBits | idx with gen >= 1, scrambled as
+// h = v*handleMul ^ handleKey: a bijection, so distinct (idx, gen) pairs give
+// distinct handles, and with a per-copy random key a handle of another copy
+// of the library (or a garbage value) decodes to a slot and generation that
+// are almost certainly not live. A slot's generation only grows, so a
+// handle is never reissued; a slot whose generation space is exhausted is
+// retired, never reused.
+//
+// Slots live in fixed-size chunks that never move, reached through a fixed
+// directory, so a lookup is lock-free and allocation-free: decode, two
+// atomic loads, one compare. Each slot points to an immutable entry {h, l};
+// close swaps the entry out with a CAS, so of two racing closes only one
+// gets the lock, and a lookup that loaded the entry before the close may
+// still use the lock (as a call already past its lookup would). Memory is
+// bounded by the largest number of handles open at once: closed slots go on
+// a free list and are reused with the next generation.
+//
+// The previous table, a sync.Map keyed by a scrambled counter, cost about
+// 170 instructions per lookup (interface hashing and comparison in the
+// hash-trie); this one costs about 15.
+const (
+	handleIdxBits   = 24 // at most 16M handles open at once
+	handleMaxSlots  = 1 << handleIdxBits
+	handleGenMax    = 1<<(64-handleIdxBits) - 1
+	handleChunkBits = 10
+	handleChunkSize = 1 << handleChunkBits
+	// handleMul is odd, so multiplying by it is a bijection on uint64;
+	// handleInv is its inverse modulo 2^64.
+	handleMul = 0x9e3779b97f4a7c15
+	handleInv = 0xf1de83e19937733d
+)
+
+type handleEntry struct {
+	h uint64
+	l *lock.Lock
 }
 
-// handleMul is odd, so multiplying by it is a bijection on uint64.
-const handleMul = 0x9e3779b97f4a7c15
+type handleChunk [handleChunkSize]atomic.Pointer[handleEntry]
 
+var handleKey = rand.Uint64()
+
+var handles struct {
+	dir [handleMaxSlots / handleChunkSize]atomic.Pointer[handleChunk]
+
+	mu   sync.Mutex // serializes register and the free list
+	n    uint32     // slots ever used: 0..n-1
+	gen  []uint64   // last generation issued per slot, under mu
+	free []uint32   // closed slots, reusable
+}
+
+func handleSlot(idx uint32) *atomic.Pointer[handleEntry] {
+	c := handles.dir[idx>>handleChunkBits].Load()
+	if c == nil {
+		return nil
+	}
+	return &c[idx&(handleChunkSize-1)]
+}
+
+// register issues a new handle for l, or returns 0 if 2^24 handles are
+// already open.
 func register(l *lock.Lock) C.uintptr_t {
 	handles.mu.Lock()
 	defer handles.mu.Unlock()
-	if handles.n == 0 {
-		handles.key = rand.Uint64()
-	}
 	for {
-		handles.n++
-		h := handles.n*handleMul ^ handles.key
-		if h != 0 { // 0 is NULL
-			handles.m.Store(h, l)
-			return C.uintptr_t(h)
+		var idx uint32
+		if k := len(handles.free); k > 0 {
+			idx = handles.free[k-1]
+			handles.free = handles.free[:k-1]
+		} else {
+			if handles.n == handleMaxSlots {
+				return 0
+			}
+			idx = handles.n
+			if idx&(handleChunkSize-1) == 0 {
+				handles.dir[idx>>handleChunkBits].Store(new(handleChunk))
+			}
+			handles.n++
+			handles.gen = append(handles.gen, 0)
 		}
+		for handles.gen[idx] < handleGenMax {
+			handles.gen[idx]++
+			h := (handles.gen[idx]<<handleIdxBits|uint64(idx))*handleMul ^ handleKey
+			if h != 0 { // 0 is NULL
+				handleSlot(idx).Store(&handleEntry{h: h, l: l})
+				return C.uintptr_t(h)
+			}
+		}
+		// Generations exhausted: retire the slot, take another.
 	}
 }
 
+// releaseSlot makes the slot of a handle just unregistered reusable.
+func releaseSlot(idx uint32) {
+	handles.mu.Lock()
+	handles.free = append(handles.free, idx)
+	handles.mu.Unlock()
+}
+
+func handleIndex(h C.uintptr_t) uint32 {
+	return uint32((uint64(h) ^ handleKey) * handleInv & (handleMaxSlots - 1))
+}
+
 func lookup(h C.uintptr_t) *lock.Lock {
-	if v, ok := handles.m.Load(uint64(h)); ok {
-		return v.(*lock.Lock)
+	idx := handleIndex(h)
+	if c := handles.dir[idx>>handleChunkBits].Load(); c != nil {
+		if e := c[idx&(handleChunkSize-1)].Load(); e != nil && e.h == uint64(h) {
+			return e.l
+		}
 	}
 	return nil
 }
@@ -83,10 +163,33 @@ func lookup(h C.uintptr_t) *lock.Lock {
 // unregister removes h from the table and returns its lock, or nil. Of two
 // racing closes, only one gets the lock.
 func unregister(h C.uintptr_t) *lock.Lock {
-	if v, ok := handles.m.LoadAndDelete(uint64(h)); ok {
-		return v.(*lock.Lock)
+	idx := handleIndex(h)
+	s := handleSlot(idx)
+	if s == nil {
+		return nil
 	}
-	return nil
+	for {
+		e := s.Load()
+		if e == nil || e.h != uint64(h) {
+			return nil
+		}
+		if s.CompareAndSwap(e, nil) {
+			releaseSlot(idx)
+			return e.l
+		}
+	}
+}
+
+// registered stores a new handle for l in *out, or closes l and returns
+// EMFILE if the table is full.
+func registered(l *lock.Lock, out *C.uintptr_t) C.int {
+	h := register(l)
+	if h == 0 {
+		l.Close()
+		return C.EMFILE
+	}
+	*out = h
+	return 0
 }
 
 // recoverTo turns a panic into EIO. Use it as "defer recoverTo(&rc)".
@@ -121,8 +224,7 @@ func prwgo_create(out *C.uintptr_t) (rc C.int) {
 	if err != nil {
 		return errno(err)
 	}
-	*out = register(l)
-	return 0
+	return registered(l, out)
 }
 
 //export prwgo_open
@@ -140,8 +242,7 @@ func prwgo_open(name *C.char, flags C.int, mode C.uint, out *C.uintptr_t) (rc C.
 	if err != nil {
 		return errno(err)
 	}
-	*out = register(l)
-	return 0
+	return registered(l, out)
 }
 
 //export prwgo_deserialize
@@ -151,8 +252,7 @@ func prwgo_deserialize(token *C.char, out *C.uintptr_t) (rc C.int) {
 	if err != nil {
 		return errno(err)
 	}
-	*out = register(l)
-	return 0
+	return registered(l, out)
 }
 
 //export prwgo_close
@@ -330,14 +430,16 @@ const atexitWait = time.Second
 func prwgo_atexit() (rc C.int) {
 	defer recoverTo(&rc)
 	var anon []*lock.Lock
-	handles.m.Range(func(h, v any) bool {
-		if l := v.(*lock.Lock); l.Anonymous() {
-			if _, ok := handles.m.LoadAndDelete(h); ok {
+	handles.mu.Lock()
+	n := handles.n
+	handles.mu.Unlock()
+	for idx := uint32(0); idx < n; idx++ {
+		if e := handleSlot(idx).Load(); e != nil && e.l.Anonymous() {
+			if l := unregister(C.uintptr_t(e.h)); l != nil {
 				anon = append(anon, l)
 			}
 		}
-		return true
-	})
+	}
 	if len(anon) == 0 {
 		return 0
 	}
