@@ -276,7 +276,17 @@ class _Guard:
         self._timeout = timeout
 
     def __enter__(self) -> "RWLock":
-        if not self._lock._acquire(self._write, _timeout_ns(self._timeout)):
+        lock = self._lock
+        if self._timeout is None and lock._gen == _state.generation:
+            # RWLock.acquire_read/acquire_write's fast path, inlined.
+            write = self._write
+            err = (lock._try_write if write else lock._try_read)(lock._arg)
+            if not err:
+                return lock
+            ok = lock._after_try(_state.lib, lock._ptr, err, write, -1)
+        else:
+            ok = lock._acquire(self._write, _timeout_ns(self._timeout))
+        if not ok:
             raise LockTimeoutError(
                 _ETIMEDOUT,
                 "could not acquire the %s lock within %r s" % ("write" if self._write else "read", self._timeout),
@@ -318,7 +328,23 @@ class RWLock:
     :raises LibraryLoadError: ``libprwlock.so`` could not be loaded.
     """
 
-    __slots__ = ("_h", "_ptr", "_gen", "_name", "_token", "_closed", "_finalizer", "__weakref__")
+    __slots__ = (
+        "_h",
+        "_ptr",
+        "_gen",
+        "_name",
+        "_token",
+        "_closed",
+        "_finalizer",
+        # The uncontended fast path: the handle as a prebuilt argument and the GIL-holding
+        # entry points of the copy of the library that issued it. Valid while
+        # _gen equals _state.generation (see _bind).
+        "_arg",
+        "_try_read",
+        "_try_write",
+        "_release",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -370,8 +396,7 @@ class RWLock:
                 raise error_for(err, self._name)
             self._token = token.encode("utf-8", "surrogateescape")
         self._h = _Handle(out, lib.generation, anonymous, path)
-        self._ptr = out
-        self._gen = lib.generation
+        self._bind(lib, out)
         self._finalizer = weakref.finalize(self, _close_handle, self._h)
         _live.add(self)
         _hook_mp_exit()
@@ -422,11 +447,22 @@ class RWLock:
         old = self._h
         old.ptr = None
         self._h = _Handle(out, lib.generation, old.anonymous, old.path)
-        self._ptr = out
-        self._gen = lib.generation
+        self._bind(lib, out)
         self._finalizer = weakref.finalize(self, _close_handle, self._h)
         _hook_mp_exit()
         return out
+
+    def _bind(self, lib: _lib.Library, out: ctypes.c_void_p) -> None:
+        # _gen last: the fast paths trust the other fields once it matches.
+        # Since _state.generation changes whenever _state.lib does (load,
+        # fork, discard), "_gen == _state.generation" means "lib is loaded
+        # and is the copy these entry points and this handle belong to".
+        self._ptr = out
+        self._arg = _lib.handle_arg(out)
+        self._try_read = lib.held_try_acquire_read
+        self._try_write = lib.held_try_acquire_write
+        self._release = lib.held_release
+        self._gen = lib.generation
 
     def _token_bytes_cached(self) -> bytes:
         if self._token is None:
@@ -442,9 +478,10 @@ class RWLock:
             return _lib.get(), ptr
         return lib, self._ptr
 
-    def _stale(self, lib: _lib.Library) -> None:
+    def _stale(self, lib: Optional[_lib.Library]) -> None:
         """*lib* returned PRW_EFORKED: a fork happened behind Python's back."""
-        _lib.discard(lib)
+        if lib is not None:  # None: another thread discarded it already
+            _lib.discard(lib)
 
     # -- acquiring -------------------------------------------------------------
 
@@ -459,10 +496,16 @@ class RWLock:
             return True
         return self._after_try(lib, ptr, err, write, timeout_ns)
 
-    def _after_try(self, lib: _lib.Library, ptr: ctypes.c_void_p, err: int, write: bool, timeout_ns: int) -> bool:
+    def _after_try(
+        self, lib: Optional[_lib.Library], ptr: ctypes.c_void_p, err: int, write: bool, timeout_ns: int
+    ) -> bool:
+        # lib is None only if a fast path's copy was discarded meanwhile by
+        # another thread (a fork made from C): start over on a fresh copy.
         if err == _EBUSY:
             if timeout_ns == 0:
                 return False
+            if lib is None:
+                return self._acquire(write, timeout_ns)
             return self._acquire_slow(lib, ptr, write, timeout_ns)
         return self._acquire_error(lib, err, write, timeout_ns)
 
@@ -543,11 +586,11 @@ class RWLock:
         :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
-        lib = _state.lib
-        if timeout is None and lib is not None and self._gen == lib.generation:
-            ptr = self._ptr
-            err = lib.try_acquire_read(ptr)
-            return True if err == 0 else self._after_try(lib, ptr, err, False, -1)
+        if timeout is None and self._gen == _state.generation:
+            err = self._try_read(self._arg)
+            if not err:
+                return True
+            return self._after_try(_state.lib, self._ptr, err, False, -1)  # type: ignore[arg-type]
         return self._acquire(False, _timeout_ns(timeout))
 
     def acquire_write(self, timeout: Timeout = None) -> bool:
@@ -561,11 +604,11 @@ class RWLock:
         :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
-        lib = _state.lib
-        if timeout is None and lib is not None and self._gen == lib.generation:
-            ptr = self._ptr
-            err = lib.try_acquire_write(ptr)
-            return True if err == 0 else self._after_try(lib, ptr, err, True, -1)
+        if timeout is None and self._gen == _state.generation:
+            err = self._try_write(self._arg)
+            if not err:
+                return True
+            return self._after_try(_state.lib, self._ptr, err, True, -1)  # type: ignore[arg-type]
         return self._acquire(True, _timeout_ns(timeout))
 
     def try_acquire_read(self) -> bool:
@@ -590,12 +633,14 @@ class RWLock:
         :raises NotHeldError: the calling thread holds nothing (a
             :class:`ValueError`, as in prwlock 0.4.1).
         """
-        lib = _state.lib
-        if lib is None or self._gen != lib.generation:
-            lib, ptr = self._fresh()
+        if self._gen == _state.generation:
+            err = self._release(self._arg)
+            if not err:
+                return
+            lib = _state.lib  # None only if another thread discarded it (fork from C)
         else:
-            ptr = self._ptr
-        err = lib.release(ptr)
+            lib, ptr = self._fresh()
+            err = lib.release(ptr)
         if err:
             if err == EFORKED:
                 self._stale(lib)
