@@ -200,7 +200,13 @@ func recoverTo(rc *C.int) {
 	}
 }
 
-func errno(err error) C.int { return C.int(lock.Errno(err)) }
+// errno maps err to its errno value; nil (the common case) without a call.
+func errno(err error) C.int {
+	if err == nil {
+		return 0
+	}
+	return C.int(lock.Errno(err))
+}
 
 // putString copies s and a NUL to buf, following the ERANGE convention of
 // prw_serialize.

@@ -28,7 +28,11 @@ static int prw_forked;
 static long prw_live;
 
 /* The calling thread's kernel tid, the lock owner. gettid is a syscall
- * (~160 ns here), so it is cached per thread. */
+ * (~160 ns here), so it is cached per thread. The access goes through
+ * __tls_get_addr (~10 instructions). Keep it that way: initial-exec TLS, or
+ * TLSDESC (-mtls-dialect=gnu2), which glibc backs with static TLS when it
+ * can, would eat into the static TLS that each private copy of the library
+ * needs for the Go runtime (about 214 copies fit). */
 static __thread uint32_t prw_tid;
 
 static inline int prw_in_child(void) {

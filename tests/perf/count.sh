@@ -28,7 +28,7 @@ per "C   read pair          " 10000 20000 /tmp/prw_cpair.$$ @N 0
 per "C   write pair         " 10000 20000 /tmp/prw_cpair.$$ @N 1
 per "C   prw_is_anonymous   " 10000 20000 /tmp/prw_cpair.$$ @N 4
 none=$(per x 10000 20000 "$py" "$here/pyloop.py" none @N | awk '{print $2}')
-for k in read write with version isa; do
+for k in ${KINDS:-read write try with raw version isa}; do
   v=$(per x 10000 20000 "$py" "$here/pyloop.py" $k @N | awk '{print $2}')
   printf 'Py  %-19s %s\n' "$k" $((v - none))
 done

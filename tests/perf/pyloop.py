@@ -6,8 +6,9 @@
 Run it for two values of N and divide the difference of the instruction
 counts by the difference of N: that is the cost of one iteration without
 the start-up (tests/perf/count.sh does this). KIND: none (empty loop), read,
-write (acquire_X(); release()), with (with reader_lock(): pass), version
-(two prw_version calls), isa (two prw_is_anonymous calls).
+write (acquire_X(); release()), try (try_acquire_read(); release()), with (with reader_lock(): pass), version
+(two prw_version calls), isa (two prw_is_anonymous calls), raw (the
+fast path's two ctypes calls without the RWLock methods).
 PRWLOCK_ROOT selects the checkout whose python/src is imported.
 """
 
@@ -36,11 +37,21 @@ elif kind == "write":
     for _ in range(n):
         a()
         r()
+elif kind == "try":
+    a, r = lock.try_acquire_read, lock.release
+    for _ in range(n):
+        a()
+        r()
 elif kind == "with":
     g = lock.reader_lock()
     for _ in range(n):
         with g:
             pass
+elif kind == "raw":  # the fast path's two ctypes calls, no wrapper
+    t, r, arg = lib.held_try_acquire_read, lib.held_release, lock._arg
+    for _ in range(n):
+        t(arg)
+        r(arg)
 elif kind == "version":
     v = lib.cdll.prw_version
     for _ in range(n):

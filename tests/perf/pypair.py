@@ -32,6 +32,7 @@ ns = {"lock": lock, "lib": lib, "ptr": ptr, "ver": lib.cdll.prw_version}
 cases = [
     ("read pair", "lock.acquire_read(); lock.release()"),
     ("write pair", "lock.acquire_write(); lock.release()"),
+    ("try_acquire_read pair", "lock.try_acquire_read(); lock.release()"),
     ("with reader_lock()", "with rl: pass"),
     ("raw CDLL try_read+release", "tr(ptr); rel(ptr)"),
     ("raw held try_read+release", "htr(arg); hrel(arg)"),

@@ -283,7 +283,7 @@ class _Guard:
             err = (lock._try_write if write else lock._try_read)(lock._arg)
             if not err:
                 return lock
-            ok = lock._after_try(_state.lib, lock._ptr, err, write, -1)
+            ok = lock._after_try(lock._own_lib(), lock._ptr, err, write, -1)
         else:
             ok = lock._acquire(self._write, _timeout_ns(self._timeout))
         if not ok:
@@ -294,7 +294,14 @@ class _Guard:
         return self._lock
 
     def __exit__(self, *exc: Any) -> None:
-        self._lock.release()
+        lock = self._lock
+        if lock._gen == _state.generation:
+            # RWLock.release's fast path, inlined. On an error nothing was
+            # released: release() makes the call again and reports it.
+            fn = lock._release
+            if not fn(lock._arg):
+                return
+        lock.release()
 
 
 class RWLock:
@@ -485,21 +492,25 @@ class RWLock:
 
     # -- acquiring -------------------------------------------------------------
 
-    def _acquire(self, write: bool, timeout_ns: int) -> bool:
+    def _own_lib(self) -> Optional[_lib.Library]:
+        """The copy of the library this lock's handle belongs to, if it is still the current one."""
         lib = _state.lib
-        if lib is None or self._gen != lib.generation:
-            lib, ptr = self._fresh()
-        else:
-            ptr = self._ptr
-        err = (lib.try_acquire_write if write else lib.try_acquire_read)(ptr)
+        return lib if lib is not None and lib.generation == self._gen else None
+
+    def _acquire(self, write: bool, timeout_ns: int) -> bool:
+        if self._gen != _state.generation:
+            self._fresh()  # raises if closed; re-attaches after a fork
+        # Try first through the GIL-keeping binding: a try never waits.
+        fn = self._try_write if write else self._try_read
+        err = fn(self._arg)
         if err == 0:
             return True
-        return self._after_try(lib, ptr, err, write, timeout_ns)
+        return self._after_try(self._own_lib(), self._ptr, err, write, timeout_ns)
 
     def _after_try(
         self, lib: Optional[_lib.Library], ptr: ctypes.c_void_p, err: int, write: bool, timeout_ns: int
     ) -> bool:
-        # lib is None only if a fast path's copy was discarded meanwhile by
+        # lib is None only if the handle's copy was discarded meanwhile by
         # another thread (a fork made from C): start over on a fresh copy.
         if err == _EBUSY:
             if timeout_ns == 0:
@@ -509,7 +520,7 @@ class RWLock:
             return self._acquire_slow(lib, ptr, write, timeout_ns)
         return self._acquire_error(lib, err, write, timeout_ns)
 
-    def _acquire_error(self, lib: _lib.Library, err: int, write: bool, timeout_ns: int) -> bool:
+    def _acquire_error(self, lib: Optional[_lib.Library], err: int, write: bool, timeout_ns: int) -> bool:
         if err == _EOWNERDEAD:
             self._warn_owner_died(write)
             return True
@@ -587,10 +598,11 @@ class RWLock:
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
         if timeout is None and self._gen == _state.generation:
-            err = self._try_read(self._arg)
+            fn = self._try_read  # a plain load (LOAD_METHOD would not specialize)
+            err = fn(self._arg)
             if not err:
                 return True
-            return self._after_try(_state.lib, self._ptr, err, False, -1)  # type: ignore[arg-type]
+            return self._after_try(self._own_lib(), self._ptr, err, False, -1)
         return self._acquire(False, _timeout_ns(timeout))
 
     def acquire_write(self, timeout: Timeout = None) -> bool:
@@ -605,10 +617,11 @@ class RWLock:
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
         if timeout is None and self._gen == _state.generation:
-            err = self._try_write(self._arg)
+            fn = self._try_write
+            err = fn(self._arg)
             if not err:
                 return True
-            return self._after_try(_state.lib, self._ptr, err, True, -1)  # type: ignore[arg-type]
+            return self._after_try(self._own_lib(), self._ptr, err, True, -1)
         return self._acquire(True, _timeout_ns(timeout))
 
     def try_acquire_read(self) -> bool:
@@ -634,10 +647,11 @@ class RWLock:
             :class:`ValueError`, as in prwlock 0.4.1).
         """
         if self._gen == _state.generation:
-            err = self._release(self._arg)
+            fn = self._release  # a plain load (LOAD_METHOD would not specialize)
+            err = fn(self._arg)
             if not err:
                 return
-            lib = _state.lib  # None only if another thread discarded it (fork from C)
+            lib = self._own_lib()  # None only if another thread discarded it (fork from C)
         else:
             lib, ptr = self._fresh()
             err = lib.release(ptr)
