@@ -2,6 +2,8 @@
 
     .venv/bin/python tests/perf/pypair.py [--quick]
 
+PRWLOCK_ROOT (with PRWLOCK_LIBRARY) selects another checkout to measure.
+
 Prints the median (and min) ns over several timeit repeats for:
   read pair       lock.acquire_read(); lock.release()
   write pair      lock.acquire_write(); lock.release()
@@ -16,7 +18,10 @@ import statistics
 import sys
 import timeit
 
-sys.path.insert(0, __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "..", "python", "src"))
+_root = __import__("os").environ.get("PRWLOCK_ROOT") or __import__("os").path.join(
+    __import__("os").path.dirname(__file__), "..", ".."
+)
+sys.path.insert(0, __import__("os").path.join(_root, "python", "src"))
 
 import prwlock  # noqa: E402
 from prwlock import _lib  # noqa: E402
