@@ -303,6 +303,29 @@ func prwgo_acquire(h C.uintptr_t, tid C.uint32_t, mode C.int, timeoutNs C.int64_
 	return errno(l.AcquireUntil(lock.Owner(tid), lock.Mode(mode), deadline))
 }
 
+//export prwgo_acquire_slice
+func prwgo_acquire_slice(h C.uintptr_t, tid C.uint32_t, mode C.int, deadline, sliceEnd C.int64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	if sliceEnd <= 0 {
+		return C.EINVAL
+	}
+	return errno(l.AcquireSlice(lock.Owner(tid), lock.Mode(mode), int64(deadline), int64(sliceEnd)))
+}
+
+//export prwgo_cancel
+func prwgo_cancel(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	return errno(l.Cancel(lock.Owner(tid)))
+}
+
 //export prwgo_release
 func prwgo_release(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
 	defer recoverTo(&rc)

@@ -126,6 +126,18 @@ int prw_acquire_write(prw_lock *lock, int64_t timeout_ns) {
   return prwgo_acquire(prw_h(lock), prw_self(), PRW_MODE_WRITE, timeout_ns);
 }
 
+int prw_acquire_slice(prw_lock *lock, int mode, int64_t deadline_ns, int64_t slice_end_ns) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || (mode != PRW_MODE_READ && mode != PRW_MODE_WRITE)) return EINVAL;
+  return prwgo_acquire_slice(prw_h(lock), prw_self(), mode, deadline_ns, slice_end_ns);
+}
+
+int prw_cancel(prw_lock *lock) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return EINVAL;
+  return prwgo_cancel(prw_h(lock), prw_self());
+}
+
 int prw_try_acquire_read(prw_lock *lock) { return prw_acquire_read(lock, 0); }
 
 int prw_try_acquire_write(prw_lock *lock) { return prw_acquire_write(lock, 0); }

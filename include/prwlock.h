@@ -236,6 +236,34 @@ int prw_acquire_read(prw_lock *lock, int64_t timeout_ns);
  *   EAGAIN, EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_acquire_read */
 int prw_acquire_write(prw_lock *lock, int64_t timeout_ns);
 
+/* prw_acquire_slice waits for the lock in mode (PRW_MODE_READ or
+ * PRW_MODE_WRITE) for callers that must regain control now and then while
+ * they wait, such as an interpreter that runs signal handlers. Both times
+ * are absolute CLOCK_MONOTONIC nanoseconds. At slice_end_ns it returns EINTR
+ * with the wait still queued: the thread keeps its place (a queued writer
+ * keeps new readers out), and calling prw_acquire_slice again with the same
+ * mode resumes the wait. prw_cancel withdraws it; so does prw_release, or a
+ * request in the other mode. deadline_ns < 0 waits forever; 0 tries once.
+ *
+ * Returns:
+ *   0, EOWNERDEAD  the lock is held, as for prw_acquire_read/_write
+ *   EINTR       slice_end_ns passed; the wait is still queued
+ *   ETIMEDOUT   deadline_ns passed; the wait is withdrawn
+ *   EBUSY       deadline_ns == 0 and the lock was not free
+ *   EINVAL      lock is NULL, mode is not a mode, or slice_end_ns <= 0
+ *   EDEADLK, EAGAIN, EPROTO, EBADF, PRW_EFORKED  as for prw_acquire_read */
+int prw_acquire_slice(prw_lock *lock, int mode, int64_t deadline_ns, int64_t slice_end_ns);
+
+/* prw_cancel withdraws the wait prw_acquire_slice left queued for the
+ * calling thread. If the lock was granted to that wait meanwhile, it is
+ * given back: the thread holds nothing afterwards.
+ *
+ * Returns:
+ *   0           the wait was withdrawn
+ *   EPERM       the calling thread has no queued wait on this lock
+ *   EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_release */
+int prw_cancel(prw_lock *lock);
+
 /* prw_try_acquire_read is prw_acquire_read(lock, 0). */
 int prw_try_acquire_read(prw_lock *lock);
 

@@ -419,6 +419,55 @@ static void bench(void) {
   prw_close(l);
 }
 
+/* prw_acquire_slice / prw_cancel: a sliced wait keeps its place between
+ * calls, is handed the lock while away, and cancel leaves nothing behind. */
+static prw_lock *slice_lock;
+static volatile int slice_phase;
+static void *slice_holder(void *arg) {
+  (void)arg;
+  EXPECT_RC(prw_acquire_write(slice_lock, -1), 0);
+  slice_phase = 1;
+  while (slice_phase != 2) t_sleep_ms(1);
+  EXPECT_RC(prw_release(slice_lock), 0);
+  return NULL;
+}
+
+static void test_slice(void) {
+  prw_info_t i;
+  pthread_t th;
+  REQUIRE(prw_create(&slice_lock) == 0);
+  prw_lock *l = slice_lock;
+  EXPECT_RC(prw_acquire_slice(l, 3, -1, t_now_ns() + 1000000), EINVAL);
+  EXPECT_RC(prw_acquire_slice(l, PRW_MODE_READ, -1, 0), EINVAL);
+  EXPECT_RC(prw_acquire_slice(NULL, PRW_MODE_READ, -1, 1), EINVAL);
+  EXPECT_RC(prw_cancel(l), EPERM);
+  EXPECT_RC(prw_acquire_slice(l, PRW_MODE_READ, -1, t_now_ns() + 1000000000), 0); /* free: granted */
+  EXPECT_RC(prw_release(l), 0);
+
+  REQUIRE(pthread_create(&th, NULL, slice_holder, NULL) == 0);
+  while (slice_phase != 1) t_sleep_ms(1);
+  int64_t t0 = t_now_ns();
+  EXPECT_RC(prw_acquire_slice(l, PRW_MODE_WRITE, t0 + 5000000000LL, t0 + 20000000), EINTR);
+  CHECK(t_now_ns() - t0 >= 20000000);
+  EXPECT_RC(prw_info(l, &i), 0);
+  CHECK(i.waiting_writers == 1);
+  EXPECT_RC(prw_cancel(l), 0);
+  EXPECT_RC(prw_cancel(l), EPERM);
+  EXPECT_RC(prw_info(l, &i), 0);
+  CHECK(i.waiting_writers == 0 && i.used_slots == 1);
+  /* A queued reader is handed the lock while it is away. */
+  EXPECT_RC(prw_acquire_slice(l, PRW_MODE_READ, -1, t_now_ns() + 10000000), EINTR);
+  slice_phase = 2;
+  pthread_join(th, NULL);
+  EXPECT_RC(prw_info(l, &i), 0);
+  CHECK(i.readers == 1 && i.waiting_readers == 0);
+  EXPECT_RC(prw_acquire_slice(l, PRW_MODE_READ, -1, t_now_ns() + 1000000000), 0);
+  EXPECT_RC(prw_release(l), 0);
+  EXPECT_RC(prw_info(l, &i), 0);
+  CHECK(i.used_slots == 0);
+  EXPECT_RC(prw_close(l), 0);
+}
+
 int main(void) {
   alarm(200);
   test_version_strerror();
@@ -426,6 +475,7 @@ int main(void) {
   test_bad_handles();
   test_open_unlink();
   test_modes();
+  test_slice();
   test_buffers_tokens();
   test_close_while_holding();
   test_cycles();

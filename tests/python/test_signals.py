@@ -90,25 +90,25 @@ def test_interrupt_right_after_grant_leaves_no_phantom(monkeypatch):
     t = threading.Thread(target=holder)
     t.start()
     other.wait()
-    real = lib.acquire_read
+    real = lib.acquire_slice
     calls = []
 
     class Fake:
-        def __call__(self, ptr, ns):
-            calls.append(ns)
+        def __call__(self, ptr, mode, deadline, slice_end):
+            calls.append((deadline, slice_end - time.monotonic_ns()))
             if len(calls) == 2:
                 release_other.set()
                 t.join(10)
-                err = real(ptr, 10**9)
+                err = real(ptr, mode, deadline, time.monotonic_ns() + 10**9)
                 assert err == 0
                 raise KeyboardInterrupt  # as if a signal handler ran after the call
-            return real(ptr, ns)
+            return real(ptr, mode, deadline, slice_end)
 
-    monkeypatch.setattr(lib, "acquire_read", Fake())
+    monkeypatch.setattr(lib, "acquire_slice", Fake())
     with pytest.raises(KeyboardInterrupt):
         lock.acquire_read()
     monkeypatch.undo()
-    assert len(calls) == 2 and 0 < calls[0] <= lockmod.SIGNAL_SLICE_NS
+    assert len(calls) == 2 and calls[0][0] == -1 and 0 < calls[0][1] <= lockmod.SIGNAL_SLICE_NS
     assert lock.holders() == []
     assert lock.try_acquire_write()
     lock.release()
@@ -191,3 +191,41 @@ def test_main_thread_writer_not_starved_by_readers(hold):
             r.join(10)
     assert errors == []
     lock.close()
+
+
+def test_sliced_writer_keeps_its_place():
+    """The main thread waits in slices, but between slices its wait stays
+    queued: an older sliced writer gets the lock before a younger writer
+    that waits in one call, and new readers stay out meanwhile."""
+    lock = RWLock()
+    order = []
+    lock.acquire_write()  # main thread: the holder for now
+    holder_done = threading.Event()
+
+    def younger():
+        time.sleep(0.15)  # queue after the main thread
+        assert lock.acquire_write(timeout=10)
+        order.append("younger")
+        lock.release()
+
+    def release_later():
+        # Let the main thread queue for read-then-write below.
+        time.sleep(0.3)
+        holder_done.set()
+
+    lock.release()
+    other = threading.Thread(target=lambda: (lock.acquire_write(), holder_done.wait(10), lock.release()))
+    other.start()
+    while lock.stats().writer_pid == 0:
+        time.sleep(0.001)
+    t = threading.Thread(target=younger)
+    t.start()
+    threading.Thread(target=release_later).start()
+    assert lock.acquire_write(timeout=10)  # sliced: 40 ms slices, several of them
+    order.append("main")
+    time.sleep(0.05)
+    lock.release()
+    t.join(10)
+    other.join(10)
+    assert order == ["main", "younger"]
+    assert lock.holders() == []

@@ -81,6 +81,8 @@ _SIGNATURES = {
     "prw_unlink": (_I, [ctypes.c_char_p]),
     "prw_acquire_read": (_I, [_P, _I64]),
     "prw_acquire_write": (_I, [_P, _I64]),
+    "prw_acquire_slice": (_I, [_P, _I, _I64, _I64]),
+    "prw_cancel": (_I, [_P]),
     "prw_try_acquire_read": (_I, [_P]),
     "prw_try_acquire_write": (_I, [_P]),
     "prw_release": (_I, [_P]),
@@ -177,6 +179,8 @@ class Library:
     acquire_write: Any
     try_acquire_read: Any
     try_acquire_write: Any
+    acquire_slice: Any
+    cancel: Any
     release: Any
     downgrade: Any
     serialize: Any

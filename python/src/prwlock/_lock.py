@@ -28,6 +28,9 @@ Timeout = Optional[float]
 _EBUSY = _errno.EBUSY
 _ETIMEDOUT = _errno.ETIMEDOUT
 _EOWNERDEAD = _errno.EOWNERDEAD
+_EINTR = _errno.EINTR
+_MODE_READ = _lib.MODE_READ
+_MODE_WRITE = _lib.MODE_WRITE
 
 #: Longest single wait in the C library made by a thread that may have to
 #: run a Python signal handler. A handler (and so Ctrl-C) runs only once the
@@ -547,34 +550,38 @@ class RWLock:
 
     def _acquire_slow(self, lib: _lib.Library, ptr: ctypes.c_void_p, write: bool, timeout_ns: int) -> bool:
         # Only the main thread runs Python signal handlers, and it only runs
-        # them between ctypes calls: it waits in short slices against its own
-        # deadline. Other threads make one call for the whole wait, which
-        # keeps their place in the lock's queue.
-        fn = lib.acquire_write if write else lib.acquire_read
-        sliced = _get_ident() == _main_ident()
+        # them between ctypes calls: it waits in slices (prw_acquire_slice)
+        # against one absolute CLOCK_MONOTONIC deadline, and between slices
+        # its wait stays queued in the lock, keeping its place (a queued
+        # writer keeps blocking new readers). Other threads make one call
+        # for the whole wait.
+        if _get_ident() != _main_ident():
+            err = (lib.acquire_write if write else lib.acquire_read)(ptr, timeout_ns)
+            if err == 0:
+                return True
+            if err == _ETIMEDOUT:
+                return False
+            return self._acquire_error(lib, err, write, timeout_ns)
+        mode = _MODE_WRITE if write else _MODE_READ
+        # time.monotonic_ns is CLOCK_MONOTONIC, the library's clock.
         deadline = -1 if timeout_ns < 0 else _monotonic_ns() + timeout_ns
-        err = _ETIMEDOUT
+        err = _EINTR
         try:
-            while True:
-                if deadline < 0:
-                    wait = SIGNAL_SLICE_NS if sliced else -1
-                else:
-                    left = deadline - _monotonic_ns()
-                    if left <= 0:
-                        return False
-                    wait = min(left, SIGNAL_SLICE_NS) if sliced else left
-                err = fn(ptr, wait)
-                if err != _ETIMEDOUT:
-                    break
+            while err == _EINTR:
+                err = lib.acquire_slice(ptr, mode, deadline, _monotonic_ns() + SIGNAL_SLICE_NS)
         except BaseException:
-            # A signal handler raised (KeyboardInterrupt) right after a call
-            # returned, perhaps one that granted the lock. We got here after
-            # a busy try, so this thread held nothing before: any hold it has
-            # now is a phantom, so drop it.
-            self._drop_phantom(lib, ptr)
+            # A signal handler raised (KeyboardInterrupt) between slices:
+            # withdraw the queued wait, or give back a grant that raced with
+            # it. If the last slice had already granted the lock, nothing
+            # is queued, and the hold is a phantom the caller cannot know of:
+            # we got here after a busy try, so this thread held nothing before.
+            if lib.cancel(ptr) != 0:
+                self._drop_phantom(lib, ptr)
             raise
         if err == 0:
             return True
+        if err == _ETIMEDOUT:
+            return False
         return self._acquire_error(lib, err, write, timeout_ns)
 
     def _drop_phantom(self, lib: _lib.Library, ptr: ctypes.c_void_p) -> None:
