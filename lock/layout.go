@@ -67,10 +67,12 @@ package lock
 //
 // Among writers: a writer stamps since when it first has to wait, and takes
 // a free writer field only if no slotWaitWrite slot has an older non-zero
-// since (ties: lower slot index first; a writer that never waited counts as
-// youngest). Releases wake every sleeping writer; the oldest takes the
-// field, the others sleep again. A waiter may leave its slot queued while
-// it is away (AcquireSlice), keeping its place.
+// since that is more than 1 ms in the past (ties: lower slot index first; a
+// writer that never waited counts as youngest). So writers may overtake
+// each other only while nobody has waited long: no writer starves, and a
+// busy lock does not degrade into a convoy. Releases wake every sleeping
+// writer. A waiter may leave its slot queued while it is away
+// (AcquireSlice), keeping its place.
 //
 // # Slots (64 bytes, one cache line each)
 //

@@ -311,18 +311,33 @@ func (s *segment) acquireWrite(w waitCtl, r *ownerRec, o Owner) error {
 	return s.writeWait(w, r, i, gen)
 }
 
-// olderWriter returns a waiting writer that queued before slot i, or -1.
-// Writers take the free writer field in the order they began to wait, so
-// that none starves among writers either; a writer that never waited
-// (since 0) comes after all that did.
+// starveNs is how long a writer may wait before the writers that come
+// after it must let it go first.
+const starveNs = int64(1e6)
+
+// olderWriter returns a writer that has waited longer than starveNs and
+// began to wait before slot i, or -1. Such a writer gets the free writer
+// field before slot i does, so no writer starves among writers; below that
+// age writers may overtake each other, which avoids a convoy (a sleeping
+// waiter to wake at every hand-over) while the lock is busy. A writer that
+// never waited (since 0) comes after all that did. The clock is read only
+// when another writer waits, never on the uncontended path.
 func (s *segment) olderWriter(i int) int {
 	mine := atomic.LoadInt64(s.since(i))
 	older := -1
+	var now int64
 	s.forEachUsed(func(j int) bool {
 		if j == i || s.slotState(j) != slotWaitWrite {
 			return true
 		}
-		if sj := atomic.LoadInt64(s.since(j)); sj != 0 && (mine == 0 || sj < mine || sj == mine && j < i) {
+		sj := atomic.LoadInt64(s.since(j))
+		if sj == 0 || mine != 0 && (sj > mine || sj == mine && j > i) {
+			return true
+		}
+		if now == 0 {
+			now = MonotonicNow()
+		}
+		if now-sj > starveNs {
 			older = j
 			return false
 		}
