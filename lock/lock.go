@@ -108,11 +108,7 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	r := s.rec(o)
 	switch {
 	case r.slot < 0:
-		if m == ModeRead {
-			err = s.acquireRead(w, r, o)
-		} else {
-			err = s.acquireWrite(w, r, o)
-		}
+		err = s.acquireFresh(w, r, o, m)
 	case r.wait == m:
 		// Resume the wait an earlier slice left queued.
 		if m == ModeRead {
@@ -123,7 +119,7 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	case r.wait != ModeNone:
 		// A different request replaces the queued one.
 		s.cancelPending(r)
-		return s.acquireWaitLocked(w, r, o, m)
+		err = s.acquireFresh(w, r, o, m)
 	case r.mode == ModeRead && m == ModeRead:
 		// Recursive read: never consults the lock word, so it cannot
 		// deadlock against a pending writer.
@@ -139,7 +135,7 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	return err
 }
 
-func (s *segment) acquireWaitLocked(w waitCtl, r *ownerRec, o Owner, m Mode) error {
+func (s *segment) acquireFresh(w waitCtl, r *ownerRec, o Owner, m Mode) error {
 	if m == ModeRead {
 		return s.acquireRead(w, r, o)
 	}
@@ -526,12 +522,16 @@ func (s *segment) releaseRec(r *ownerRec, force bool) {
 		s.kickDrain()
 	} else {
 		// Hand the lock to the readers that queued behind us before
-		// opening it to the next writer.
+		// opening it to the next writer. The slot stops saying slotWrite
+		// before the field opens, so no observer ever sees two writers; a
+		// crash in between leaves a field whose slot is not slotWrite,
+		// which recovery clears without an owner-dead mark (the writer was
+		// done).
 		s.handOffReaders()
+		s.setSlot(i, gen, slotFree)
 		if s.clearWriter(i, force, r.told && !force) && force {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
-		s.setSlot(i, gen, slotFree)
 	}
 	s.free(i)
 	r.slot, r.mode, r.told = -1, ModeNone, false
