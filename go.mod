@@ -2,7 +2,4 @@ module github.com/prwlock/prwlock
 
 go 1.26.0
 
-require (
-	github.com/mattn/go-pointer v0.0.1
-	golang.org/x/sys v0.50.0
-)
+require golang.org/x/sys v0.50.0
