@@ -44,7 +44,7 @@ pids+=("$crash")
 for _ in $(seq 100); do grep -q taken "$BUILD/demo/crash.out" 2>/dev/null && break; sleep 0.05; done
 cat "$BUILD/demo/crash.out"
 inspect
-kill -9 "$crash"
+{ kill -9 "$crash"; wait "$crash"; } 2>/dev/null || true
 echo "== killed pid $crash; the waiters recover within milliseconds; the next acquirers are told"
 echo "== the data may be inconsistent until a writer that was told releases (repairs) it"
 for p in "${pids[@]}"; do [ "$p" = "$crash" ] || wait "$p"; done
