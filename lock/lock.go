@@ -478,12 +478,13 @@ func (l *Lock) release(o Owner) (err error) {
 	if r.slot < 0 {
 		return ErrNotHeld
 	}
-	if r.wait != ModeNone {
-		// Nothing is held, but a queued wait must not linger.
-		s.cancelPending(r)
+	// Nothing is held while a wait is queued, but the wait must not linger:
+	// releaseRec withdraws it.
+	queued := r.wait != ModeNone
+	s.releaseRec(r, false)
+	if queued {
 		return ErrNotHeld
 	}
-	s.releaseRec(r, false)
 	return nil
 }
 

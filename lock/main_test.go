@@ -4,6 +4,7 @@ package lock
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,7 +103,8 @@ func helperCmd(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PRWLOCK_HELPER="+name, "PRWLOCK_ARGS="+strings.Join(args, " "),
-		"GORACE=atexit_sleep_ms=0") // race-built helpers otherwise linger a second at exit
+		// Race-built helpers otherwise linger a second at exit.
+		"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	cmd.Stderr = os.Stderr
 	return cmd
 }
@@ -110,7 +112,19 @@ func helperCmd(t testing.TB, name string, args ...string) *exec.Cmd {
 // startHelper starts a helper whose stdout the test reads line by line.
 func startHelper(t testing.TB, name string, args ...string) (*exec.Cmd, *lineReader) {
 	t.Helper()
+	cmd, _, out := startIO(t, name, args...)
+	return cmd, out
+}
+
+// startIO starts a helper with a pipe to its stdin and its stdout read line
+// by line; the helper is killed when the test ends if it is still running.
+func startIO(t testing.TB, name string, args ...string) (*exec.Cmd, io.WriteCloser, *lineReader) {
+	t.Helper()
 	cmd := helperCmd(t, name, args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +138,7 @@ func startHelper(t testing.TB, name string, args ...string) (*exec.Cmd, *lineRea
 			cmd.Wait()
 		}
 	})
-	return cmd, newLineReader(out)
+	return cmd, in, newLineReader(out)
 }
 
 // uniqueName returns a lock name no other test or run uses.

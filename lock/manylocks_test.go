@@ -107,7 +107,6 @@ func TestTenThousandLocksAtDefaultFDLimit(t *testing.T) {
 	const n = 10000
 	prefix := fmt.Sprintf("many-%d-", os.Getpid())
 	cmd := helperCmd(t, "manylocks", prefix, strconv.Itoa(n))
-	cmd.Env = append(cmd.Env, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	start := time.Now()
 	out, err := cmd.Output()
 	t.Logf("%s(%v)", out, time.Since(start).Round(time.Millisecond))
@@ -250,23 +249,9 @@ func TestSixtyFourProcessesNearCapacity(t *testing.T) {
 	var hs []helper
 	pids := map[uint32]bool{}
 	for i := 0; i < procs; i++ {
-		cmd := helperCmd(t, "nearcap", name, m.path, strconv.Itoa(owners), strconv.Itoa(ms))
-		cmd.Env = append(cmd.Env, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
+		cmd, out := startHelper(t, "nearcap", name, m.path, strconv.Itoa(owners), strconv.Itoa(ms))
 		pids[uint32(cmd.Process.Pid)] = true
-		hs = append(hs, helper{cmd, newLineReader(out)})
+		hs = append(hs, helper{cmd, out})
 	}
 	for _, h := range hs {
 		h.out.expect(t, "ready", 60*time.Second)

@@ -856,32 +856,6 @@ func helperAttach(args []string) {
 	}
 }
 
-// startIO starts helper name with a pipe to its stdin. Race-enabled
-// binaries sleep a second at exit unless told otherwise; helpers need not.
-func startIO(t testing.TB, name string, args ...string) (*exec.Cmd, io.WriteCloser, *lineReader) {
-	t.Helper()
-	cmd := helperCmd(t, name, args...)
-	cmd.Env = append(cmd.Env, "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return cmd, in, newLineReader(out)
-}
-
 // attachHelper starts helperAttach on token.
 func attachHelper(t *testing.T, token string) (*exec.Cmd, io.WriteCloser, *lineReader) {
 	t.Helper()
