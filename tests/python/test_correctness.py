@@ -147,3 +147,24 @@ def test_relative_path_shared_with_children(method, tmp_path, monkeypatch):
     assert p.exitcode == 0
     lock.close()
     os.unlink(tmp_path / "rel.lock")
+
+
+@pytest.mark.parametrize("mode", ["read", "write"])
+def test_thread_that_exits_holding_dies_as_holder(mode):
+    # Its hold ends at the next call, as if it had died; a new thread given
+    # the same thread id never inherits it.
+    lock = RWLock()
+    th = threading.Thread(target=lock.acquire_read if mode == "read" else lock.acquire_write)
+    th.start()
+    th.join(10)
+    if mode == "read":
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert lock.acquire_write(timeout=5) is True
+    else:
+        with pytest.warns(OwnerDiedWarning):
+            assert lock.acquire_write(timeout=5) is True
+    lock.release()
+    assert not lock.owner_died
+    assert lock.stats().used_slots == 0
+    lock.close()
