@@ -487,8 +487,8 @@ func TestOpenAsOtherUser(t *testing.T) {
 		path string
 		want syscall.Errno
 	}{
-		{mk("root0600", 0o600, 0), syscall.EACCES},  // a default lock of another user
-		{mk("root0644", 0o644, 0), syscall.EACCES},  // readable is not enough
+		{mk("root0600", 0o600, 0), syscall.EACCES},       // a default lock of another user
+		{mk("root0644", 0o644, 0), syscall.EACCES},       // readable is not enough
 		{mk("own0444", 0o444, otherUID), syscall.EACCES}, // a read-only file of one's own
 		{mk("root0666", 0o666, 0), 0},                    // shared on purpose
 		{mk("own0600", 0o600, otherUID), 0},              // one's own lock
