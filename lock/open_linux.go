@@ -274,8 +274,8 @@ func checkTrust(fd int, path string, rule trustRule) (uint32, error) {
 			path, describeUser(st.Uid), describeUser(uint32(rule.pinUID)))
 	case rule.multiUser:
 	case st.Uid != euid && st.Uid != 0:
-		return 0, detail(ErrPermission, "%s is owned by %s, not by you (%s) or root, so another user could have planted it; %s",
-			path, describeUser(st.Uid), describeUser(euid), multiUserHint)
+		return 0, detail(ErrPermission, "%s is owned by %s, neither by you nor by root, so another user could have planted it; %s",
+			path, describeUser(st.Uid), multiUserHint)
 	case st.Mode&0o022 != 0:
 		return 0, detail(ErrPermission, "%s has mode %#o: users other than its owner (%s) can write it; %s",
 			path, st.Mode&0o777, describeUser(st.Uid), multiUserHint)
@@ -283,13 +283,13 @@ func checkTrust(fd int, path string, rule trustRule) (uint32, error) {
 	return st.Uid, nil
 }
 
-// describeUser names uid for an error message: "uid 65534 (nobody)".
+// describeUser names uid for an error message: "nobody (uid 65534)".
 func describeUser(uid uint32) string {
-	s := "uid " + strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil && u.Username != "" {
-		s += " (" + u.Username + ")"
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil && u.Username != "" {
+		return u.Username + " (uid " + id + ")"
 	}
-	return s
+	return "uid " + id
 }
 
 var errRetryOpen = errors.New("retry")
@@ -539,8 +539,8 @@ func Unlink(name string) error {
 		return detail(ErrProtocol, "%s is not a regular file", path)
 	}
 	if euid := uint32(os.Geteuid()); st.Uid != euid && st.Uid != 0 {
-		return detail(ErrPermission, "%s is owned by %s, not by you (%s) or root; not removing another user's lock (remove it as its owner, or with rm)",
-			path, describeUser(st.Uid), describeUser(euid))
+		return detail(ErrPermission, "%s is owned by %s, neither by you nor by root; not removing another user's lock (remove it as its owner, or with rm)",
+			path, describeUser(st.Uid))
 	}
 	var hdr [offState]byte
 	n, _ := unix.Pread(fd, hdr[:], 0)
