@@ -261,7 +261,8 @@ func trustFor(opt Options) trustRule { return trustRule{multiUser: opt.MultiUser
 // multiUserHint is the way out named by every refusal.
 const multiUserHint = "if the lock is meant to be shared between users, set MultiUser (C: PRW_MULTIUSER, Python: multiuser=True)"
 
-// checkTrust applies rule to the open file fd and returns its owner.
+// checkTrust applies rule to the open file fd and returns its owner. A
+// file that is not a regular file is no lock, whoever owns it (ErrProtocol).
 func checkTrust(fd int, path string, rule trustRule) (uint32, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -269,6 +270,8 @@ func checkTrust(fd int, path string, rule trustRule) (uint32, error) {
 	}
 	euid := uint32(os.Geteuid())
 	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return 0, detail(ErrProtocol, "%s is not a regular file", path)
 	case rule.multiUser && rule.pinUID >= 0 && int64(st.Uid) != rule.pinUID:
 		return 0, detail(ErrPermission, "%s is owned by %s, but the token was made for a lock owned by %s",
 			path, describeUser(st.Uid), describeUser(uint32(rule.pinUID)))
