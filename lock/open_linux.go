@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -78,6 +79,14 @@ func Open(name string, opt Options) (*Lock, error) {
 	path, err := ResolvePath(name)
 	if err != nil {
 		return nil, err
+	}
+	// A relative path is made absolute now, so that the token (and every
+	// process it reaches) names the same file whatever its working
+	// directory.
+	if !filepath.IsAbs(path) {
+		if path, err = filepath.Abs(path); err != nil {
+			return nil, err
+		}
 	}
 	seg, uid, err := openPath(path, opt, trustFor(opt), 0)
 	if err != nil {
@@ -336,6 +345,7 @@ func createSegment(fd int, path string, capacity int, perm uint32, flags uint32)
 	}
 	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff, path: path,
 		dev: uint64(st.Dev), ino: st.Ino, anon: flags&flagAnonymous != 0, me: self()}
+	s.key = processKey(s.me)
 	// The file is zero-filled; write the header, then magic, then ready.
 	atomic.StoreUint32(s.u32(offVersion), layoutVersion)
 	atomic.StoreUint32(s.u32(offSlotSize), slotSize)
@@ -417,6 +427,7 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 	}
 	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff, path: path,
 		dev: uint64(st.Dev), ino: st.Ino, me: self()}
+	s.key = processKey(s.me)
 	s.anon = atomic.LoadUint32(s.u32(offFlags))&flagAnonymous != 0
 	s.attSlot = s.attach()
 	if s.attSlot < 0 && s.anon {
