@@ -80,6 +80,14 @@ class LockPermissionError(PrwlockError, PermissionError):
     """
 
 
+class HoldLostError(PrwlockError):
+    """The hold is already gone (``ENOTRECOVERABLE``).
+
+    Another process judged the holder's process dead and recovered its
+    hold. Nothing was written to the lock; the thread holds nothing now.
+    """
+
+
 class LibraryLoadError(OSError):
     """``libprwlock.so`` could not be found or loaded.
 
@@ -106,6 +114,7 @@ _BY_ERRNO: Dict[int, Type[PrwlockError]] = {
     _errno.EEXIST: LockExistsError,
     _errno.EACCES: LockPermissionError,
     _errno.ELOOP: LockPermissionError,
+    _errno.ENOTRECOVERABLE: HoldLostError,
 }
 
 _MESSAGES: Dict[int, str] = {
@@ -119,6 +128,7 @@ _MESSAGES: Dict[int, str] = {
     _errno.ELOOP: "refusing to open a symlink",
     _errno.EACCES: "permission denied, by the file's mode, or because the lock's file is another "
     "user's or others can write it (pass multiuser=True to share a lock between users)",
+    _errno.ENOTRECOVERABLE: "hold lost: another process recovered it, judging its owner dead",
     EFORKED: "library copy inherited through fork() cannot be used",
 }
 
