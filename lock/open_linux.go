@@ -571,8 +571,9 @@ var sweepAnonymousOnce sync.Once
 
 // SweepAnonymous removes anonymous lock files in ShmDir whose users are
 // all dead, and those whose last user died between marking them removed
-// and unlinking them. CreateAnonymous runs it once per process. It returns
-// how many files it removed.
+// and unlinking them; only files owned by the caller's effective uid.
+// CreateAnonymous runs it once per process. It returns how many files it
+// removed.
 func SweepAnonymous() int {
 	ents, err := os.ReadDir(ShmDir)
 	if err != nil {
