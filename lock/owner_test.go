@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,4 +341,46 @@ func TestOwnershipRule(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The sweeper of anonymous locks touches only the caller's own files: an
+// orphaned (or planted) anonymous file of another user is neither attached
+// to nor removed, and is left byte for byte.
+func TestSweepLeavesOtherUsersFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a file to another user")
+	}
+	var paths []string
+	for _, state := range []uint32{segReady, segRemoved} {
+		b := segmentBytes(t, 64, false, nil) // ready, nobody attached
+		put32(b, offFlags, flagAnonymous)
+		put32(b, offSegState, state)
+		put32(b, offCloserPID, 4000001) // cannot exist
+		path := fmt.Sprintf("%s/%s4000001.%016x", ShmDir, anonPrefix, rand.Uint64())
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(path) })
+		if err := os.Chown(path, otherUID, otherUID); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
+	}
+	before := []fileState{snapshot(t, paths[0]), snapshot(t, paths[1])}
+	SweepAnonymous()
+	for i, p := range paths {
+		before[i].check(t, p)
+	}
+	// Once they are ours, the same sweep removes both.
+	for _, p := range paths {
+		if err := os.Chown(p, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	SweepAnonymous()
+	for _, p := range paths {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: our own orphaned anonymous file survived the sweep (%v)", p, err)
+		}
+	}
 }
