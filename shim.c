@@ -258,7 +258,9 @@ const char *prw_strerror(int err) {
   case EINVAL: return "invalid argument";
   case ENOENT: return "no such lock";
   case EEXIST: return "lock already exists";
-  case EACCES: return "permission denied";
+  case EACCES:
+    return "permission denied (by the file's mode, or the lock's file belongs to "
+           "another user or others can write it: see PRW_MULTIUSER)";
   case ERANGE: return "buffer too small";
   case ENOTRECOVERABLE:
     return "hold lost: another process recovered it, judging its owner dead";

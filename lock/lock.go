@@ -43,6 +43,11 @@ type Lock struct {
 	name   string
 	closed atomic.Bool
 
+	// Set at open: the handle was opened with Options.MultiUser, and the
+	// owner its file had then. Token carries both (see open_linux.go).
+	multiUser bool
+	ownerUID  uint32
+
 	// State of the sync.RWMutex-style methods (rwmutex.go).
 	rwmu    sync.Mutex
 	rOwners []Owner // synthetic owners holding read, most recent last
