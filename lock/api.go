@@ -94,6 +94,10 @@ type Holder struct {
 	// reads no clock, so an inspector stamps such holds when it first sees
 	// them. Zero means unknown.
 	Since int64
+	// Host is the machine of a remote lock's holder; empty for local locks.
+	Host string
+	// Fence is the fencing token of a remote lock's hold (see Lock.Fence).
+	Fence uint64
 }
 
 // Acquire takes the lock in mode m for owner o. A negative timeout waits

@@ -64,6 +64,12 @@ var (
 	// ErrInterrupted: the wait was cancelled by its context (ECANCELED).
 	// The returned error also wraps the context's error.
 	ErrInterrupted = &lockError{syscall.ECANCELED, "wait cancelled"}
+	// ErrUnavailable: the server of a remote lock did not answer: it is
+	// unreachable, or its cluster has no quorum (ENOTCONN). Nothing was
+	// granted.
+	ErrUnavailable = &lockError{syscall.ENOTCONN, "lock server unavailable (unreachable, or no quorum)"}
+	// ErrNoFence: fencing tokens exist for remote locks only (ENOTSUP).
+	ErrNoFence = &lockError{syscall.ENOTSUP, "local locks have no fencing token"}
 )
 
 // detail wraps a sentinel with more context while keeping errors.Is working.

@@ -42,6 +42,7 @@ type Lock struct {
 	seg    *segment
 	name   string
 	closed atomic.Bool
+	remote remote // non-nil for a lock opened by URL (remote.go); seg is then nil
 
 	// Set at open: the handle was opened with Options.MultiUser, and the
 	// owner its file had then. Token carries both (see open_linux.go).
@@ -60,11 +61,25 @@ type Lock struct {
 // its generated path).
 func (l *Lock) Name() string { return l.name }
 
-// Path returns the file that holds the lock.
-func (l *Lock) Path() string { return l.seg.path }
+// Path returns the file that holds the lock (a remote lock: its URL).
+func (l *Lock) Path() string {
+	if l.remote != nil {
+		return l.name
+	}
+	return l.seg.path
+}
 
 // Anonymous reports whether the lock was created by CreateAnonymous.
-func (l *Lock) Anonymous() bool { return l.seg.anon }
+func (l *Lock) Anonymous() bool { return l.remote == nil && l.seg.anon }
+
+// rem returns the remote backend of an open remote lock, or nil (a closed
+// handle then fails in enter).
+func (l *Lock) rem() remote {
+	if l == nil || l.remote == nil || l.closed.Load() {
+		return nil
+	}
+	return l.remote
+}
 
 func (l *Lock) enter() (*segment, error) {
 	if l == nil || l.closed.Load() {
@@ -110,6 +125,9 @@ func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) err
 func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	if o == 0 || o == tombstone || (m != ModeRead && m != ModeWrite) {
 		return ErrInvalid
+	}
+	if r := l.rem(); r != nil {
+		return r.acquire(o, m, &w)
 	}
 	s, err := l.enter()
 	if err != nil {
@@ -557,6 +575,9 @@ func (s *segment) cancelPending(r *ownerRec) error {
 }
 
 func (l *Lock) release(o Owner, keepMark bool) (err error) {
+	if r := l.rem(); r != nil {
+		return r.release(o, keepMark)
+	}
 	s, err := l.enter()
 	if err != nil {
 		return err
@@ -585,6 +606,9 @@ func (l *Lock) release(o Owner, keepMark bool) (err error) {
 // the lock was granted to it meanwhile, Cancel gives it back, so the owner
 // holds nothing afterwards. Without a queued wait it returns ErrNotHeld.
 func (l *Lock) Cancel(o Owner) (err error) {
+	if r := l.rem(); r != nil {
+		return r.cancel(o)
+	}
 	s, err := l.enter()
 	if err != nil {
 		return err
@@ -604,6 +628,9 @@ func (l *Lock) Cancel(o Owner) (err error) {
 // as a thread that exits holding the lock. It returns ErrNotHeld if o held
 // nothing.
 func (l *Lock) Abandon(o Owner) (err error) {
+	if r := l.rem(); r != nil {
+		return r.abandon(o)
+	}
 	s, err := l.enter()
 	if err != nil {
 		return err
@@ -664,6 +691,9 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 }
 
 func (l *Lock) downgrade(o Owner) (err error) {
+	if r := l.rem(); r != nil {
+		return r.downgrade(o)
+	}
 	s, err := l.enter()
 	if err != nil {
 		return err
@@ -689,6 +719,9 @@ func (l *Lock) downgrade(o Owner) (err error) {
 }
 
 func (l *Lock) held(o Owner) (m Mode) {
+	if r := l.rem(); r != nil {
+		return r.held(o)
+	}
 	s, err := l.enter()
 	if err != nil {
 		return ModeNone
@@ -704,6 +737,9 @@ func (l *Lock) held(o Owner) (m Mode) {
 // that was told has released it since: the protected data may be
 // inconsistent.
 func (l *Lock) OwnerDied() (dead bool) {
+	if r := l.rem(); r != nil {
+		return r.ownerDied()
+	}
 	s, err := l.enter()
 	if err != nil {
 		return false
@@ -716,6 +752,9 @@ func (l *Lock) OwnerDied() (dead bool) {
 // this by themselves; Recover is for tools. It returns how many slots it
 // recovered.
 func (l *Lock) Recover() (n int, err error) {
+	if r := l.rem(); r != nil {
+		return 0, nil // the server recovers: leases expire
+	}
 	s, err := l.enter()
 	if err != nil {
 		return 0, err
@@ -726,6 +765,9 @@ func (l *Lock) Recover() (n int, err error) {
 
 // Stats returns a snapshot of the lock's state.
 func (l *Lock) Stats() (out Stats, err error) {
+	if r := l.rem(); r != nil {
+		return r.stats()
+	}
 	s, err := l.enter()
 	if err != nil {
 		return Stats{}, err
@@ -765,6 +807,9 @@ func (l *Lock) Stats() (out Stats, err error) {
 
 // Holders lists the slots that hold or wait for the lock.
 func (l *Lock) Holders() (out []Holder, err error) {
+	if r := l.rem(); r != nil {
+		return r.holders()
+	}
 	s, err := l.enter()
 	if err != nil {
 		return nil, err

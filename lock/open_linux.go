@@ -76,6 +76,9 @@ var (
 
 // Open opens the lock called name, creating it if opt.Create is set.
 func Open(name string, opt Options) (*Lock, error) {
+	if IsRemoteName(name) {
+		return openURL(name, opt)
+	}
 	path, err := ResolvePath(name)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,9 @@ const tokenMultiUser = "multiuser="
 //	prwlock:<layout>:<dev>:<ino>:<path>
 //	prwlock:<layout>:<dev>:<ino>:multiuser=<uid>:<path>
 func (l *Lock) Token() string {
+	if l.remote != nil {
+		return l.remote.token()
+	}
 	s := l.seg
 	mu := ""
 	if l.multiUser {
@@ -146,6 +152,9 @@ func (l *Lock) Token() string {
 // opt-in only if the token carries it, and then only for a file still
 // owned by the uid the token names (ErrPermission otherwise).
 func OpenToken(token string) (*Lock, error) {
+	if IsRemoteName(token) {
+		return openURL(token, Options{}) // a remote lock's token is its URL
+	}
 	parts := strings.SplitN(token, ":", 5)
 	if len(parts) != 5 || parts[0] != "prwlock" {
 		return nil, detail(ErrInvalid, "malformed lock token")
@@ -478,6 +487,9 @@ func (l *Lock) Close() error {
 	if l == nil || !l.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	if l.remote != nil {
+		return l.remote.close()
+	}
 	s := l.seg
 	registryMu.Lock()
 	s.refs--
@@ -536,6 +548,9 @@ func (s *segment) releaseAll() (err error) {
 // in a sticky directory such as /dev/shm only the file's owner or root can
 // replace the file meanwhile.
 func Unlink(name string) error {
+	if IsRemoteName(name) {
+		return unlinkURL(name)
+	}
 	path, err := ResolvePath(name)
 	if err != nil {
 		return err
