@@ -282,7 +282,6 @@ func (e *etcdLock) keepAlive(ctx context.Context, s *etcdSession) {
 		if MonotonicNow() >= s.validUntil.Load() {
 			return // stopped or starved past the lease: it may be gone
 		}
-		e.flushPending(ctx, s)
 		t0 := MonotonicNow()
 		rctx, cancel := context.WithTimeout(ctx, min(e.cfg.timeout, time.Duration(s.validUntil.Load()-t0)))
 		r, err := e.cli.KeepAliveOnce(rctx, s.lease)
@@ -291,6 +290,7 @@ func (e *etcdLock) keepAlive(ctx context.Context, s *etcdSession) {
 		case err == nil && r.TTL > 0:
 			s.validUntil.Store(t0 + r.TTL*int64(time.Second))
 			next = interval
+			e.flushPending(ctx, s)
 		case err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound):
 			return // expired on the server
 		default:
@@ -306,7 +306,8 @@ func (e *etcdLock) flushPending(ctx context.Context, s *etcdSession) {
 	s.pending = nil
 	s.mu.Unlock()
 	for i, k := range keys {
-		rctx, cancel := context.WithTimeout(ctx, e.cfg.timeout)
+		// Never so long that the lease could expire unnoticed meanwhile.
+		rctx, cancel := context.WithTimeout(ctx, min(e.cfg.timeout, s.ttl/3))
 		_, err := e.cli.Delete(rctx, k)
 		cancel()
 		if err != nil {

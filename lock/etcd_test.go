@@ -627,3 +627,100 @@ func TestEtcdUnlink(t *testing.T) {
 		t.Fatal("owner-dead after unlink")
 	}
 }
+
+// Failover: a hold survives the restart of one member of three (the
+// leader), because its lease does. (The TTL must outlast an election plus
+// a keep-alive interval, a third of the TTL: a holder that cannot renew in
+// time takes its hold for lost, to be safe.)
+func TestEtcdMemberRestart(t *testing.T) {
+	c := startEtcd(t, 3)
+	url := c.URL(etcdName(t), "ttl=4")
+	l := openEtcdTest(t, url)
+	if err := l.Acquire(1, ModeWrite, 0); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := l.Fence(1)
+	lost := l.Lost(1)
+	leader := c.Leader()
+	if leader < 0 {
+		t.Fatal("no leader")
+	}
+	c.Stop(leader, syscall.SIGKILL)
+	time.Sleep(5 * time.Second) // past the TTL: the lease must have been renewed
+	if err := l.Acquire(2, ModeRead, 0); err != ErrBusy {
+		t.Fatalf("reader while the writer holds, one member down: %v", err)
+	}
+	if err := c.Restart(leader); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+		t.Fatal("hold lost across a member restart")
+	default:
+	}
+	if g, err := l.Fence(1); err != nil || g != f {
+		t.Fatalf("fence after the restart: %d %v, want %d", g, err, f)
+	}
+	if err := l.Release(1); err != nil {
+		t.Fatalf("release after the restart: %v", err)
+	}
+	if err := l.Acquire(2, ModeWrite, 5*time.Second); err != nil {
+		t.Fatalf("acquire after the restart: %v", err)
+	}
+	l.Release(2)
+}
+
+// Without quorum nothing is granted: acquires fail with ErrUnavailable,
+// and a holder learns within its TTL that it can no longer count on its
+// hold. Once quorum is back, the lock works again and reports the
+// unrenewed writer as dead.
+func TestEtcdQuorumLoss(t *testing.T) {
+	c := startEtcd(t, 3)
+	url := c.URL(etcdName(t), "ttl=2", "timeout=1s")
+	l := openEtcdTest(t, url)
+	if err := l.Acquire(1, ModeWrite, 0); err != nil {
+		t.Fatal(err)
+	}
+	lost := l.Lost(1)
+	c.Stop(1, syscall.SIGKILL)
+	c.Stop(2, syscall.SIGKILL)
+	t0 := time.Now()
+	toldAfter := make(chan time.Duration, 1)
+	go func() { <-lost; toldAfter <- time.Since(t0) }()
+	for _, m := range []Mode{ModeRead, ModeWrite} {
+		err := l.Acquire(2, m, 2*time.Second)
+		if !errors.Is(err, ErrUnavailable) || Errno(err) != syscall.ENOTCONN {
+			t.Fatalf("%v acquire without quorum: %v", m, err)
+		}
+	}
+	if _, err := l.Stats(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("stats without quorum: %v", err)
+	}
+	select {
+	case d := <-toldAfter:
+		t.Logf("holder told %v after quorum loss", d)
+		if d > 2*time.Second+500*time.Millisecond {
+			t.Errorf("holder told only %v after quorum loss, TTL 2 s", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("holder not told within its TTL that its lease is unrenewed")
+	}
+	if _, err := l.Fence(1); !errors.Is(err, ErrLost) {
+		t.Fatalf("fence of the unrenewed hold: %v", err)
+	}
+	for _, i := range []int{1, 2} {
+		if err := c.Restart(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.WaitReady(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Acquire(2, ModeWrite, 15*time.Second); err != ErrOwnerDead {
+		t.Fatalf("acquire once quorum is back: %v", err)
+	}
+	l.Release(2)
+}
