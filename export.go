@@ -377,6 +377,38 @@ func prwgo_downgrade(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
 	return errno(l.Downgrade(lock.Owner(tid)))
 }
 
+//export prwgo_fence
+func prwgo_fence(h C.uintptr_t, tid C.uint32_t, out *C.uint64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	f, err := l.Fence(lock.Owner(tid))
+	if err == nil {
+		*out = C.uint64_t(f)
+	}
+	return errno(err)
+}
+
+// prwgo_is_remote tells shim.c whether a handle names a remote lock (1) or
+// a local one (0), or is not a live handle (EBADF). A C data plane that
+// serves local locks from shared memory must send every call on a remote
+// handle to Go instead.
+//
+//export prwgo_is_remote
+func prwgo_is_remote(h C.uintptr_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	if l.Remote() {
+		return 1
+	}
+	return 0
+}
+
 //export prwgo_serialize
 func prwgo_serialize(h C.uintptr_t, buf *C.char, size *C.size_t) (rc C.int) {
 	defer recoverTo(&rc)

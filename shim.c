@@ -214,6 +214,12 @@ int prw_downgrade(prw_lock *lock) {
   return prwgo_downgrade(prw_h(lock), prw_self());
 }
 
+int prw_fence(prw_lock *lock, uint64_t *fence) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || !fence) return EINVAL;
+  return prwgo_fence(prw_h(lock), prw_self(), fence);
+}
+
 int prw_serialize(prw_lock *lock, char *buf, size_t *len) {
   if (prw_in_child()) return PRW_EFORKED;
   if (!lock || !len) return EINVAL;
@@ -264,6 +270,12 @@ const char *prw_strerror(int err) {
   case ERANGE: return "buffer too small";
   case ENOTRECOVERABLE:
     return "hold lost: another process recovered it, judging its owner dead";
+  case ENOTCONN:
+    return "lock server unavailable (unreachable, or no quorum)";
+  case ENOTSUP: return "local locks have no fencing token";
+  case ENOSYS:
+    return "not supported by this build of libprwlock (remote locks need the "
+           "etcd backend)";
   case EIO: return "internal error in libprwlock";
   case PRW_EFORKED:
     return "process was forked without exec: libprwlock cannot run in the "

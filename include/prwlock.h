@@ -75,6 +75,26 @@
  * A child created with vfork() or posix_spawn() that execs at once is fine.
  * A raw clone() bypasses pthread_atfork and is not detected.
  *
+ * Remote locks (etcd)
+ * -------------------
+ * A name that starts with etcd:// or etcds:// is the URL of a lock kept by
+ * an etcd cluster, shared by processes of many machines:
+ *   etcd://[user[:password]@]host[:port][,host[:port]...]/NAME[?options]
+ * Options: ttl=SECONDS (session lease, default 10), timeout=DURATION
+ * (per request, default 5s), and for etcds:// cacert=, cert=, key= (PEM
+ * files). Every function works on such a handle as on a local one, with
+ * these differences:
+ * - a holder's death is seen when its lease expires, up to the TTL later;
+ * - each hold has a fencing token (prw_fence);
+ * - a hold whose lease expired, or could not be renewed in time, is lost:
+ *   the next call on it (prw_release, prw_downgrade, prw_fence, a
+ *   recursive prw_acquire_read) returns ENOTRECOVERABLE;
+ * - ENOTCONN: the cluster did not answer in time (unreachable, or no
+ *   quorum); nothing was granted;
+ * - the token is the URL (it carries the password, if the URL has one);
+ * - prw_holders' pid and tid are the holder's on its own machine;
+ * - a library built without the etcd backend returns ENOSYS from prw_open.
+ *
  * Process exit
  * ------------
  * At normal process exit (exit() or return from main) the library closes
@@ -161,7 +181,9 @@ int prw_create(prw_lock **out);
 
 /* prw_open opens the lock called name and stores its handle in *out.
  * A name without '/' names /dev/shm/prwlock.<name>; a name containing '/' is
- * a file path. flags is 0 or PRW_CREATE, optionally with PRW_EXCL, and
+ * a file path; a name starting with etcd:// or etcds:// is a remote lock
+ * (see Remote locks: it always exists, PRW_EXCL is EINVAL, mode and
+ * PRW_MULTIUSER do not apply). flags is 0 or PRW_CREATE, optionally with PRW_EXCL, and
  * optionally PRW_MULTIUSER. mode is the permission of a lock this call
  * creates, applied exactly (no umask); 0 means 0600. The lock stays until
  * prw_unlink removes it.
@@ -197,6 +219,8 @@ int prw_create(prw_lock **out);
  *   EAGAIN      the lock's table of attached processes is full
  *   other errno values of open, ftruncate or mmap (EISDIR, ELOOP for a
  *               symbolic link, ENOSPC, EMFILE, ENOMEM, ...)
+ *   ENOTCONN    remote lock: the etcd cluster did not answer in time
+ *   ENOSYS      remote lock: this library was built without the etcd backend
  *   PRW_EFORKED called in a forked child
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out);
@@ -333,6 +357,24 @@ int prw_release_unrepaired(prw_lock *lock);
  *   EPERM       the calling thread does not hold the lock for writing
  *   EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_release */
 int prw_downgrade(prw_lock *lock);
+
+/* prw_fence stores in *fence the fencing token of the calling thread's
+ * hold on a remote lock: a number that grows with every hold granted after
+ * it in a conflicting mode (the etcd revision at which the hold was
+ * queued). Pass it to the storage the lock protects and let the storage
+ * refuse any token smaller than the largest it has seen: a holder that lost
+ * its lease but has not noticed yet is then refused.
+ *
+ * Returns:
+ *   0           success; *fence is the token
+ *   ENOTRECOVERABLE  the hold is lost: its lease expired, or could not be
+ *               renewed in time; the thread holds nothing now
+ *   EPERM       the calling thread holds nothing on this lock
+ *   ENOTSUP     the lock is local: local locks have no fencing token
+ *   EINVAL      lock or fence is NULL
+ *   EBADF       lock is not a live handle
+ *   PRW_EFORKED called in a forked child */
+int prw_fence(prw_lock *lock, uint64_t *fence);
 
 /* prw_serialize writes the lock's token, a printable NUL-terminated string
  * shorter than 4096 bytes, to buf. Any process of this machine can pass it to
