@@ -18,6 +18,7 @@ include mk/deps.mk
 -include mk/demo.mk
 -include mk/bench.mk
 -include mk/chaos.mk
+-include mk/etcd.mk
 
 build: deps $(BUILD_TARGETS)
 

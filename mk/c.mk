@@ -10,6 +10,8 @@ C_LIB_SRCS := $(filter-out %_test.go,$(wildcard $(ROOT)/*.go $(ROOT)/*.c $(ROOT)
 	$(ROOT)/include/prwlock.h $(ROOT)/libprwlock.map $(ROOT)/go.mod $(wildcard $(ROOT)/go.sum)
 C_CMAKE := $(BUILD)/cmake
 C_GO_LDFLAGS := -extldflags '-Wl,--version-script=$(ROOT)/libprwlock.map -Wl,-soname,$(C_SONAME)'
+# PRWLOCK_ETCD=1: build (and install) the library with the etcd backend (mk/etcd.mk).
+PRWLOCK_ETCD ?= 0
 
 BUILD_TARGETS += $(C_LIB)
 TEST_TARGETS += test-c
@@ -29,6 +31,7 @@ test-c:
 
 install:
 	cmake -S $(ROOT) -B $(BUILD)/cmake-install -DCMAKE_BUILD_TYPE=Release \
-	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DPRWLOCK_BUILD_TESTS=OFF >/dev/null
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DPRWLOCK_BUILD_TESTS=OFF \
+	  -DPRWLOCK_ETCD=$(if $(filter 1,$(PRWLOCK_ETCD)),ON,OFF) >/dev/null
 	cmake --build $(BUILD)/cmake-install
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)/cmake-install

@@ -1,5 +1,6 @@
 # Install what a fresh machine lacks: Debian build tools and Go modules.
-DEB_TOOLS := gcc:gcc g++:g++ cmake:cmake pkg-config:pkg-config make:make
+# etcd (Debian's etcd-server) is the server the etcd backend's tests run.
+DEB_TOOLS := gcc:gcc g++:g++ cmake:cmake pkg-config:pkg-config make:make etcd:etcd-server
 .PHONY: deps deps-debian deps-go
 deps: deps-debian deps-go
 

@@ -88,6 +88,13 @@ class HoldLostError(PrwlockError):
     """
 
 
+class LockUnavailableError(PrwlockError, ConnectionError):
+    """The server of a remote lock did not answer in time (``ENOTCONN``).
+
+    The etcd cluster is unreachable or has no quorum. Nothing was granted.
+    """
+
+
 class LibraryLoadError(OSError):
     """``libprwlock.so`` could not be found or loaded.
 
@@ -115,6 +122,7 @@ _BY_ERRNO: Dict[int, Type[PrwlockError]] = {
     _errno.EACCES: LockPermissionError,
     _errno.ELOOP: LockPermissionError,
     _errno.ENOTRECOVERABLE: HoldLostError,
+    _errno.ENOTCONN: LockUnavailableError,
 }
 
 _MESSAGES: Dict[int, str] = {
@@ -129,6 +137,9 @@ _MESSAGES: Dict[int, str] = {
     _errno.EACCES: "permission denied, by the file's mode, or because the lock's file is another "
     "user's or others can write it (pass multiuser=True to share a lock between users)",
     _errno.ENOTRECOVERABLE: "hold lost: another process recovered it, judging its owner dead",
+    _errno.ENOTCONN: "lock server unavailable (unreachable, or no quorum)",
+    _errno.ENOTSUP: "local locks have no fencing token",
+    _errno.ENOSYS: "not supported by this build of libprwlock (remote locks need the etcd backend)",
     EFORKED: "library copy inherited through fork() cannot be used",
 }
 

@@ -89,6 +89,7 @@ _SIGNATURES = {
     "prw_release": (_I, [_P]),
     "prw_release_unrepaired": (_I, [_P]),
     "prw_downgrade": (_I, [_P]),
+    "prw_fence": (_I, [_P, ctypes.POINTER(ctypes.c_uint64)]),
     "prw_serialize": (_I, [_P, ctypes.c_char_p, _SZP]),
     "prw_deserialize": (_I, [ctypes.c_char_p, _PP]),
     "prw_name": (_I, [_P, ctypes.c_char_p, _SZP]),
@@ -186,6 +187,7 @@ class Library:
     release: Any
     release_unrepaired: Any
     downgrade: Any
+    fence: Any
     serialize: Any
     deserialize: Any
     name: Any

@@ -502,9 +502,15 @@ class RWLock:
         # and is the copy these entry points and this handle belong to".
         self._ptr = out
         self._arg = _lib.handle_arg(out)
-        self._try_read = lib.held_try_acquire_read
-        self._try_write = lib.held_try_acquire_write
-        self._release = lib.held_release
+        if self.remote:
+            # A remote call waits for the network: never hold the GIL.
+            self._try_read = lib.try_acquire_read
+            self._try_write = lib.try_acquire_write
+            self._release = lib.release
+        else:
+            self._try_read = lib.held_try_acquire_read
+            self._try_write = lib.held_try_acquire_write
+            self._release = lib.held_release
         self._gen = lib.generation
 
     def _token_bytes_cached(self) -> bytes:
@@ -736,6 +742,35 @@ class RWLock:
                 self._stale(lib)
                 return self.downgrade()
             raise error_for(err, self._name)
+
+    def fence(self) -> int:
+        """Return the fencing token of the calling thread's hold on a remote lock.
+
+        The token grows with every later hold in a conflicting mode. Pass it
+        to the storage the lock protects, and have the storage refuse a
+        token smaller than the largest it has seen: a holder that lost its
+        lease but does not know it yet is then refused.
+
+        :raises HoldLostError: the hold's lease expired, or could not be
+            renewed in time; the thread holds nothing now.
+        :raises NotHeldError: the calling thread holds nothing.
+        :raises PrwlockError: ``ENOTSUP``, the lock is local.
+        """
+        lib, ptr = self._fresh()
+        out = ctypes.c_uint64()
+        err = lib.fence(ptr, ctypes.byref(out))
+        if err:
+            if err == EFORKED:
+                self._stale(lib)
+                return self.fence()
+            raise error_for(err, self._name)
+        return out.value
+
+    @property
+    def remote(self) -> bool:
+        """Whether the lock lives on a server (opened by an ``etcd://`` URL)."""
+        token = self._token or b""
+        return token.startswith((b"etcd://", b"etcds://"))
 
     def reader_lock(self, timeout: Timeout = None) -> _Guard:
         """Return a context manager that holds the lock for reading.
