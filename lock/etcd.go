@@ -247,6 +247,7 @@ func (e *etcdLock) session(ctx context.Context) (*etcdSession, error) {
 	kctx, stop := context.WithCancel(context.Background())
 	ns.stop = stop
 	go e.keepAlive(kctx, ns)
+	go ns.watchdog(kctx)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.sess != nil && e.sess.valid() {
@@ -295,6 +296,25 @@ func (e *etcdLock) keepAlive(ctx context.Context, s *etcdSession) {
 			return // expired on the server
 		default:
 			next = retry
+		}
+	}
+}
+
+// watchdog ends s the moment its lease may have expired unrenewed, even
+// while keepAlive waits for an answer.
+func (s *etcdSession) watchdog(ctx context.Context) {
+	for {
+		left := time.Duration(s.validUntil.Load() - MonotonicNow())
+		if left <= 0 {
+			s.end()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-time.After(left):
 		}
 	}
 }
@@ -421,15 +441,37 @@ func (h *etcdHandle) acquire(o Owner, m Mode, w *waitCtl) error {
 		entry: etcdEntry{Mode: m.String(), Host: e.host, PID: e.pid, TID: tid, Since: time.Now().UnixNano()}}
 	val, _ := json.Marshal(r.entry)
 	var st etcdState
+	fast := false
 	_, err = e.op(w, "queue", func(ctx context.Context) error {
-		t, err := e.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(r.key), "=", 0)).
-			Then(append([]clientv3.Op{clientv3.OpPut(r.key, string(val), clientv3.WithLease(s.lease))}, e.stateOps(0)...)...).
-			Else(append([]clientv3.Op{clientv3.OpGet(r.key)}, e.stateOps(0)...)...).Commit()
+		queue := clientv3.OpTxn([]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(r.key), "=", 0)},
+			append([]clientv3.Op{clientv3.OpPut(r.key, string(val), clientv3.WithLease(s.lease))}, e.stateOps(0)...),
+			append([]clientv3.Op{clientv3.OpGet(r.key)}, e.stateOps(0)...))
+		txn := e.cli.Txn(ctx)
+		if m == ModeWrite {
+			// Fast path of a writer: nobody queued and no writer mark (not
+			// even a dead writer's): queue and take the lock in one request.
+			mark, _ := json.Marshal(etcdMark{Key: r.key, Host: e.host, PID: e.pid, TID: tid})
+			r.wval = string(mark)
+			txn = txn.If(clientv3.Compare(clientv3.CreateRevision(e.pfx+"q/"), "=", 0).WithPrefix(),
+				clientv3.Compare(clientv3.CreateRevision(e.pfx+"w"), "=", 0)).
+				Then(clientv3.OpPut(r.key, string(val), clientv3.WithLease(s.lease)), clientv3.OpPut(e.pfx+"w", r.wval),
+					clientv3.OpGet(e.pfx+"dead")).
+				Else(queue)
+		} else {
+			txn = txn.Then(queue)
+		}
+		t, err := txn.Commit()
 		if err != nil {
 			return err
 		}
-		rs := t.Responses
-		if t.Succeeded {
+		if m == ModeWrite && t.Succeeded {
+			fast, r.rev = true, t.Header.Revision
+			r.dead = len(t.Responses[2].GetResponseRange().Kvs) > 0
+			return nil
+		}
+		q := t.Responses[0].GetResponseTxn()
+		rs := q.Responses
+		if q.Succeeded {
 			r.rev = t.Header.Revision
 		} else if kvs := rs[0].GetResponseRange().Kvs; len(kvs) == 1 {
 			r.rev = kvs[0].CreateRevision // an earlier, ambiguous attempt queued us
@@ -443,6 +485,14 @@ func (h *etcdHandle) acquire(o Owner, m Mode, w *waitCtl) error {
 		// Maybe queued after all: make sure nothing of ours stays.
 		e.deleteKey(s, r.key)
 		return err
+	}
+	if fast {
+		r.mode, r.wait = ModeWrite, ModeNone
+		r.told = r.dead && !w.silent
+		e.mu.Lock()
+		e.recs[o] = r
+		e.mu.Unlock()
+		return r.result()
 	}
 	e.mu.Lock()
 	e.recs[o] = r

@@ -4,6 +4,7 @@
 #   make bench-quick    smoke run (< 1 min) into build/bench-quick/
 #   make bench-render   re-render docs/bench/ from its JSON, no measuring
 #   make bench BENCH_ONLY=pairs,recover   re-measure some sections only
+#   make bench BENCH_ONLY=etcd   the etcd backend against the etcd recipe RWMutex
 # Baselines come from PyPI into a venv of their own, pinned in
 # tests/bench/requirements.txt.
 BENCH_VENV := $(BUILD)/bench-venv
@@ -34,7 +35,11 @@ $(BENCH_BIN)/bench_go: $(ROOT)/tests/bench/go/main.go $(filter-out %_test.go,$(w
 	@mkdir -p $(BENCH_BIN)
 	cd $(ROOT) && $(GO) build -o $@ ./tests/bench/go
 
-bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/rss_load $(BENCH_BIN)/bench_go
+$(BENCH_BIN)/bench_etcd: $(ROOT)/tests/bench/etcd/main.go $(C_LIB_SRCS) $(wildcard $(ROOT)/internal/etcdtest/*.go)
+	@mkdir -p $(BENCH_BIN)
+	cd $(ROOT) && $(GO) build -tags prwlock_etcd -o $@ ./tests/bench/etcd
+
+bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/rss_load $(BENCH_BIN)/bench_go $(BENCH_BIN)/bench_etcd
 
 bench: bench-tools
 	$(BENCH_PY) $(ROOT)/tests/bench/run.py --out $(BENCH_OUT) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))

@@ -318,11 +318,35 @@ def plot_latency(h, rc, path):
     plt.close(fig)
 
 
+def etcd_md(e):
+    rows = []
+    for r in e["summary"]:
+        if r["bench"] == "etcd-pair":
+            rows.append(["uncontended %s pair (µs)" % r["mode"], fspread(r["us"]), fspread(r["recipe"]), fratio(r["ratio"])])
+        else:
+            rows.append(["contended %d%% reads, %s workers (pairs/s)" % (r["read_pct"], e["meta"]["config"]["etcd_workers"]),
+                         fspread(r["ops_per_s"]), fspread(r["recipe"]), fratio(r["ratio"])])
+    out = "### etcd backend, loopback 3-member cluster\n\n" + table(
+        ["what", "ours", "etcd recipe RWMutex", "ratio"], rows)
+    cost = [x for x in e["raw"] if x.get("bench") == "rss-load"]
+    if cost:
+        crow = []
+        for v in ("local", "etcd"):
+            xs = [x for x in cost if x["variant"] == v]
+            if xs:
+                med = lambda k: sorted(x[k] for x in xs)[len(xs) // 2]
+                crow.append([v, "%.1f MB" % (xs[0]["size"] / 1e6), "%s ms" % fnum(med("load_ms") + med("first_create_ms")),
+                             "%s MB" % fnum((med("rss_kb_after_first_lock") - med("rss_kb_base")) / 1024)])
+        out += "\n\nWhat the backend costs a process that loads the library and creates a local lock:\n\n" + table(
+            ["library", "size", "load + first lock", "RSS added"], crow)
+    return out
+
+
 # ---------------------------------------------------------------- key table
 
 
 def key_table(d):
-    p, ct, s, h, rc = (load(d, x) for x in ("pairs", "contended", "starve", "handoff", "recover"))
+    p, ct, s, h, rc, et = (load(d, x) for x in ("pairs", "contended", "starve", "handoff", "recover", "etcd"))
     rows = []
 
     def pair(lang, impl, mode):
@@ -378,6 +402,18 @@ def key_table(d):
                 rows.append(["%s recovery, SIGKILLed %s holder" % ("C" if lang == "c" else "Python", holder),
                              "%s ms" % fnum(r["ms"]["median"]), oth, "", "≤ 20 ms",
                              "met" if r["ms"]["median"] <= 20 else "missed"])
+    if et:
+        for r in et["summary"]:
+            if not r.get("ratio"):
+                continue
+            if r["bench"] == "etcd-pair":
+                rows.append(["etcd (3 members) uncontended %s pair" % r["mode"], "%s ms" % fnum(r["us"]["median"] / 1e3),
+                             "etcd recipe RWMutex: %s ms" % fnum(r["recipe"]["median"] / 1e3), fratio(r["ratio"]), "report", ""])
+            else:
+                rows.append(["etcd (3 members) contended %d/%d, %s workers" % (r["read_pct"], 100 - r["read_pct"],
+                                                                            et["meta"]["config"]["etcd_workers"]),
+                             "%s /s" % fnum(r["ops_per_s"]["median"]),
+                             "etcd recipe RWMutex: %s /s" % fnum(r["recipe"]["median"]), fratio(r["ratio"]), "report", ""])
     return table(["what", "ours (median)", "baseline, same run", "ratio (min–max)", "goal", ""], rows)
 
 
@@ -386,7 +422,7 @@ def main():
     parts = []
     meta = None
     for name, fn in (("pairs", pairs_md), ("contended", contended_md), ("starve", starve_md),
-                     ("handoff", handoff_md), ("recover", recover_md), ("scale", scale_md)):
+                     ("handoff", handoff_md), ("recover", recover_md), ("scale", scale_md), ("etcd", etcd_md)):
         x = load(d, name)
         if x:
             meta = meta or x["meta"]

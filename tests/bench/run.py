@@ -2,7 +2,7 @@
 
     build/bench-venv/bin/python tests/bench/run.py [--quick] [--out DIR] [--only SECTION,...]
 
-Sections: pairs, contended, starve, handoff, recover, scale. Each writes
+Sections: pairs, contended, starve, handoff, recover, scale, etcd. Each writes
 DIR/<section>.json: the run's metadata, every raw measurement, and a summary
 in which each figure sits next to a baseline measured in the same run.
 tests/bench/render.py turns those files into Markdown tables and PNG plots.
@@ -36,6 +36,7 @@ BUILD = os.path.join(ROOT, "build")
 BENCH_C = os.path.join(BUILD, "bench", "bench")
 RSS_LOAD = os.path.join(BUILD, "bench", "rss_load")
 BENCH_GO = os.path.join(BUILD, "bench", "bench_go")
+BENCH_ETCD = os.path.join(BUILD, "bench", "bench_etcd")
 BENCH_PY = os.path.join(ROOT, "tests", "bench", "py", "bench_py.py")
 LIB = os.path.join(BUILD, "libprwlock.so")
 TAG = "r%d" % os.getpid()
@@ -50,6 +51,7 @@ FULL = dict(
     handoff_n=200, py_handoff_n=100, py_handoff_poll_n=30,
     recover_reps=7, never_limit_ms=2500, py_recover_impls=["ours", "fasteners", "filelock", "seed"],
     scale_iters=2000, scale_many=10000, py_scale_iters=300, rss_runs=3,
+    etcd_reps=3, etcd_ms=2000, etcd_workers=4,
 )
 QUICK = dict(
     pair_reps=2, pair_ms=30, py_pair_reps=1, py_pair_ms=50,
@@ -60,6 +62,7 @@ QUICK = dict(
     handoff_n=50, py_handoff_n=30, py_handoff_poll_n=10,
     recover_reps=1, never_limit_ms=500, py_recover_impls=["ours", "fasteners", "seed"],
     scale_iters=200, scale_many=10000, py_scale_iters=50, rss_runs=1,
+    etcd_reps=1, etcd_ms=500, etcd_workers=4,
 )
 
 C_IMPLS = ["ours", "glibc", "glibc-pw"]
@@ -310,8 +313,35 @@ def sec_scale(cfg) -> dict:
     return {"raw": raw, "summary": raw}
 
 
+def sec_etcd(cfg) -> dict:
+    log("[etcd] ours vs etcd's recipe RWMutex on a loopback 3-member cluster (%d reps of %d ms)"
+        % (cfg["etcd_reps"], cfg["etcd_ms"]))
+    raw = run_json([BENCH_ETCD, "-reps", str(cfg["etcd_reps"]), "-ms", str(cfg["etcd_ms"]),
+                    "-workers", str(cfg["etcd_workers"])], env_for("go"), timeout=600)
+    # The etcd backend's cost to a process that loads the library: the
+    # library with the backend against the local-only one.
+    etcd_lib = os.path.join(BUILD, "etcd", "libprwlock.so")
+    if os.path.exists(etcd_lib):
+        for _ in range(cfg["rss_runs"]):
+            for variant, lib in (("local", LIB), ("etcd", etcd_lib)):
+                for x in run_json([RSS_LOAD, lib], env_for("c")):
+                    raw.append(dict(x, variant=variant, size=os.path.getsize(lib)))
+    summary = []
+    for bench, key, field in (("etcd-pair", "mode", "us"), ("etcd-contended", "read_pct", "ops_per_s")):
+        for k in sorted({x[key] for x in raw if x["bench"] == bench}):
+            xs = {impl: {x["rep"]: x[field] for x in raw if x["bench"] == bench and x[key] == k and x["impl"] == impl}
+                  for impl in ("ours", "recipe")}
+            if not xs["ours"]:
+                continue
+            ratios = [xs["ours"][r] / xs["recipe"][r] for r in xs["ours"] if xs["recipe"].get(r)]
+            summary.append({"bench": bench, key: k, field: spread(list(xs["ours"].values())),
+                            "recipe": spread(list(xs["recipe"].values())) if xs["recipe"] else None,
+                            "ratio": spread(ratios) if ratios else None})
+    return {"raw": raw, "summary": summary}
+
+
 SECTIONS = {"pairs": sec_pairs, "contended": sec_contended, "starve": sec_starve, "handoff": sec_handoff,
-            "recover": sec_recover, "scale": sec_scale}
+            "recover": sec_recover, "scale": sec_scale, "etcd": sec_etcd}
 
 
 def meta(quick: bool) -> dict:
@@ -352,7 +382,7 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated sections")
     a = ap.parse_args()
     cfg = QUICK if a.quick else FULL
-    for exe in (BENCH_C, BENCH_GO, RSS_LOAD, LIB):
+    for exe in (BENCH_C, BENCH_GO, BENCH_ETCD, RSS_LOAD, LIB):
         if not os.path.exists(exe):
             log("missing %s: run `make bench` (it builds everything)" % exe)
             return 2

@@ -106,8 +106,9 @@ HOLD_PY = textwrap.dedent(
 @pytest.mark.parametrize("lang", ["c", "py"])
 def test_stopped_holder_learns_it_lost(cluster, lang):
     """A holder stopped past its TTL loses the lock; woken, its next call says so, and its fence is stale."""
-    url = cluster.url("stop", "ttl=1")
-    cmd = [tool("cworker"), "hold", url] if lang == "c" else [sys.executable, "-c", HOLD_PY, url]
+    url = cluster.url("stop")  # ours: the default TTL; the holder's: 1 s
+    short = url + "?ttl=1"
+    cmd = [tool("cworker"), "hold", short] if lang == "c" else [sys.executable, "-c", HOLD_PY, short]
     with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
         _stopped_holder(p, url)
 
