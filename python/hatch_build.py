@@ -4,6 +4,10 @@ The library is the Go module one directory up (the repository root), built
 with ``go build -buildmode=c-shared``. ``PRWLOCK_LIBRARY=/path/libprwlock.so``
 uses a prebuilt library instead. Editable installs skip the build: the
 package then finds the repository's ``build/libprwlock.so``.
+
+The wheel's library includes the etcd backend (locks named ``etcd://...``,
+Go build tag ``prwlock_etcd``); ``PRWLOCK_ETCD=0`` builds it without, for a
+smaller library that loads faster (README, Across machines).
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class CustomBuildHook(BuildHookInterface):
         env = dict(os.environ, CGO_ENABLED="1")
         env.setdefault("GOFLAGS", "-mod=mod")
         cmd = [go, "build", "-buildvcs=false", "-buildmode=c-shared", "-trimpath"]
+        if os.environ.get("PRWLOCK_ETCD", "1") != "0":
+            cmd += ["-tags", "prwlock_etcd"]
         # The same export list and SONAME as the Makefile's build (mk/c.mk).
         version_script = root / "libprwlock.map"
         if version_script.is_file():

@@ -13,6 +13,12 @@ from conftest import LIBRARY, ROOT, child_env
 
 PROBE = "import prwlock, prwlock._lib as L; l = prwlock.RWLock(); print(prwlock.__file__); print(L.get().path); l.close()"
 
+ETCD_PROBE = (
+    "import prwlock\n"
+    "try:\n    prwlock.RWLock('etcd://127.0.0.1:1/x?timeout=300ms')\n"
+    "except prwlock.LockUnavailableError:\n    print('unavailable')\n"
+)
+
 
 @pytest.mark.timeout(300)
 def test_wheel_contains_the_library(tmp_path):
@@ -35,6 +41,10 @@ def test_wheel_contains_the_library(tmp_path):
     assert r.returncode == 0, r.stderr
     mod, lib = r.stdout.split()
     assert mod.startswith(str(tmp_path / "site")) and lib == str(tmp_path / "site" / "prwlock" / "libprwlock.so")
+    # The wheel's library has the etcd backend: a URL reaches for a server
+    # (ENOTCONN here, none listens) instead of ENOSYS.
+    r = subprocess.run([sys.executable, "-c", ETCD_PROBE], capture_output=True, text=True, env=env, timeout=60)
+    assert r.stdout.strip() == "unavailable", (r.stdout, r.stderr)
 
 
 def test_env_override(tmp_path):
