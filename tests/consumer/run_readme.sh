@@ -24,6 +24,11 @@ test -s "$work/build.sh" || { echo "no build commands for it in $readme"; exit 1
 echo "--- app.c"; cat "$work/project/app.c"
 echo "--- commands"; cat "$work/build.sh"
 
+# The snippet uses the lock name "jobs", as do the Python snippets
+# (tests/python/test_readme.py): take the same flock on /dev/shm so that no
+# other checkout's run of them on this machine shares the name meanwhile.
+exec 9</dev/shm
+flock 9
 jobs=/dev/shm/prwlock.jobs
 existed=0
 [ -e "$jobs" ] && existed=1
