@@ -67,11 +67,12 @@ fi
 for f in $(new_entries /tmp "$before_tmp"); do
   [ "/tmp/$f" = "$run" ] || left+=("/tmp/$f")
 done
-# In the run's own directory every prwlock file is this run's: named so, or
-# holding a segment (its first bytes are the magic "PRWLOCK\0").
+# In the run's own directory every lock file is this run's: named like one,
+# or holding a segment (its first bytes are the magic "PRWLOCK\0"). pytest
+# removes the temporary directories of the tests that passed.
 while IFS= read -r -d '' f; do
-  case "$f" in
-    */prwlock*) left+=("$f") ;;
+  case "${f##*/}" in
+    prwlock.*) left+=("$f") ;;
     *) [ "$(head -c 7 "$f" 2>/dev/null)" = PRWLOCK ] && left+=("$f") ;;
   esac
 done < <(find "$run" -type f -print0 2>/dev/null)
