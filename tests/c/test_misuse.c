@@ -6,7 +6,6 @@
  * be spelled in C: the string ends there.) */
 #include "testutil.h"
 
-#include <dlfcn.h>
 #include <limits.h>
 
 static int precise(int rc) { return rc != 0 && rc != EIO; }
@@ -180,21 +179,14 @@ static void *waiter(void *arg) {
   return NULL;
 }
 
-static void *holder(void *arg) {
-  (void)arg;
-  REQUIRE(prw_acquire_write(shared, 0) == 0);
-  return NULL; /* keeps the hold: the thread is gone, the hold stays */
-}
-
 /* Closing the last handle wakes the threads that wait on it with EBADF. */
 static void test_close_with_waiters(void) {
   char name[128];
-  pthread_t h, w[4];
+  pthread_t w[4];
   prw_info_t info;
   t_name(name, sizeof name, "closewait");
   REQUIRE(prw_open(name, PRW_CREATE, 0, &shared) == 0);
-  pthread_create(&h, NULL, holder, NULL);
-  pthread_join(h, NULL);
+  REQUIRE(prw_acquire_write(shared, 0) == 0); /* kept until the close */
   for (int i = 0; i < 4; i++) pthread_create(&w[i], NULL, waiter, (void *)(intptr_t)i);
   CHECK(t_until(prw_info(shared, &info) == 0 && info.waiting_readers + info.waiting_writers == 4, 5000));
   int64_t t0 = t_now_ns();
@@ -203,7 +195,7 @@ static void test_close_with_waiters(void) {
   int64_t took = t_now_ns() - t0;
   for (int i = 0; i < 4; i++) EXPECT_RC(waiter_rc[i], EBADF);
   CHECK(took < 2000000000LL);
-  /* The hold of the vanished thread went with the handle, as a death. */
+  /* The hold went with the handle, as a death. */
   prw_lock *l;
   REQUIRE(prw_open(name, 0, 0, &l) == 0);
   EXPECT_RC(prw_info(l, &info), 0);
@@ -214,102 +206,25 @@ static void test_close_with_waiters(void) {
   EXPECT_RC(prw_unlink(name), 0);
 }
 
-/* copy_file copies src to dst with mode; 0 or -1. */
-static int copy_file(const char *src, const char *dst, mode_t mode) {
-  int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ok = 0;
-  if (in >= 0) out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (out >= 0) {
-    char buf[65536];
-    ssize_t n;
-    ok = 1;
-    while ((n = read(in, buf, sizeof buf)) > 0)
-      if (write(out, buf, (size_t)n) != n) ok = 0;
-    if (n < 0 || fchmod(out, mode) != 0) ok = 0;
-  }
-  if (in >= 0) close(in);
-  if (out >= 0 && close(out) != 0) ok = 0;
-  return ok ? 0 : -1;
-}
-
-/* The other user's copies: a world-readable directory under /tmp holding
- * this program and the library. The user cannot reach the originals when
- * the build tree sits under a 0700 directory (a clone in a home directory,
- * or in a mktemp -d). */
-typedef struct {
-  char dir[64], exe[128], lib[128];
-} asuser_copy;
-
-static void asuser_remove(asuser_copy *c) {
-  if (c->exe[0]) unlink(c->exe);
-  if (c->lib[0]) unlink(c->lib);
-  if (c->dir[0]) rmdir(c->dir);
-}
-
-/* asuser_prepare returns NULL, or why the other-user test cannot run. */
-static const char *asuser_prepare(asuser_copy *c, const char *self) {
-  Dl_info info;
-  char lib[4096];
-  memset(c, 0, sizeof *c);
-  if (!dladdr((void *)prw_open, &info) || !info.dli_fname || !realpath(info.dli_fname, lib))
-    return "cannot find the loaded libprwlock";
-  snprintf(c->dir, sizeof c->dir, "/tmp/prwlock-ctest-asuser.XXXXXX");
-  if (!mkdtemp(c->dir)) {
-    c->dir[0] = 0;
-    return "cannot create a directory in /tmp";
-  }
-  snprintf(c->exe, sizeof c->exe, "%s/test_misuse", c->dir);
-  snprintf(c->lib, sizeof c->lib, "%s/%s", c->dir, "libprwlock.so.1");
-  if (chmod(c->dir, 0755) != 0 || copy_file(self, c->exe, 0755) != 0 ||
-      copy_file(lib, c->lib, 0644) != 0)
-    return "cannot copy the test and the library to /tmp";
-  return NULL;
-}
-
-/* asuser_run runs the copy as uid 65534 with args; the first output line
- * goes to reply. Returns 0, or -1 if no line came. */
-static int asuser_run(const asuser_copy *c, const char *cmd, const char *arg, char *reply,
-                      size_t n) {
-  char *argv[] = {(char *)"/usr/bin/setpriv", (char *)"--reuid=65534", (char *)"--regid=65534",
-                  (char *)"--clear-groups", (char *)c->exe, (char *)cmd, (char *)arg, NULL};
-  t_helper h;
-  /* The copy finds the library beside it (the build tree's rpath may be
-   * out of that user's reach). Only this program's helpers see it. */
-  REQUIRE(setenv("LD_LIBRARY_PATH", c->dir, 1) == 0);
-  t_spawn(&h, argv);
-  unsetenv("LD_LIBRARY_PATH");
-  int rc = t_line(&h, reply, n, 20000);
-  t_wait(&h, 10000);
-  return rc;
-}
-
-/* A second user cannot attach to a 0600 lock. Needs root and setpriv; skips
- * (never fails) when that user cannot run a copy of this program. */
-static void test_other_user(const char *self) {
-  if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
-    printf("other user: skipped (needs root and /usr/bin/setpriv)\n");
-    return;
-  }
-  asuser_copy c;
-  char reply[256];
-  const char *why = asuser_prepare(&c, self);
-  if (!why && (asuser_run(&c, "probe", "-", reply, sizeof reply) != 0 ||
-               strcmp(reply, "probe 65534") != 0))
-    why = "uid 65534 cannot run a copy of this test from /tmp (mounted noexec?)";
-  if (why) {
-    printf("other user: skipped (%s)\n", why);
-    asuser_remove(&c);
-    return;
-  }
+/* A second user cannot attach to a 0600 lock. Needs root and setpriv. The
+ * helper opens with PRW_MULTIUSER, so that only the file's mode is at play
+ * (test_owner.c tests the default refusals). */
+static void test_other_user(void) {
+  t_asuser a;
+  if (t_asuser_setup(&a, "other user") != 0) return;
   static const struct {
     unsigned mode;
     int want;
   } cases[] = {{0600, EACCES}, {0644, EACCES}, {0660, EACCES}, {0666, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    char name[128];
+    char name[128], reply[256];
     prw_lock *l;
     t_name(name, sizeof name, "asuser");
-    REQUIRE(prw_open(name, PRW_CREATE | PRW_EXCL, cases[i].mode, &l) == 0);
-    int got = asuser_run(&c, "asuser", name, reply, sizeof reply) == 0 ? atoi(reply) : -1;
+    REQUIRE(prw_open(name, PRW_CREATE | PRW_EXCL | PRW_MULTIUSER, cases[i].mode, &l) == 0);
+    t_helper h;
+    t_spawn_asuser(&h, &a, "asuser", name, NULL);
+    int got = t_line(&h, reply, sizeof reply, 20000) == 0 ? atoi(reply) : -1;
+    t_wait(&h, 10000);
     if (got != cases[i].want) {
       fprintf(stderr, "uid 65534 opening a %04o lock: %d (%s), want %d\n", cases[i].mode, got,
               prw_strerror(got), cases[i].want);
@@ -321,18 +236,13 @@ static void test_other_user(const char *self) {
     EXPECT_RC(prw_close(l), 0);
     EXPECT_RC(prw_unlink(name), 0);
   }
-  asuser_remove(&c);
-  printf("other user: checked as uid 65534\n");
+  t_asuser_cleanup(&a);
 }
 
 int main(int argc, char **argv) {
-  if (argc == 3 && strcmp(argv[1], "probe") == 0) {
-    printf("probe %d\n", (int)getuid());
-    return prw_version() ? 0 : 1;
-  }
   if (argc == 3 && strcmp(argv[1], "asuser") == 0) {
     prw_lock *l;
-    int rc = prw_open(argv[2], 0, 0, &l);
+    int rc = prw_open(argv[2], PRW_MULTIUSER, 0, &l);
     if (rc == 0) {
       rc = prw_acquire_write(l, 0);
       if (rc == 0) rc = prw_release(l);
@@ -341,15 +251,11 @@ int main(int argc, char **argv) {
     printf("%d\n", rc);
     return 0;
   }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  REQUIRE(n > 0);
-  self[n] = 0;
   test_names();
   test_tokens();
   test_holds();
   test_after_unlink();
   test_close_with_waiters();
-  test_other_user(self);
+  test_other_user();
   return t_done("test_misuse");
 }
