@@ -301,16 +301,17 @@ static inline int t_asuser_setup(t_asuser *a, const char *what) {
   self[n] = 0;
   REQUIRE(dladdr((void *)prw_version, &info) != 0 && info.dli_fname != NULL);
   snprintf(a->dir, sizeof a->dir, "/tmp/prwlock-asuser-XXXXXX");
-  snprintf(a->prog, sizeof a->prog, "%s/prog", a->dir);
-  /* Named after the SONAME, which is what the program asks the loader for. */
-  snprintf(a->lib, sizeof a->lib, "%s/libprwlock.so.1", a->dir);
   if (mkdtemp(a->dir) == NULL) {
     a->dir[0] = 0;
     why = "cannot make a directory in /tmp";
-  } else if (chmod(a->dir, 0755) != 0 || t_copy_file(self, a->prog, 0755) != 0 ||
-             t_copy_file(info.dli_fname, a->lib, 0644) != 0) {
+  }
+  snprintf(a->prog, sizeof a->prog, "%s/prog", a->dir);
+  /* Named after the SONAME, which is what the program asks the loader for. */
+  snprintf(a->lib, sizeof a->lib, "%s/libprwlock.so.1", a->dir);
+  if (!why && (chmod(a->dir, 0755) != 0 || t_copy_file(self, a->prog, 0755) != 0 ||
+               t_copy_file(info.dli_fname, a->lib, 0644) != 0))
     why = "cannot copy the program and the library to /tmp";
-  } else {
+  if (!why) {
     t_helper h;
     REQUIRE(setenv(T_PROBE_ENV, "1", 1) == 0);
     t_spawn_asuser(&h, a, NULL);
