@@ -83,6 +83,13 @@ static inline void t_sleep_ms(int ms) {
 
 static inline uint32_t t_gettid(void) { return (uint32_t)syscall(SYS_gettid); }
 
+/* t_tmpdir: where tests put their files, TMPDIR or /tmp. `make test` gives
+ * each run a TMPDIR of its own and checks what is left in it. */
+static inline const char *t_tmpdir(void) {
+  const char *d = getenv("TMPDIR");
+  return d && d[0] == '/' ? d : "/tmp";
+}
+
 /* t_name: a bare lock name unique to this process and call. */
 static inline const char *t_name(char *buf, size_t n, const char *tag) {
   static int seq;
@@ -240,7 +247,7 @@ static inline void t_kill(t_helper *h) {
  * T_OTHER_UID runs this program through setpriv, with no groups. The repo
  * may live under a directory that user cannot enter, so t_asuser_setup
  * copies this program and the library it loaded into a fresh 0755
- * directory under /tmp, and t_spawn_asuser runs the copies from there. */
+ * directory under t_tmpdir(), and t_spawn_asuser runs the copies from there. */
 #define T_OTHER_UID 65534
 #define T_SETPRIV "/usr/bin/setpriv"
 
@@ -300,17 +307,17 @@ static inline int t_asuser_setup(t_asuser *a, const char *what) {
   REQUIRE(n > 0);
   self[n] = 0;
   REQUIRE(dladdr((void *)prw_version, &info) != 0 && info.dli_fname != NULL);
-  snprintf(a->dir, sizeof a->dir, "/tmp/prwlock-asuser-XXXXXX");
+  snprintf(a->dir, sizeof a->dir, "%s/prwlock-asuser-XXXXXX", t_tmpdir());
   if (mkdtemp(a->dir) == NULL) {
     a->dir[0] = 0;
-    why = "cannot make a directory in /tmp";
+    why = "cannot make a directory in the temporary directory";
   }
   snprintf(a->prog, sizeof a->prog, "%s/prog", a->dir);
   /* Named after the SONAME, which is what the program asks the loader for. */
   snprintf(a->lib, sizeof a->lib, "%s/libprwlock.so.1", a->dir);
   if (!why && (chmod(a->dir, 0755) != 0 || t_copy_file(self, a->prog, 0755) != 0 ||
                t_copy_file(info.dli_fname, a->lib, 0644) != 0))
-    why = "cannot copy the program and the library to /tmp";
+    why = "cannot copy the program and the library to the temporary directory";
   if (!why) {
     t_helper h;
     REQUIRE(setenv(T_PROBE_ENV, "1", 1) == 0);
@@ -320,7 +327,8 @@ static inline int t_asuser_setup(t_asuser *a, const char *what) {
     t_wait(&h, 10000);
     snprintf(want, sizeof want, "probe %d", T_OTHER_UID);
     if (got != 0 || strcmp(reply, want) != 0)
-      why = "uid 65534 cannot run a copy of the program from /tmp (mounted noexec?)";
+      why = "uid 65534 cannot run a copy of the program from the temporary directory "
+            "(not searchable by that user, or mounted noexec?)";
   }
   if (why) {
     printf("%s: skipped (%s)\n", what, why);
