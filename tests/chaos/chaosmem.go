@@ -34,7 +34,8 @@ const (
 	lA         = 0
 	lB         = 64
 	lRepairs   = 128
-	lGrants    = 192
+	lRGrants   = 192
+	lWGrants   = 256
 	lWEp       = 4096
 	lREp       = 36864
 	episodes   = 4096
@@ -233,7 +234,11 @@ func (m *chaosMem) waitEnd(slot int, start int64, outcome int, errno uint64) {
 		atomic.StoreUint64(m.slot(slot, sLastErr), errno)
 	}
 	if outcome <= 1 {
-		atomic.AddUint64(m.lockw(int(atomic.LoadUint64(m.slot(slot, sWaitInfo))&0xff), lGrants), 1)
+		info, g := atomic.LoadUint64(m.slot(slot, sWaitInfo)), lRGrants
+		if info>>8&1 != 0 {
+			g = lWGrants
+		}
+		atomic.AddUint64(m.lockw(int(info&0xff), g), 1)
 	}
 	if outcome >= 2 {
 		atomic.StoreUint64(m.slot(slot, sWPhase), 0)

@@ -209,17 +209,15 @@ type sup struct {
 	windows  []*window    // disturbed processes that may block locks
 	lateCont int64        // the latest SIGCONT, after its due time
 
-	stallsWatched    int // (stop, lock) pairs watched for progress
-	longestStall     int64
-	longestStallLock int
-	longestStallPID  int
-	stallFails       []string
-	execs            int // workers that exec'd while holding
-	execWrites       int // ... holding write
-	sleepers         []*sleeper
-	waits            []waitRec // long acquire calls
-	ringTail         [maxSlots]uint64
-	ringLost         uint64
+	stallsWatched int // (stop, lock) pairs watched for progress
+	longestStall  int64
+	stallFails    []string
+	execs         int // workers that exec'd while holding
+	execWrites    int // ... holding write
+	sleepers      []*sleeper
+	waits         []waitRec // long acquire calls
+	ringTail      [maxSlots]uint64
+	ringLost      uint64
 }
 
 func (s *sup) cleanup() {

@@ -24,11 +24,15 @@ package main
 // remains (the excess) is bounded by -max-wait.
 //
 // Stopped waiters: while a stopped process only waits for a lock (it holds
-// nothing there), that lock must go on granting others: the longest time
-// it granted nothing although others waited and no window above excused it
-// is bounded by -waiter-bound (lock/layout.go, "Liveness"). A lock that
-// merely drains a long queue slowly still grants; one blocked by a stopped
-// waiter grants nothing until that waiter runs again.
+// nothing there), that lock must go on granting others: for readers and for
+// writers apart, the longest time it granted none although some waited and
+// no window above excused it is bounded by -waiter-bound (lock/layout.go,
+// "Liveness"). A lock that merely drains a long queue slowly still grants;
+// one blocked by a stopped waiter grants nothing until that waiter runs
+// again. The classifier trusts layout v2 on one point: only a slot's owner
+// moves it to slotRead or slotWrite, so a stopped process cannot have been
+// made a holder while it slept (a v1-style direct hand-off would be excused
+// as a hold).
 
 import (
 	"bytes"
@@ -161,14 +165,16 @@ func (v *segView) has(pid int) bool {
 	return false
 }
 
-// demand reports whether a process other than pid waits for this lock.
-func (v *segView) demand(pid int) bool {
+// demand reports whether a process other than pid waits for this lock,
+// to read and to write.
+func (v *segView) demand(pid int) (read, write bool) {
 	for i := 0; i < v.capacity; i++ {
-		if p, st := v.slot(i); p != 0 && p != pid && waiting(st) {
-			return true
+		if p, st := v.slot(i); p != 0 && p != pid {
+			read = read || st == segWaitRead || st == segGranted
+			write = write || st == segWaitWrite
 		}
 	}
-	return false
+	return
 }
 
 // window is a time during which a process the supervisor disturbed could
@@ -186,13 +192,17 @@ func (w *window) end(now int64) int64 {
 	return w.t1
 }
 
-// progress watches one lock during a stop of a process that only waits
-// for it.
+// progress watches one lock, for one mode, during a stop of a process that
+// only waits for that lock. Modes are watched apart: a stopped oldest
+// waiting writer that others defer to stalls writers while readers go on.
 type progress struct {
 	grants uint64
 	last   int64 // when it last granted, or had nobody else waiting, or was excused
 	stall  int64 // the longest time it granted nothing although it should have
 }
+
+var modeNames = [2]string{"read", "write"}
+var grantWord = [2]int{lRGrants, lWGrants}
 
 // stopEvent is one SIGSTOP .. SIGCONT (or SIGKILL) of one process.
 type stopEvent struct {
@@ -209,7 +219,7 @@ type stopEvent struct {
 	waits      uint64 // per lock bit: waited for it otherwise
 	long       bool   // a waiter stop made long on purpose
 	watch      uint64 // locks whose progress is watched: only waited for
-	prog       [maxLocks]progress
+	prog       [maxLocks][2]progress
 }
 
 func (e *stopEvent) class() string {
@@ -386,7 +396,9 @@ func (s *sup) tickStop() {
 		switch {
 		case allStopped(e.pid):
 			s.classify(e, true, now)
-		case time.Duration(now-e.t0) > settleMax:
+		case time.Duration(now-e.t0) > settleMax || mapsFile(uint32(e.pid), s.memPath) == 0:
+			// Too slow, or it exec'd as it was stopped (an exec ends a
+			// group stop in progress): what it holds is unknown.
 			s.classify(e, false, now)
 			e.due = now
 		default:
@@ -432,7 +444,9 @@ func (s *sup) classify(e *stopEvent, settled bool, now int64) {
 		e.watch &^= e.pending
 	}
 	for k := range s.segs {
-		e.prog[k] = progress{grants: atomic.LoadUint64(s.mem.lockw(k, lGrants)), last: now}
+		for m := range grantWord {
+			e.prog[k][m] = progress{grants: atomic.LoadUint64(s.mem.lockw(k, grantWord[m])), last: now}
+		}
 	}
 	d := s.randDur(s.c.stopMin, s.c.stopMax)
 	if e.holds == 0 && e.watch == e.waits|e.pending && s.c.waiterStop > 0 && (s.rng.IntN(3) != 0 || s.c.cheat == "hideholders") {
@@ -456,16 +470,18 @@ func (s *sup) watchProgress(e *stopEvent, now int64) {
 		if e.watch&(1<<k) == 0 {
 			continue
 		}
-		p := &e.prog[k]
-		g := atomic.LoadUint64(s.mem.lockw(k, lGrants))
-		if g != p.grants || !v.demand(e.pid) || s.disturbed(k) {
-			p.grants, p.last = g, now
-			continue
-		}
-		if st := now - p.last; st > p.stall {
-			p.stall = st
-			if time.Duration(st) > s.c.waiterBound && s.c.cheat == "" {
-				s.debugf("lock %d granted nothing for %v while %s pid %d only waited for it, stopped", k, time.Duration(st), e.lang, e.pid)
+		dr, dw := v.demand(e.pid)
+		demand := [2]bool{dr, dw}
+		dist := s.disturbed(k)
+		for m := range grantWord {
+			p := &e.prog[k][m]
+			g := atomic.LoadUint64(s.mem.lockw(k, grantWord[m]))
+			if g != p.grants || !demand[m] || dist {
+				p.grants, p.last = g, now
+				continue
+			}
+			if st := now - p.last; st > p.stall {
+				p.stall = st
 			}
 		}
 	}
@@ -500,14 +516,16 @@ func (s *sup) endStop(sig syscall.Signal, now int64) {
 	e.t1 = now
 	s.cur = nil
 	for k := range s.segs {
-		if e.watch&(1<<k) != 0 {
-			s.stallsWatched++
-			if st := e.prog[k].stall; st > s.longestStall {
-				s.longestStall, s.longestStallLock, s.longestStallPID = st, k, e.pid
-			}
-			if time.Duration(e.prog[k].stall) > s.c.waiterBound {
-				s.stallFails = append(s.stallFails, fmt.Sprintf("lock %d granted nothing for %v, others waiting, while %s pid %d was stopped and only waited for it (%s, from +%.3f s, bound %v)",
-					k, time.Duration(e.prog[k].stall), e.lang, e.pid, e.class(), s.rel(e.t0), s.c.waiterBound))
+		if e.watch&(1<<k) == 0 {
+			continue
+		}
+		s.stallsWatched++
+		for m := range grantWord {
+			st := e.prog[k][m].stall
+			s.longestStall = max(s.longestStall, st)
+			if time.Duration(st) > s.c.waiterBound {
+				s.stallFails = append(s.stallFails, fmt.Sprintf("lock %d granted nothing to %s for %v, others waiting to %s, while %s pid %d was stopped and only waited for it (%s, from +%.3f s, bound %v)",
+					k, modeNames[m]+"ers", time.Duration(st), modeNames[m], e.lang, e.pid, e.class(), s.rel(e.t0), s.c.waiterBound))
 			}
 		}
 	}
@@ -735,8 +753,8 @@ func (s *sup) stopFigures() string {
 		}
 		longest = max(longest, e.end(now)-e.t0)
 	}
-	return fmt.Sprintf("stops %d (holders %d, pending writers %d, waiters %d, idle %d, not all threads stopped within %v %d; %d made long), longest %.3f s, SIGCONT at most %.3f s late",
-		len(s.stops), n["holder"], n["pending"], n["waiter"], n["idle"], settleMax, n["unsettled"], long, float64(longest)/1e9, float64(s.lateCont)/1e9)
+	return fmt.Sprintf("stops %d (holders %d, pending writers %d, waiters %d, idle %d, unclassified %d; %d made long), longest %.3f s, SIGCONT at most %.3f s late",
+		len(s.stops), n["holder"], n["pending"], n["waiter"], n["idle"], n["unsettled"], long, float64(longest)/1e9, float64(s.lateCont)/1e9)
 }
 
 // dumpSlots prints what pid has in the holder tables (debug).

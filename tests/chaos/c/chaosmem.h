@@ -36,7 +36,8 @@
 #define CM_L_A 0          /* a writer stores x here ... */
 #define CM_L_B 64         /* ... then here: readers check A == B */
 #define CM_L_REPAIRS 128  /* owner-dead episodes repaired by told writers */
-#define CM_L_GRANTS 192   /* acquire calls that were granted (the supervisor watches progress) */
+#define CM_L_RGRANTS 192  /* read acquire calls granted (the supervisor watches progress) */
+#define CM_L_WGRANTS 256  /* write acquire calls granted */
 #define CM_L_WEP 4096     /* [CM_EPISODES] u64: when a writer first saw episode i */
 #define CM_L_REP 36864    /* [CM_EPISODES] u64: a reader saw episode i */
 #define CM_EPISODES 4096

@@ -165,7 +165,10 @@ void cs_wait_end(void *base, int slot, int64_t start, int outcome, int err) {
     break;
   }
   if (c) ST(c, LD(c) + 1);
-  if (outcome <= 1) __atomic_fetch_add(lockw(base, (int)(LD(slotw(base, slot, CM_S_WAITINFO)) & 0xff), CM_L_GRANTS), 1, __ATOMIC_SEQ_CST);
+  if (outcome <= 1) {
+    uint64_t info = LD(slotw(base, slot, CM_S_WAITINFO));
+    __atomic_fetch_add(lockw(base, (int)(info & 0xff), (info >> 8 & 1) ? CM_L_WGRANTS : CM_L_RGRANTS), 1, __ATOMIC_SEQ_CST);
+  }
   if (outcome >= 2) ST(slotw(base, slot, CM_S_WPHASE), 0);
 }
 
