@@ -237,14 +237,15 @@ func prwgo_create(out *C.uintptr_t) (rc C.int) {
 func prwgo_open(name *C.char, flags C.int, mode C.uint, out *C.uintptr_t) (rc C.int) {
 	defer recoverTo(&rc)
 	create, excl := flags&C.PRW_CREATE != 0, flags&C.PRW_EXCL != 0
-	if flags&^(C.PRW_CREATE|C.PRW_EXCL) != 0 || excl && !create || mode&^0o777 != 0 {
+	if flags&^(C.PRW_CREATE|C.PRW_EXCL|C.PRW_MULTIUSER) != 0 || excl && !create || mode&^0o777 != 0 {
 		return C.EINVAL
 	}
 	n := C.GoString(name)
 	if n == "" {
 		return C.EINVAL
 	}
-	l, err := lock.Open(n, lock.Options{Create: create, Exclusive: excl, Perm: uint32(mode)})
+	l, err := lock.Open(n, lock.Options{Create: create, Exclusive: excl, Perm: uint32(mode),
+		MultiUser: flags&C.PRW_MULTIUSER != 0})
 	if err != nil {
 		return errno(err)
 	}
@@ -334,6 +335,36 @@ func prwgo_release(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
 		return C.EBADF
 	}
 	return errno(l.Release(lock.Owner(tid)))
+}
+
+//export prwgo_release_unrepaired
+func prwgo_release_unrepaired(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	return errno(l.ReleaseUnrepaired(lock.Owner(tid)))
+}
+
+// prwgo_threads_exited ends the owners of threads that exited: on every
+// open lock their holds end as if they had died (lock.Abandon).
+//
+//export prwgo_threads_exited
+func prwgo_threads_exited(tids *C.uint32_t, n C.size_t) (rc C.int) {
+	defer recoverTo(&rc)
+	ended := unsafe.Slice((*uint32)(unsafe.Pointer(tids)), int(n))
+	handles.mu.Lock()
+	cnt := handles.n
+	handles.mu.Unlock()
+	for idx := uint32(0); idx < cnt; idx++ {
+		if e := handleSlot(idx).Load(); e != nil {
+			for _, t := range ended {
+				e.l.Abandon(lock.Owner(t))
+			}
+		}
+	}
+	return 0
 }
 
 //export prwgo_downgrade

@@ -43,6 +43,11 @@ type Lock struct {
 	name   string
 	closed atomic.Bool
 
+	// Set at open: the handle was opened with Options.MultiUser, and the
+	// owner its file had then. Token carries both (see open_linux.go).
+	multiUser bool
+	ownerUID  uint32
+
 	// State of the sync.RWMutex-style methods (rwmutex.go).
 	rwmu    sync.Mutex
 	rOwners []Owner // synthetic owners holding read, most recent last
@@ -443,11 +448,7 @@ func (s *segment) writeWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 			continue
 		}
 		if _, ok := s.writerSlot(st); !ok {
-			err := detail(ErrProtocol, "corrupt lock word %#x", st)
-			if giveUp(err) == ErrLost {
-				return ErrLost
-			}
-			return err
+			return giveUp(detail(ErrProtocol, "corrupt lock word %#x", st))
 		}
 		if w.deadline == 0 {
 			return giveUp(ErrBusy)
