@@ -7,9 +7,6 @@
 #                       descriptors and /dev/shm every SOAK_SAMPLE seconds
 # Extra supervisor flags go in CHAOS_FLAGS (see `build/chaos/chaos run -h`),
 # e.g. CHAOS_FLAGS='-seed 42 -procs 12'.
-# CHAOS_KNOWN holds the flags that excuse a known engine gap: a stopped
-# writer that owns the writer field while it waits for readers still blocks
-# everyone (see tests/chaos/known_test.go). Run with CHAOS_KNOWN= to see it.
 CHAOS_DIR     := $(BUILD)/chaos
 CHAOS_BIN     := $(CHAOS_DIR)/chaos
 CHAOS_CWORKER := $(CHAOS_DIR)/chaos_cworker
@@ -19,7 +16,6 @@ CHAOS_SECONDS ?= 20
 SOAK_SECONDS  ?= 600
 SOAK_SAMPLE   ?= 30
 CHAOS_FLAGS   ?=
-CHAOS_KNOWN   ?= -excuse-pending
 CHAOS_PY      ?= $(ROOT)/.venv/bin/python
 CHAOS_CFLAGS  := -O2 -g -Wall -Wextra -Werror -pthread -I$(CHAOS_SRC)/c -I$(ROOT)/include
 
@@ -45,11 +41,11 @@ CHAOS_RUN = $(CHAOS_BIN) run -cworker $(CHAOS_CWORKER) -cslib $(CHAOS_CSLIB) \
 	-python $(CHAOS_PY) -pyworker $(CHAOS_SRC)/py/worker.py
 
 test-chaos: chaos-build test-chaos-selftest
-	env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration $(CHAOS_SECONDS)s $(CHAOS_KNOWN) $(CHAOS_FLAGS)
+	env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration $(CHAOS_SECONDS)s $(CHAOS_FLAGS)
 
 soak: chaos-build
 	env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration $(SOAK_SECONDS)s -sample $(SOAK_SAMPLE)s \
-	  -min-ops 0 $(CHAOS_KNOWN) $(CHAOS_FLAGS)
+	  -min-ops 0 $(CHAOS_FLAGS)
 
 # The checks must be able to fail: Go workers that cheat on purpose must be
 # caught (writing without the lock; claiming owner-dead with no death), and

@@ -66,7 +66,6 @@ type config struct {
 	stopEveryMax  time.Duration
 	waiterStop    time.Duration
 	waiterBound   time.Duration
-	excusePending bool
 	execMin       time.Duration
 	execMax       time.Duration
 	execSleepMin  time.Duration
@@ -136,7 +135,6 @@ func supervise(args []string) int {
 	fs.DurationVar(&c.stopEveryMax, "stop-every-max", 600*time.Millisecond, "longest pause between stops")
 	fs.DurationVar(&c.waiterStop, "waiter-stop", 1500*time.Millisecond, "two stops in three of processes that hold nothing last this long (0: never)")
 	fs.DurationVar(&c.waiterBound, "waiter-bound", time.Second, "longest an acquire call may be held up, beyond stopped holders, while a stopped process only waited for the same lock")
-	fs.BoolVar(&c.excusePending, "excuse-pending", false, "count a stopped writer that owns the writer field but still waits for readers as a holder")
 	fs.DurationVar(&c.execMin, "exec-min", 500*time.Millisecond, "shortest pause between requests to exec while holding")
 	fs.DurationVar(&c.execMax, "exec-max", 2500*time.Millisecond, "longest pause between requests to exec (0: no execs)")
 	fs.DurationVar(&c.execSleepMin, "exec-sleep-min", 200*time.Millisecond, "shortest life of the program a worker execs")

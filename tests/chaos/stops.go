@@ -244,10 +244,9 @@ func (e *stopEvent) end(now int64) int64 {
 }
 
 // excuses reports whether the stop explains waits on lock k: the process
-// held it (or, with -excuse-pending, owned its writer field).
+// held it.
 func (s *sup) excuses(e *stopEvent, k int) bool {
-	bit := uint64(1) << k
-	return e.holds&bit != 0 || s.c.excusePending && e.pending&bit != 0
+	return e.holds&(uint64(1)<<k) != 0
 }
 
 // allStopped reports whether every thread of pid is stopped (or gone).
@@ -440,9 +439,6 @@ func (s *sup) classify(e *stopEvent, settled bool, now int64) {
 		}
 	}
 	e.watch = (e.waits | e.pending) &^ e.holds
-	if s.c.excusePending {
-		e.watch &^= e.pending
-	}
 	for k := range s.segs {
 		for m := range grantWord {
 			e.prog[k][m] = progress{grants: atomic.LoadUint64(s.mem.lockw(k, grantWord[m])), last: now}
