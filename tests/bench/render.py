@@ -417,6 +417,20 @@ def key_table(d):
     return table(["what", "ours (median)", "baseline, same run", "ratio (min–max)", "goal", ""], rows)
 
 
+def runs_note(d):
+    """Which run each section of the key table comes from."""
+    runs = {}
+    for name in ("pairs", "contended", "starve", "handoff", "recover", "etcd"):
+        x = load(d, name)
+        if x:
+            runs.setdefault((x["meta"]["date"], x["meta"]["commit"]), []).append(name)
+    if len(runs) == 1:
+        ((date, commit),) = runs
+        return "From the run of %s (commit %s)." % (date, commit)
+    return "From the runs of " + "; ".join("%s (commit %s): %s" % (date, commit, ", ".join(names))
+                                           for (date, commit), names in sorted(runs.items())) + "."
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "docs/bench"
     parts = []
@@ -460,7 +474,7 @@ def main():
         with open(readme) as f:
             txt = f.read()
         new = re.sub(r"(<!-- BEGIN key-table -->\n).*?(<!-- END key-table -->)",
-                     lambda mm: mm.group(1) + key + "\n\n_From the run of %s (commit %s)._\n" % (meta["date"], meta["commit"]) + mm.group(2),
+                     lambda mm: mm.group(1) + key + "\n\n_%s_\n" % runs_note(d) + mm.group(2),
                      txt, flags=re.S)
         if new != txt:
             with open(readme, "w") as f:

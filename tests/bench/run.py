@@ -51,7 +51,7 @@ FULL = dict(
     handoff_n=200, py_handoff_n=100, py_handoff_poll_n=30,
     recover_reps=7, never_limit_ms=2500, py_recover_impls=["ours", "fasteners", "filelock", "seed"],
     scale_iters=2000, scale_many=10000, py_scale_iters=300, rss_runs=3,
-    etcd_reps=3, etcd_ms=2000, etcd_workers=4,
+    etcd_reps=3, etcd_ms=2000, etcd_workers=4, etcd_cost_runs=9,
 )
 QUICK = dict(
     pair_reps=2, pair_ms=30, py_pair_reps=1, py_pair_ms=50,
@@ -62,7 +62,7 @@ QUICK = dict(
     handoff_n=50, py_handoff_n=30, py_handoff_poll_n=10,
     recover_reps=1, never_limit_ms=500, py_recover_impls=["ours", "fasteners", "seed"],
     scale_iters=200, scale_many=10000, py_scale_iters=50, rss_runs=1,
-    etcd_reps=1, etcd_ms=500, etcd_workers=4,
+    etcd_reps=1, etcd_ms=500, etcd_workers=4, etcd_cost_runs=1,
 )
 
 C_IMPLS = ["ours", "glibc", "glibc-pw"]
@@ -322,7 +322,7 @@ def sec_etcd(cfg) -> dict:
     # library with the backend against the local-only one.
     etcd_lib = os.path.join(BUILD, "etcd", "libprwlock.so")
     if os.path.exists(etcd_lib):
-        for _ in range(cfg["rss_runs"]):
+        for _ in range(cfg["etcd_cost_runs"]):  # interleaved: both see the same load
             for variant, lib in (("local", LIB), ("etcd", etcd_lib)):
                 for x in run_json([RSS_LOAD, lib], env_for("c")):
                     raw.append(dict(x, variant=variant, size=os.path.getsize(lib)))
