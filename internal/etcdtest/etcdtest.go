@@ -12,6 +12,7 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -45,6 +46,14 @@ type Cluster struct {
 	bin     string
 	initial string
 	token   string
+	tls     *TLS
+}
+
+// TLS makes the members serve clients over TLS only, and require a client
+// certificate signed by CA. Files are PEM.
+type TLS struct {
+	CA, Cert, Key string     // server side: the CA of clients, the server's pair
+	Client        *tls.Config // what WaitReady and Leader connect with
 }
 
 // Binary returns the etcd server to run, or an error saying how to get one.
@@ -81,10 +90,13 @@ func freePorts(n int) ([]int, error) {
 }
 
 // Start runs an n-member cluster and waits until it serves requests.
-func Start(n int) (*Cluster, error) {
+func Start(n int) (*Cluster, error) { return StartTLS(n, nil) }
+
+// StartTLS is Start with clients served over TLS (nil: plain).
+func StartTLS(n int, t *TLS) (*Cluster, error) {
 	var last error
 	for try := 0; try < 3; try++ {
-		c, err := start(n)
+		c, err := start(n, t)
 		if err == nil {
 			return c, nil
 		}
@@ -93,7 +105,7 @@ func Start(n int) (*Cluster, error) {
 	return nil, last
 }
 
-func start(n int) (*Cluster, error) {
+func start(n int, t *TLS) (*Cluster, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -106,10 +118,14 @@ func start(n int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin, token: filepath.Base(dir)}
+	c := &Cluster{dir: dir, bin: bin, token: filepath.Base(dir), tls: t}
+	scheme := "http"
+	if t != nil {
+		scheme = "https"
+	}
 	var initial []string
 	for i := 0; i < n; i++ {
-		m := &Member{Name: fmt.Sprintf("m%d", i), ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+		m := &Member{Name: fmt.Sprintf("m%d", i), ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
 			PeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]), dir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.PeerURL)
@@ -134,14 +150,19 @@ func (c *Cluster) run(m *Member) error {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.Command(c.bin,
+	var tlsArgs []string
+	if c.tls != nil {
+		tlsArgs = []string{"--cert-file", c.tls.Cert, "--key-file", c.tls.Key,
+			"--trusted-ca-file", c.tls.CA, "--client-cert-auth"}
+	}
+	cmd := exec.Command(c.bin, append(tlsArgs,
 		"--name", m.Name, "--data-dir", m.dir,
 		"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
 		"--listen-peer-urls", m.PeerURL, "--initial-advertise-peer-urls", m.PeerURL,
 		"--initial-cluster", c.initial, "--initial-cluster-state", "new",
 		"--initial-cluster-token", c.token,
 		"--heartbeat-interval", "50", "--election-timeout", "500",
-		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
+		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group, and killed if the test process dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -178,7 +199,7 @@ func startPinned(cmd *exec.Cmd) error {
 func (c *Cluster) Endpoints() []string {
 	var out []string
 	for _, m := range c.Members {
-		out = append(out, strings.TrimPrefix(m.ClientURL, "http://"))
+		out = append(out, strings.TrimPrefix(strings.TrimPrefix(m.ClientURL, "http://"), "https://"))
 	}
 	return out
 }
@@ -201,7 +222,7 @@ func (c *Cluster) WaitReady(timeout time.Duration) error {
 			continue
 		}
 		for {
-			err := ping(m.ClientURL)
+			err := c.ping(m.ClientURL)
 			if err == nil {
 				break
 			}
@@ -228,8 +249,16 @@ func lastLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-func ping(url string) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: time.Second, Logger: zap.NewNop()})
+func (c *Cluster) client(url string) (*clientv3.Client, error) {
+	cfg := clientv3.Config{Endpoints: []string{url}, DialTimeout: time.Second, Logger: zap.NewNop()}
+	if c.tls != nil {
+		cfg.TLS = c.tls.Client
+	}
+	return clientv3.New(cfg)
+}
+
+func (c *Cluster) ping(url string) error {
+	cli, err := c.client(url)
 	if err != nil {
 		return err
 	}
@@ -274,7 +303,7 @@ func (c *Cluster) Leader() int {
 		if m.cmd == nil {
 			continue
 		}
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.ClientURL}, DialTimeout: time.Second, Logger: zap.NewNop()})
+		cli, err := c.client(m.ClientURL)
 		if err != nil {
 			continue
 		}
