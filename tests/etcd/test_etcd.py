@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 import warnings
 
 import pytest
@@ -60,7 +60,11 @@ def test_python_api(cluster):
         lock.fence()
     lock.acquire_write()
     f1 = lock.fence()
-    assert not lock.try_acquire_write() if False else True
+    got = []
+    t = threading.Thread(target=lambda: got.append(lock.try_acquire_read()))
+    t.start()
+    t.join()
+    assert got == [False]  # another thread is another owner: busy
     with pytest.raises(prwlock.DeadlockError):
         lock.acquire_read()
     st = lock.stats()
