@@ -340,8 +340,14 @@ func TestEtcdRWMutexShape(t *testing.T) {
 	l.RLock()
 	l.RUnlock()
 	l.RUnlock()
+	if _, err := l.LockFence(); err != ErrNotHeld {
+		t.Fatalf("LockFence without Lock: %v", err)
+	}
 	if !l.TryLock() {
 		t.Fatal("TryLock on a free lock")
+	}
+	if f, err := l.LockFence(); err != nil || f == 0 || l.LockLost() == nil {
+		t.Fatalf("LockFence %d %v", f, err)
 	}
 	l.Unlock()
 }

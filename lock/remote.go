@@ -101,3 +101,33 @@ func (l *Lock) Lost(o Owner) <-chan struct{} {
 	}
 	return l.remote.lost(o)
 }
+
+// LockFence is Fence for the write lock taken by Lock, TryLock,
+// LockTimeout or LockContext (whose owner the handle made up). It returns
+// ErrNotHeld if this handle holds no such lock.
+func (l *Lock) LockFence() (uint64, error) {
+	if l == nil {
+		return 0, ErrClosed
+	}
+	l.rwmu.Lock()
+	o := l.wOwner
+	l.rwmu.Unlock()
+	if o == 0 {
+		return 0, ErrNotHeld
+	}
+	return l.Fence(o)
+}
+
+// LockLost is Lost for the write lock taken by Lock and its variants.
+func (l *Lock) LockLost() <-chan struct{} {
+	if l == nil {
+		return nil
+	}
+	l.rwmu.Lock()
+	o := l.wOwner
+	l.rwmu.Unlock()
+	if o == 0 {
+		return nil
+	}
+	return l.Lost(o)
+}
