@@ -152,7 +152,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print("waiting   %s, %s" % (_plural(st.waiting_readers, "reader", "readers"),
                                   _plural(st.waiting_writers, "writer", "writers")))
     attached = _plural(st.attached, "other process", "other processes") if st.attached else "no other process"
-    print("slots     %d of %d used; %s attached" % (st.used_slots, st.capacity, attached))
+    # A remote lock has no slot table: capacity 0 means no limit.
+    cap = "%d of %d used" % (st.used_slots, st.capacity) if st.capacity else "%d used (no limit)" % st.used_slots
+    print("slots     %s; %s attached" % (cap, attached))
     print("recovered %s; %s" % (_plural(st.recoveries, "dead holder", "dead holders"),
                                 _plural(st.owner_deaths, "writer died", "writers died") + " holding it"))
     if st.owner_dead:
