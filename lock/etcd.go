@@ -142,6 +142,8 @@ type etcdLock struct {
 	pid  uint32
 	refs int // under etcdRegistryMu
 
+	closed atomic.Bool // the last handle closed: requests fail with ErrClosed
+
 	mu   sync.Mutex
 	sess *etcdSession
 	recs map[Owner]*etcdRec
@@ -230,6 +232,9 @@ func (e *etcdLock) session(ctx context.Context) (*etcdSession, error) {
 	if s != nil && s.valid() {
 		return s, nil
 	}
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.timeout)
 	defer cancel()
 	t0 := MonotonicNow()
@@ -266,7 +271,17 @@ func leaseHex(id clientv3.LeaseID) string { return fmt.Sprintf("%016x", uint64(i
 // while etcd does not answer. It ends the session when etcd says the lease
 // is gone or when the lease may have expired unrenewed.
 func (e *etcdLock) keepAlive(ctx context.Context, s *etcdSession) {
-	defer s.end()
+	defer func() {
+		s.end()
+		// Given up on (not closed): if the lease still lives on the
+		// server, end it now, so that the holds this process counts as
+		// lost stop blocking others. Best effort.
+		if ctx.Err() == nil {
+			rctx, cancel := context.WithTimeout(context.Background(), e.cfg.timeout)
+			e.cli.Revoke(rctx, s.lease)
+			cancel()
+		}
+	}()
 	interval := s.ttl / 3
 	retry := min(interval, 100*time.Millisecond)
 	next := interval
@@ -353,6 +368,9 @@ func (e *etcdLock) op(w *waitCtl, what string, f func(ctx context.Context) error
 		if w != nil && w.deadline > 0 && w.deadline < limit && w.deadline > MonotonicNow() {
 			limit = w.deadline
 		}
+		if e.closed.Load() {
+			return ambiguous, ErrClosed
+		}
 		ctx, cancel := context.WithTimeout(base, time.Duration(limit-MonotonicNow()))
 		err = f(ctx)
 		cancel()
@@ -419,7 +437,9 @@ func (h *etcdHandle) acquire(o Owner, m Mode, w *waitCtl) error {
 		case r.wait != ModeNone:
 			e.withdraw(o, r)
 		case r.mode == ModeRead && m == ModeRead:
+			e.mu.Lock()
 			r.count++ // recursive read: no request
+			e.mu.Unlock()
 			return r.result()
 		default:
 			return ErrDeadlock
@@ -760,8 +780,13 @@ func (h *etcdHandle) release(o Owner, keepMark bool) error {
 		e.withdraw(o, r)
 		return ErrNotHeld
 	}
-	if r.mode == ModeRead && r.count > 0 {
+	e.mu.Lock()
+	recursive := r.mode == ModeRead && r.count > 0
+	if recursive {
 		r.count--
+	}
+	e.mu.Unlock()
+	if recursive {
 		return nil
 	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(r.key), "=", r.rev)}
@@ -1028,6 +1053,7 @@ func (h *etcdHandle) close() error {
 	if !last {
 		return nil
 	}
+	e.closed.Store(true)
 	e.mu.Lock()
 	s := e.sess
 	e.sess = nil
