@@ -756,6 +756,9 @@ func (e *etcdLock) withdraw(o Owner, r *etcdRec) {
 }
 
 func (e *etcdLock) deleteKey(s *etcdSession, key string) {
+	if e.closed.Load() {
+		return // the session's lease is revoked: its keys are gone
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.timeout)
 	defer cancel()
 	if _, err := e.cli.Delete(ctx, key); err != nil {

@@ -734,3 +734,36 @@ func TestEtcdQuorumLoss(t *testing.T) {
 	}
 	l.Release(2)
 }
+
+// Closing the last handle makes this process's waiters return EBADF at
+// once, as for a local lock.
+func TestEtcdCloseWakesWaiters(t *testing.T) {
+	c := startEtcd(t, 1)
+	url := c.URL(etcdName(t))
+	other := openEtcdTest(t, url+"?ttl=9") // another session holds the lock
+	if err := other.Acquire(1, ModeWrite, 0); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- l.Acquire(2, ModeRead, 30*time.Second) }()
+	waitFor(t, 5*time.Second, "queued reader", func() bool { s, _ := other.Stats(); return s.WaitingReaders == 1 })
+	t0 := time.Now()
+	l.Close()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("waiter after close: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("waiter still blocked 3 s after close")
+	}
+	t.Logf("waiter returned %v after close", time.Since(t0))
+	if s, _ := other.Stats(); s.WaitingReaders != 0 {
+		t.Fatalf("the closed handle's wait stayed queued: %+v", s)
+	}
+	other.Release(1)
+}
