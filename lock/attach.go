@@ -15,7 +15,8 @@ func (s *segment) attIdent(i int) ident {
 }
 
 // attach registers this process. It returns the entry index, or -1 when
-// the table is full even after dropping dead entries.
+// the table is full even after dropping dead entries (within the bounds of
+// dropDeadAttachments).
 func (s *segment) attach() int {
 	for pass := 0; pass < 2; pass++ {
 		for i := 0; i < s.capacity; i++ {
@@ -27,9 +28,8 @@ func (s *segment) attach() int {
 			atomic.StoreUint32(s.attRefsp(i), 1)
 			return i
 		}
-		cache := liveCache{}
-		for i := 0; i < s.capacity; i++ {
-			s.dropDeadAttachment(i, cache)
+		if pass == 0 {
+			s.dropDeadAttachments()
 		}
 	}
 	return -1
@@ -80,7 +80,7 @@ func (s *segment) lastUserGone() bool {
 	for start := MonotonicNow(); ; {
 		if atomic.CompareAndSwapUint32(st, segReady, segClosing) {
 			atomic.StoreUint32(s.u32(offCloserPID), s.me.pid)
-			if s.attachedCount() > 0 {
+			if s.anyAttached() {
 				atomic.StoreUint32(st, segReady)
 				return false
 			}

@@ -28,6 +28,9 @@ type segment struct {
 	active atomic.Int64
 
 	recs recTable // Owner -> *ownerRec
+
+	// Where the next bounded sweep of a full table starts (see full.go).
+	roomNext, attNext atomic.Int32
 }
 
 const closingBias = -1 << 40
@@ -143,11 +146,11 @@ func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 			atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
 			return i, gen, nil
 		}
-		if pass == 0 && s.sweep() == 0 {
+		if pass == 0 && s.sweepForRoom() == 0 {
 			break
 		}
 	}
-	return -1, 0, ErrFull
+	return -1, 0, s.fullError("holder slots (one per thread holding or waiting)")
 }
 
 func setIfDiff64(p *uint64, v uint64) {

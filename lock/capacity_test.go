@@ -1,0 +1,237 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fillReaders makes owners 1..n hold read on l.
+func fillReaders(t *testing.T, l *Lock, n int) {
+	t.Helper()
+	for o := 1; o <= n; o++ {
+		if err := l.Acquire(Owner(o), ModeRead, 0); err != nil {
+			t.Fatalf("owner %d of %d: %v", o, n, err)
+		}
+	}
+}
+
+// checkFull asserts that err is the capacity error: ErrFull and EAGAIN,
+// naming the limit and the creation option that raises it.
+func checkFull(t *testing.T, err error, limit int, took time.Duration) {
+	t.Helper()
+	if !errors.Is(err, ErrFull) || !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("want ErrFull (EAGAIN), got %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"all " + strconv.Itoa(limit) + " ", "Options.Capacity", strconv.Itoa(MaxCapacity)} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("error %q does not say %q", msg, want)
+		}
+	}
+	// The error must come at once, never after a wait; the bound is
+	// generous for a loaded machine (the figure is logged).
+	if took > time.Second {
+		t.Fatalf("ErrFull took %v", took)
+	}
+}
+
+// A default lock serves DefaultCapacity holders at once, and one more gets
+// ErrFull at once, whether it tries, waits with a timeout or waits forever.
+// Once they leave, a writer gets in.
+func TestDefaultCapacityHolders(t *testing.T) {
+	if DefaultCapacity < 1024 {
+		t.Fatalf("DefaultCapacity %d: a default lock must serve at least 1024 holders", DefaultCapacity)
+	}
+	l, _ := openTest(t, Options{})
+	if st, _ := l.Stats(); st.Capacity != DefaultCapacity {
+		t.Fatalf("capacity %d, want %d", st.Capacity, DefaultCapacity)
+	}
+	fillReaders(t, l, DefaultCapacity)
+	extra := Owner(DefaultCapacity + 1)
+	for _, timeout := range []time.Duration{0, time.Second, -1} {
+		for _, m := range []Mode{ModeRead, ModeWrite} {
+			t0 := time.Now()
+			err := l.Acquire(extra, m, timeout)
+			took := time.Since(t0)
+			checkFull(t, err, DefaultCapacity, took)
+			t.Logf("%s, timeout %v: ErrFull after %v: %v", m, timeout, took, err)
+		}
+	}
+	if st, _ := l.Stats(); st.Readers != DefaultCapacity || st.UsedSlots != DefaultCapacity {
+		t.Fatalf("%+v", st)
+	}
+	for o := 1; o <= DefaultCapacity; o++ {
+		mustRelease(t, l, Owner(o))
+	}
+	mustAcquire(t, l, extra, ModeWrite)
+	mustRelease(t, l, extra)
+}
+
+// The largest capacity holds MaxCapacity readers; a writer that queued
+// while they held gets in once they leave, and the table ends empty.
+func TestMaxCapacityHolders(t *testing.T) {
+	l, _ := openTest(t, Options{Capacity: MaxCapacity})
+	fillReaders(t, l, MaxCapacity-1)
+	writer := Owner(MaxCapacity)
+	done := make(chan error, 1)
+	go func() { done <- l.Acquire(writer, ModeWrite, 30*time.Second) }()
+	waitFor(t, 10*time.Second, "writer queued", func() bool { st, _ := l.Stats(); return st.WaitingWriters == 1 })
+	t0 := time.Now()
+	err := l.Acquire(MaxCapacity+1, ModeRead, 0)
+	checkFull(t, err, MaxCapacity, time.Since(t0))
+	for o := 1; o < MaxCapacity; o++ {
+		mustRelease(t, l, Owner(o))
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("writer after %d readers: %v", MaxCapacity-1, err)
+	}
+	mustRelease(t, l, writer)
+	if st, _ := l.Stats(); st.UsedSlots != 0 || st.Capacity != MaxCapacity {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestCapacityOption(t *testing.T) {
+	for _, c := range []struct{ ask, got int }{{0, DefaultCapacity}, {1, 64}, {64, 64}, {65, 128},
+		{1000, 1024}, {MaxCapacity, MaxCapacity}} {
+		l, _ := openTest(t, Options{Capacity: c.ask})
+		if st, _ := l.Stats(); st.Capacity != c.got {
+			t.Errorf("Capacity %d: got %d, want %d", c.ask, st.Capacity, c.got)
+		}
+	}
+	for _, bad := range []int{-1, MaxCapacity + 1, 1 << 20} {
+		if _, err := Open(uniqueName(t), Options{Create: true, Capacity: bad}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Capacity %d: %v", bad, err)
+		}
+	}
+}
+
+// Opening an existing lock keeps the creator's capacity.
+func TestCapacityIsTheCreators(t *testing.T) {
+	l, name := openTest(t, Options{Capacity: 128})
+	other, err := Open(name, Options{Create: true, Capacity: MaxCapacity})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if st, _ := l.Stats(); st.Capacity != 128 {
+		t.Fatalf("capacity %d", st.Capacity)
+	}
+}
+
+// A full table of a dead process's slots makes room for a claim.
+func TestFullTableOfDeadOwnersMakesRoom(t *testing.T) {
+	l, _ := openTest(t, Options{Capacity: 64})
+	s := l.seg
+	dead := ident{4000001, 1, self().pidns}
+	for i := 0; i < 64; i++ {
+		atomic.StoreUint64(s.owner(i), ownerKey(dead.pid, Owner(100+i)))
+		atomic.StoreUint64(s.pstart(i), dead.pstart)
+		atomic.StoreUint64(s.pidns(i), dead.pidns)
+		atomic.StoreUint64(s.ctl(i), makeCtl(1, slotRead))
+		atomic.OrUint64(s.bitmapWord(0), 1<<i)
+	}
+	mustAcquire(t, l, 1, ModeWrite)
+	mustRelease(t, l, 1)
+	if st, _ := l.Stats(); st.UsedSlots != 0 || st.Recoveries != 64 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// A sweep of a full table stops after its budget and the next one resumes
+// where it stopped, so repeated attempts judge every entry.
+func TestSweepBoundedResumes(t *testing.T) {
+	l, _ := openTest(t, Options{Capacity: 256})
+	s := l.seg
+	var next atomic.Int32
+	seen := make([]int, s.capacity)
+	calls := 0
+	for covered := 0; covered < s.capacity; calls++ {
+		if calls > s.capacity {
+			t.Fatalf("no progress: %d of %d entries after %d sweeps", covered, s.capacity, calls)
+		}
+		visited := 0
+		s.sweepBounded(&next, func(i int, _ liveCache) {
+			if seen[i] == 0 {
+				covered++
+			}
+			seen[i]++
+			visited++
+			time.Sleep(time.Duration(fullSweepBudget) / 8) // an expensive liveness check
+		})
+		if visited == 0 || visited > 32 {
+			t.Fatalf("sweep %d visited %d entries", calls, visited)
+		}
+	}
+	if calls < 4 {
+		t.Fatalf("%d sweeps covered the table: the budget did not bound them", calls)
+	}
+	// Without expensive checks one sweep covers everything.
+	visited := 0
+	s.sweepBounded(&next, func(int, liveCache) { visited++ })
+	if visited != s.capacity {
+		t.Fatalf("cheap sweep visited %d of %d", visited, s.capacity)
+	}
+}
+
+// Attaching to an anonymous lock whose attachment entries are all taken by
+// live processes fails at once with ErrFull naming the limit.
+func TestAttachFullAnonymous(t *testing.T) {
+	l, err := CreateAnonymous(Options{Capacity: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := l.seg
+	// Our parent (the go command) is alive: entries in its name stay.
+	pp := uint32(os.Getppid())
+	forged := func(i int) bool { return i != s.attSlot }
+	for i := 0; i < s.capacity; i++ {
+		if atomic.CompareAndSwapUint32(s.attPIDp(i), 0, pp) {
+			atomic.StoreUint64(s.attPstartp(i), procStart(pp))
+			atomic.StoreUint64(s.attPidnsp(i), s.me.pidns)
+		}
+	}
+	freeForged := func() {
+		for i := 0; i < s.capacity; i++ {
+			if forged(i) {
+				s.detachEntry(i)
+			}
+		}
+	}
+	defer freeForged() // before Close: else Close would leave the file to the "other users"
+	_, out := startHelper(t, "attach-full", l.Token())
+	line := out.expect(t, "result", 30*time.Second)
+	if !strings.Contains(line, fmt.Sprintf("result %d ", syscall.EAGAIN)) ||
+		!strings.Contains(line, "all 64 attachment entries") || !strings.Contains(line, "Options.Capacity") {
+		t.Fatalf("helper: %q", line)
+	}
+	t.Log(line)
+	// Entries freed: attaching works again.
+	freeForged()
+	_, out = startHelper(t, "attach-full", l.Token())
+	if line := out.expect(t, "result", 30*time.Second); !strings.HasPrefix(line, "result 0 ") {
+		t.Fatalf("helper after entries freed: %q", line)
+	}
+}
+
+func init() {
+	// attach-full TOKEN: attach, report the errno, the error and how long
+	// the attempt took.
+	helpers["attach-full"] = func(args []string) {
+		t0 := time.Now()
+		l, err := OpenToken(args[0])
+		took := time.Since(t0)
+		if err == nil {
+			l.Close()
+		}
+		fmt.Printf("result %d took %v: %v\n", int(Errno(err)), took, err)
+	}
+}
