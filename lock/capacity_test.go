@@ -235,3 +235,45 @@ func init() {
 		fmt.Printf("result %d took %v: %v\n", int(Errno(err)), took, err)
 	}
 }
+
+// A pending writer judges readers only up to the first live one, so a dead
+// reader behind a live one is recovered once the live one leaves, and one
+// in front of it at once.
+func TestDeadReaderBehindLiveReader(t *testing.T) {
+	for _, deadFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deadFirst=%v", deadFirst), func(t *testing.T) {
+			l, _ := openTest(t, Options{Capacity: 128})
+			s := l.seg
+			mustAcquire(t, l, 1, ModeRead)
+			live := int(l.seg.recs.load(1).slot)
+			dead := 127
+			if deadFirst {
+				dead = 0
+			}
+			if live == dead {
+				dead = 64
+			}
+			atomic.StoreUint64(s.owner(dead), ownerKey(4000001, 9))
+			atomic.StoreUint64(s.pstart(dead), 1)
+			atomic.StoreUint64(s.pidns(dead), s.me.pidns)
+			atomic.StoreUint64(s.ctl(dead), makeCtl(1, slotRead))
+			atomic.OrUint64(s.bitmapWord(dead/64), 1<<(dead%64))
+			done := make(chan error, 1)
+			go func() { done <- l.Acquire(2, ModeWrite, 10*time.Second) }()
+			time.Sleep(50 * time.Millisecond) // several polls
+			if ctlState(atomic.LoadUint64(s.ctl(dead))) == slotRead && deadFirst {
+				t.Fatal("the dead reader in front of a live one was not recovered")
+			}
+			t0 := time.Now()
+			mustRelease(t, l, 1)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("writer in %v after the live reader left", time.Since(t0))
+			mustRelease(t, l, 2)
+			if st, _ := l.Stats(); st.UsedSlots != 0 || st.Recoveries != 1 {
+				t.Fatalf("%+v", st)
+			}
+		})
+	}
+}

@@ -324,13 +324,13 @@ func (s *segment) checkWriter(st uint32) {
 	}
 }
 
-// checkReaders recovers dead read holders.
+// checkReaders recovers dead read holders. It stops at the first reader it
+// cannot recover: the pending writer waits for that one anyway, and judging
+// every reader on every poll would cost a /proc read per reading process.
+// Dead readers behind a live one are found on a later poll, once it left.
 func (s *segment) checkReaders() {
 	cache := liveCache{}
 	s.forEachUsed(func(i int) bool {
-		if s.slotState(i) == slotRead {
-			s.recoverIfDead(i, cache)
-		}
-		return true
+		return s.slotState(i) != slotRead || s.recoverIfDead(i, cache)
 	})
 }
