@@ -74,20 +74,27 @@ static int prw_opened(int rc, const uintptr_t *h, prw_lock **out) {
   return rc;
 }
 
-int prw_create(prw_lock **out) {
+int prw_create_ex(unsigned int capacity, prw_lock **out) {
   uintptr_t h = 0;
   if (out) *out = NULL;
   if (prw_in_child()) return PRW_EFORKED;
   if (!out) return EINVAL;
-  return prw_opened(prwgo_create(&h), &h, out);
+  return prw_opened(prwgo_create(capacity, &h), &h, out);
 }
 
-int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out) {
+int prw_create(prw_lock **out) { return prw_create_ex(0, out); }
+
+int prw_open_ex(const char *name, int flags, unsigned int mode, unsigned int capacity,
+                prw_lock **out) {
   uintptr_t h = 0;
   if (out) *out = NULL;
   if (prw_in_child()) return PRW_EFORKED;
   if (!name || !out) return EINVAL;
-  return prw_opened(prwgo_open((char *)name, flags, mode, &h), &h, out);
+  return prw_opened(prwgo_open((char *)name, flags, mode, capacity, &h), &h, out);
+}
+
+int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out) {
+  return prw_open_ex(name, flags, mode, 0, out);
 }
 
 int prw_deserialize(const char *token, prw_lock **out) {
@@ -192,7 +199,11 @@ const char *prw_strerror(int err) {
   case EDEADLK: return "request would deadlock on the caller's own hold";
   case EPERM: return "calling thread does not hold the lock in the required mode";
   case EOWNERDEAD: return "lock acquired, but a previous writer died holding it";
-  case EAGAIN: return "holder table is full";
+  case EAGAIN:
+    return "lock is full: every holder slot (one per thread holding or waiting) or, when "
+           "attaching to an anonymous lock, every attachment entry (one per process) is in use; "
+           "create the lock with a larger capacity (prw_create_ex, prw_open_ex; at most "
+           PRW_STR(PRW_MAX_CAPACITY) ")";
   case EPROTO: return "not a valid prwlock segment or token, or incompatible layout";
   case EBADF: return "not a live lock handle";
   case EINVAL: return "invalid argument";
