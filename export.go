@@ -390,6 +390,17 @@ func prwgo_is_anonymous(h C.uintptr_t) (rc C.int) {
 	return 0
 }
 
+//export prwgo_capacity
+func prwgo_capacity(h C.uintptr_t, capacity *C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	*capacity = C.uint32_t(l.Capacity())
+	return 0
+}
+
 func b32(b bool) C.uint32_t {
 	if b {
 		return 1

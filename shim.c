@@ -185,6 +185,12 @@ int prw_info(prw_lock *lock, prw_info_t *info) {
   return prwgo_info(prw_h(lock), info);
 }
 
+int prw_capacity(prw_lock *lock, uint32_t *capacity) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || !capacity) return EINVAL;
+  return prwgo_capacity(prw_h(lock), capacity);
+}
+
 int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
   if (prw_in_child()) return PRW_EFORKED;
   if (!lock || !count || (!out && cap > 0)) return EINVAL;

@@ -386,6 +386,17 @@ int prw_is_anonymous(prw_lock *lock);
  *   PRW_EFORKED called in a forked child */
 int prw_info(prw_lock *lock, prw_info_t *info);
 
+/* prw_capacity stores the lock's capacity (see Capacity), as its creator
+ * chose it, in *capacity. Unlike prw_info it costs no scan of the lock's
+ * tables, so it suits an error path (EAGAIN).
+ *
+ * Returns:
+ *   0           success
+ *   EINVAL      lock or capacity is NULL
+ *   EBADF       lock is not a live handle
+ *   PRW_EFORKED called in a forked child */
+int prw_capacity(prw_lock *lock, uint32_t *capacity);
+
 /* prw_holders copies a snapshot of the holder table (holds and waits, of
  * all processes) to out[0..cap). *count is set to the number of entries in
  * the snapshot. If that is more than cap, the first cap entries are copied

@@ -156,5 +156,10 @@ func (l *Lock) Release(o Owner) error { return l.release(o) }
 // admitted with it. Without a write hold it returns ErrNotHeld.
 func (l *Lock) Downgrade(o Owner) error { return l.downgrade(o) }
 
+// Capacity returns the lock's capacity, chosen by its creator: the number
+// of owners that may hold or wait at once, and of processes that may have
+// it open. It reads nothing from shared memory.
+func (l *Lock) Capacity() int { return l.seg.capacity }
+
 // Held reports the mode in which owner o holds the lock.
 func (l *Lock) Held(o Owner) Mode { return l.held(o) }

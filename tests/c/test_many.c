@@ -61,18 +61,27 @@ static int child(const char *shared, const char *name) {
   return rc == 0 ? 0 : 1;
 }
 
+/* capacity_of returns l's capacity, checking that prw_capacity and
+ * prw_info agree. */
 static int capacity_of(prw_lock *l) {
   prw_info_t i;
+  uint32_t c = 0;
   EXPECT_RC(prw_info(l, &i), 0);
-  return (int)i.capacity;
+  EXPECT_RC(prw_capacity(l, &c), 0);
+  CHECK(c == i.capacity);
+  return (int)c;
 }
 
 static void test_capacity_option(void) {
   prw_lock *l;
   char name[128];
+  uint32_t c;
   EXPECT_RC(prw_create(&l), 0);
   CHECK(capacity_of(l) == PRW_DEFAULT_CAPACITY);
+  EXPECT_RC(prw_capacity(l, NULL), EINVAL);
+  EXPECT_RC(prw_capacity(NULL, &c), EINVAL);
   prw_close(l);
+  EXPECT_RC(prw_capacity(l, &c), EBADF);
   struct {
     unsigned ask;
     int got;
