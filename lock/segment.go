@@ -124,6 +124,13 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 	}
 }
 
+// claimSpreadBits: claims start within the first 1<<claimSpreadBits slots
+// (one page of the table), so that what a lock costs in memory follows the
+// number of owners holding or waiting at once, not how many ever did: tmpfs
+// allocates a page of the file when it is first touched. No capacity is
+// smaller.
+const claimSpreadBits = 6
+
 // claim takes a free slot for owner o in slot state st and returns its
 // index and generation. The state is stored before the bitmap bit is set:
 // a writer that finds the bit then sees the state, and one that misses it
@@ -131,7 +138,10 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 	key := ownerKey(s.me.pid, o)
 	n := s.capacity
-	start := int(uint32(o)*2654435761) % n // spread owners; the same owner tends to reuse its slot
+	// Start where the owner hashes among the first claimSpread slots:
+	// concurrent claims rarely collide, the same owner tends to reuse its
+	// slot, and a lock's holders stay in the first pages of its table.
+	start := int(uint32(o) * 2654435761 >> (32 - claimSpreadBits))
 	for pass := 0; pass < 2; pass++ {
 		for k := 0; k < n; k++ {
 			i := start + k
