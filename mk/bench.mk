@@ -34,7 +34,13 @@ $(BENCH_BIN)/bench_go: $(ROOT)/tests/bench/go/main.go $(filter-out %_test.go,$(w
 	@mkdir -p $(BENCH_BIN)
 	cd $(ROOT) && $(GO) build -o $@ ./tests/bench/go
 
-bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/rss_load $(BENCH_BIN)/bench_go
+# The engine's test binary, for BenchmarkWriterScan (package-internal scans).
+$(BENCH_BIN)/lock.test: $(wildcard $(ROOT)/lock/*.go)
+	@mkdir -p $(BENCH_BIN)
+	cd $(ROOT) && $(GO) test -c -o $@ ./lock
+
+bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/rss_load $(BENCH_BIN)/bench_go \
+	$(BENCH_BIN)/lock.test
 
 bench: bench-tools
 	$(BENCH_PY) $(ROOT)/tests/bench/run.py --out $(BENCH_OUT) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
