@@ -248,14 +248,15 @@ func prwgo_open(name *C.char, flags C.int, mode C.uint, capacity C.uint, out *C.
 	defer recoverTo(&rc)
 	create, excl := flags&C.PRW_CREATE != 0, flags&C.PRW_EXCL != 0
 	c, ok := capacityOption(capacity)
-	if flags&^(C.PRW_CREATE|C.PRW_EXCL) != 0 || excl && !create || mode&^0o777 != 0 || !ok {
+	if flags&^(C.PRW_CREATE|C.PRW_EXCL|C.PRW_MULTIUSER) != 0 || excl && !create || mode&^0o777 != 0 || !ok {
 		return C.EINVAL
 	}
 	n := C.GoString(name)
 	if n == "" {
 		return C.EINVAL
 	}
-	l, err := lock.Open(n, lock.Options{Create: create, Exclusive: excl, Perm: uint32(mode), Capacity: c})
+	l, err := lock.Open(n, lock.Options{Create: create, Exclusive: excl, Perm: uint32(mode),
+		MultiUser: flags&C.PRW_MULTIUSER != 0, Capacity: c})
 	if err != nil {
 		return errno(err)
 	}
@@ -345,6 +346,36 @@ func prwgo_release(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
 		return C.EBADF
 	}
 	return errno(l.Release(lock.Owner(tid)))
+}
+
+//export prwgo_release_unrepaired
+func prwgo_release_unrepaired(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	return errno(l.ReleaseUnrepaired(lock.Owner(tid)))
+}
+
+// prwgo_threads_exited ends the owners of threads that exited: on every
+// open lock their holds end as if they had died (lock.Abandon).
+//
+//export prwgo_threads_exited
+func prwgo_threads_exited(tids *C.uint32_t, n C.size_t) (rc C.int) {
+	defer recoverTo(&rc)
+	ended := unsafe.Slice((*uint32)(unsafe.Pointer(tids)), int(n))
+	handles.mu.Lock()
+	cnt := handles.n
+	handles.mu.Unlock()
+	for idx := uint32(0); idx < cnt; idx++ {
+		if e := handleSlot(idx).Load(); e != nil {
+			for _, t := range ended {
+				e.l.Abandon(lock.Owner(t))
+			}
+		}
+	}
+	return 0
 }
 
 //export prwgo_downgrade

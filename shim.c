@@ -39,9 +39,58 @@ static inline int prw_in_child(void) {
   return __atomic_load_n(&prw_forked, __ATOMIC_RELAXED);
 }
 
+/* Threads that exited after using the library. A thread's holds die with
+ * it (as if its process had died: a write hold leaves the lock owner-dead),
+ * and its tid may be given to a new thread, which must not inherit them.
+ * The destructor of prw_exit_key, run by the exiting thread itself (so
+ * before its tid can be reused), queues the tid; the next call into the
+ * library from any thread ends the queued owners in Go before it uses its
+ * own tid. The destructor never enters Go: it may run after the Go
+ * runtime's own thread-exit destructor. */
+static pthread_key_t prw_exit_key;
+static pthread_mutex_t prw_exited_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *prw_exited;
+static size_t prw_exited_n, prw_exited_cap;
+static int prw_exited_pending;
+
+static void prw_thread_exit(void *v) {
+  uint32_t tid = (uint32_t)(uintptr_t)v;
+  pthread_mutex_lock(&prw_exited_mu);
+  if (prw_exited_n == prw_exited_cap) {
+    size_t cap = prw_exited_cap ? 2 * prw_exited_cap : 16;
+    uint32_t *p = realloc(prw_exited, cap * sizeof *p);
+    if (p) prw_exited = p, prw_exited_cap = cap;
+  }
+  /* Out of memory: the holds stay until the process exits. */
+  if (prw_exited_n < prw_exited_cap) prw_exited[prw_exited_n++] = tid;
+  __atomic_store_n(&prw_exited_pending, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&prw_exited_mu);
+}
+
+static void prw_reap(void) {
+  uint32_t *list;
+  size_t n;
+  pthread_mutex_lock(&prw_exited_mu);
+  list = prw_exited, n = prw_exited_n;
+  prw_exited = NULL, prw_exited_n = prw_exited_cap = 0;
+  __atomic_store_n(&prw_exited_pending, 0, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&prw_exited_mu);
+  if (n) prwgo_threads_exited(list, n);
+  free(list);
+}
+
+static uint32_t prw_self_slow(void) {
+  uint32_t t = prw_tid = (uint32_t)syscall(SYS_gettid);
+  pthread_setspecific(prw_exit_key, (void *)(uintptr_t)t);
+  return t;
+}
+
+/* The calling thread's owner id, after ending the owners of exited
+ * threads (one of which may have had this tid). */
 static inline uint32_t prw_self(void) {
   uint32_t t = prw_tid;
-  if (t == 0) t = prw_tid = (uint32_t)syscall(SYS_gettid);
+  if (t == 0) t = prw_self_slow();
+  if (__atomic_load_n(&prw_exited_pending, __ATOMIC_ACQUIRE)) prw_reap();
   return t;
 }
 
@@ -50,6 +99,10 @@ static inline uintptr_t prw_h(prw_lock *lock) { return (uintptr_t)lock; }
 static void prw_on_fork_child(void) {
   __atomic_store_n(&prw_forked, 1, __ATOMIC_RELAXED);
   prw_tid = 0; /* the child's only thread has a new tid */
+  /* The parent's threads are not the child's: nothing of theirs to end. */
+  pthread_setspecific(prw_exit_key, NULL);
+  __atomic_store_n(&prw_exited_pending, 0, __ATOMIC_RELAXED);
+  prw_exited_n = 0;
 }
 
 static void prw_on_exit(void) {
@@ -60,6 +113,7 @@ static void prw_on_exit(void) {
 }
 
 __attribute__((constructor)) static void prw_init(void) {
+  pthread_key_create(&prw_exit_key, prw_thread_exit);
   pthread_atfork(NULL, NULL, prw_on_fork_child);
   atexit(prw_on_exit);
 }
@@ -155,6 +209,12 @@ int prw_release(prw_lock *lock) {
   return prwgo_release(prw_h(lock), prw_self());
 }
 
+int prw_release_unrepaired(prw_lock *lock) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock) return EINVAL;
+  return prwgo_release_unrepaired(prw_h(lock), prw_self());
+}
+
 int prw_downgrade(prw_lock *lock) {
   if (prw_in_child()) return PRW_EFORKED;
   if (!lock) return EINVAL;
@@ -215,8 +275,12 @@ const char *prw_strerror(int err) {
   case EINVAL: return "invalid argument";
   case ENOENT: return "no such lock";
   case EEXIST: return "lock already exists";
-  case EACCES: return "permission denied";
+  case EACCES:
+    return "permission denied (by the file's mode, or the lock's file belongs to "
+           "another user or others can write it: see PRW_MULTIUSER)";
   case ERANGE: return "buffer too small";
+  case ENOTRECOVERABLE:
+    return "hold lost: another process recovered it, judging its owner dead";
   case EIO: return "internal error in libprwlock";
   case PRW_EFORKED:
     return "process was forked without exec: libprwlock cannot run in the "

@@ -59,8 +59,18 @@ type Options struct {
 	// (EEXIST) when the lock already exists.
 	Exclusive bool
 	// Perm is the file mode of a lock this call creates; 0 means 0600. It is
-	// applied exactly, regardless of the umask.
+	// applied exactly, regardless of the umask. A mode that lets users other
+	// than the owner write (group or other write bits) needs MultiUser.
 	Perm uint32
+	// MultiUser accepts a lock meant to be shared between users. Without
+	// it, Open and CreateAnonymous refuse, with ErrPermission, a file owned
+	// by neither the caller's effective uid nor root, and a file that users
+	// other than its owner can write, because another local user could have
+	// planted it (in /dev/shm, anyone can). With it, any owner and mode are
+	// accepted and the lock's Token carries the opt-in, pinned to the
+	// file's owner. Share such a lock through a path in a directory only
+	// its group can write, created with Perm 0660; see README, Permissions.
+	MultiUser bool
 	// Capacity is the number of holder slots (threads holding or waiting
 	// at once) and of attachment entries (processes having the lock open)
 	// of a lock this call creates, rounded up to a multiple of 64, at most
@@ -148,8 +158,16 @@ func (l *Lock) AcquireContext(ctx context.Context, o Owner, m Mode) error {
 }
 
 // Release drops owner o's hold, whatever its mode. A recursive read hold is
-// dropped one level at a time. Without a hold it returns ErrNotHeld.
-func (l *Lock) Release(o Owner) error { return l.release(o) }
+// dropped one level at a time. Without a hold it returns ErrNotHeld; if
+// another process recovered the hold (it judged the owner dead) it returns
+// ErrLost. Releasing a write hold whose acquire returned ErrOwnerDead
+// vouches for the data: the owner-dead mark is cleared.
+func (l *Lock) Release(o Owner) error { return l.release(o, false) }
+
+// ReleaseUnrepaired is Release for an owner that was told ErrOwnerDead
+// but did not repair the data (it gave up, or could not pass the news on):
+// the owner-dead mark stays for the next writer.
+func (l *Lock) ReleaseUnrepaired(o Owner) error { return l.release(o, true) }
 
 // Downgrade turns owner o's write hold into a read hold atomically: no
 // writer can get in between, and readers waiting behind the writer are

@@ -3,7 +3,6 @@ package lock
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -130,9 +129,10 @@ func TestCapacityIsTheCreators(t *testing.T) {
 func TestFullTableOfDeadOwnersMakesRoom(t *testing.T) {
 	l, _ := openTest(t, Options{Capacity: 64})
 	s := l.seg
-	dead := ident{4000001, 1, self().pidns}
+	dead := ident{pid: 4000001, pstart: 1, pidns: self().pidns}
 	for i := 0; i < 64; i++ {
-		atomic.StoreUint64(s.owner(i), ownerKey(dead.pid, Owner(100+i)))
+		atomic.StoreUint64(s.owner(i), processKey(dead))
+		atomic.StoreUint64(s.holder(i), uint64(100+i))
 		atomic.StoreUint64(s.pstart(i), dead.pstart)
 		atomic.StoreUint64(s.pidns(i), dead.pidns)
 		atomic.StoreUint64(s.ctl(i), makeCtl(1, slotRead))
@@ -190,12 +190,12 @@ func TestAttachFullAnonymous(t *testing.T) {
 	}
 	defer l.Close()
 	s := l.seg
-	// Our parent (the go command) is alive: entries in its name stay.
-	pp := uint32(os.Getppid())
+	// Entries in our own name: a live process that maps the lock, so the
+	// helper must count them as live users.
 	forged := func(i int) bool { return i != s.attSlot }
 	for i := 0; i < s.capacity; i++ {
-		if atomic.CompareAndSwapUint32(s.attPIDp(i), 0, pp) {
-			atomic.StoreUint64(s.attPstartp(i), procStart(pp))
+		if atomic.CompareAndSwapUint32(s.attPIDp(i), 0, s.me.pid) {
+			atomic.StoreUint64(s.attPstartp(i), s.me.pstart)
 			atomic.StoreUint64(s.attPidnsp(i), s.me.pidns)
 		}
 	}
@@ -253,7 +253,9 @@ func TestDeadReaderBehindLiveReader(t *testing.T) {
 			if live == dead {
 				dead = 64
 			}
-			atomic.StoreUint64(s.owner(dead), ownerKey(4000001, 9))
+			gone := ident{pid: 4000001, pstart: 1, pidns: s.me.pidns}
+			atomic.StoreUint64(s.owner(dead), processKey(gone))
+			atomic.StoreUint64(s.holder(dead), 9)
 			atomic.StoreUint64(s.pstart(dead), 1)
 			atomic.StoreUint64(s.pidns(dead), s.me.pidns)
 			atomic.StoreUint64(s.ctl(dead), makeCtl(1, slotRead))

@@ -227,16 +227,21 @@ static void *writer_main(void *p) {
   return NULL;
 }
 
-/* MemAvailable of /proc/meminfo, in KiB. */
-static long mem_available_kb(void) {
-  char line[256];
-  long v = 0;
-  FILE *f = fopen("/proc/meminfo", "r");
-  if (!f) return 0;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "MemAvailable: %ld kB", &v) == 1) break;
-  fclose(f);
-  return v;
+/* The proportional set size of processes, in KiB: each shared page is
+ * counted once in all, divided among its users. */
+static long pss_kb_of(const pid_t *pids, int n) {
+  long total = 0;
+  for (int k = 0; k < n; k++) {
+    char path[64], line[256];
+    long v;
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pids[k]);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "Pss: %ld kB", &v) == 1) total += v;
+    fclose(f);
+  }
+  return total;
 }
 
 /* reader_kept_out reports whether a new reader is kept out (by a writer). */
@@ -258,7 +263,6 @@ static void test_thousand_processes(const char *self) {
 
   pid_t *pids = calloc((size_t)n, sizeof *pids);
   kids = pids;
-  long avail0 = mem_available_kb();
   int64_t t0 = t_now_ns();
   for (int k = 0; k < n; k++) {
     char *argv[] = {(char *)self, "child", shared_path, name, NULL};
@@ -279,12 +283,12 @@ static void test_thousand_processes(const char *self) {
   if (atomic_load(&S->failed))
     fprintf(stderr, "%d children failed, first error %d (%s)\n", atomic_load(&S->failed),
             atomic_load(&S->first_error), prw_strerror(atomic_load(&S->first_error)));
-  long used_kb = avail0 - mem_available_kb();
+  long pss_kb = pss_kb_of(pids, n);
   prw_info_t info;
   EXPECT_RC(prw_info(l, &info), 0);
-  printf("%d processes hold read at once after %.1f s (the machine's available memory fell by %.0f MiB): "
+  printf("%d processes hold read at once after %.1f s (their memory, PSS: %.0f MiB in all): "
          "readers %u, used slots %u, attached %u, capacity %u\n",
-         n, start_s, used_kb / 1024.0, info.readers, info.used_slots, info.attached, info.capacity);
+         n, start_s, pss_kb / 1024.0, info.readers, info.used_slots, info.attached, info.capacity);
   CHECK(info.readers == (uint32_t)n && info.used_slots == (uint32_t)n);
   CHECK(info.attached == (uint32_t)n + 1);
 

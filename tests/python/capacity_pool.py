@@ -34,8 +34,8 @@ def _init(held: Any, go: Any) -> None:
 def hold_read_together(lock: RWLock) -> int:
     """Hold read until every task of the pool holds it and the parent has looked."""
     with lock.reader_lock():
-        _held.wait(timeout=150)
-        _go.wait(timeout=150)
+        _held.wait(timeout=240)
+        _go.wait(timeout=240)
     return os.getpid()
 
 
@@ -46,11 +46,11 @@ def try_read_together(lock: RWLock) -> Tuple[str, float, Optional[str]]:
         lock.acquire_read()
     except LockFullError as exc:
         took = time.monotonic() - t0
-        _held.wait(timeout=150)
+        _held.wait(timeout=240)
         return "full", took, str(exc)
     took = time.monotonic() - t0
     try:
-        _held.wait(timeout=150)
+        _held.wait(timeout=240)
     finally:
         lock.release()
     return "held", took, None
@@ -63,10 +63,10 @@ def hold(method: str, n: int) -> dict:
     with RWLock() as lock:
         with ctx.Pool(n, initializer=_init, initargs=(held, go)) as pool:
             res = pool.map_async(hold_read_together, [lock] * n, chunksize=1)
-            held.wait(timeout=150)  # every task holds read now
+            held.wait(timeout=240)  # every task holds read now
             st = lock.stats()
-            go.wait(timeout=30)
-            pids = res.get(timeout=60)
+            go.wait(timeout=60)
+            pids = res.get(timeout=120)
             pool.close()
             pool.join()
     return {"readers": st.readers, "used_slots": st.used_slots, "attached": st.attached, "capacity": st.capacity,
@@ -78,7 +78,7 @@ def full(n: int, capacity: int) -> dict:
     held = ctx.Barrier(n)
     with RWLock(capacity=capacity) as lock:
         with ctx.Pool(n, initializer=_init, initargs=(held, None)) as pool:
-            out = pool.map_async(try_read_together, [lock] * n, chunksize=1).get(timeout=90)
+            out = pool.map_async(try_read_together, [lock] * n, chunksize=1).get(timeout=240)
             pool.close()
             pool.join()
         attached_after = lock.stats().attached

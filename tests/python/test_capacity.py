@@ -22,7 +22,7 @@ from prwlock import LockFullError, PrwlockError, RWLock
 POOL = str(Path(__file__).resolve().parent / "capacity_pool.py")
 
 
-def _run_pool(*args: object, timeout: float = 200) -> dict:
+def _run_pool(*args: object, timeout: float = 300) -> dict:
     """Run capacity_pool.py in a fresh interpreter (its spawn children then
     import that small program, not pytest) and return its JSON result."""
     r = subprocess.run([sys.executable, POOL] + [str(a) for a in args], env=child_env(), capture_output=True,
@@ -34,7 +34,7 @@ def _run_pool(*args: object, timeout: float = 200) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method,n", [("fork", 300), ("spawn", 64)])
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(330)
 def test_pool_on_a_default_lock(method, n):
     """n workers of a Pool get a default anonymous lock with each task and
     all hold read at the same moment; every task returns."""
@@ -72,13 +72,13 @@ def test_unpickling_never_kills_a_pool_worker(ctx, lock_name):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(330)
 def test_pool_over_capacity_gets_the_error_in_its_tasks():
     """80 workers on a 64-capacity anonymous lock: 63 attach and hold (the
     creator is the 64th process), the others get LockFullError at once, from
     their own call, naming the limit and the option; every task returns."""
     n, cap = 80, 64
-    r = _run_pool("full", n, cap, timeout=140)
+    r = _run_pool("full", n, cap)
     out = r["results"]
     assert r["attached_after"] == 1, r
     full = [o for o in out if o[0] == "full"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ._errors import (
     DeadlockError,
+    HoldLostError,
     LibraryLoadError,
     LockClosedError,
     LockExistsError,
@@ -72,6 +73,7 @@ def library_version() -> str:
 
 __all__ = [
     "DeadlockError",
+    "HoldLostError",
     "Holder",
     "LibraryLoadError",
     "LockClosedError",

@@ -28,6 +28,7 @@ LIBRARY_NAME = "libprwlock.so"
 #: ``prw_open`` flags.
 PRW_CREATE = 1
 PRW_EXCL = 2
+PRW_MULTIUSER = 4
 
 #: ``PRW_DEFAULT_CAPACITY`` and ``PRW_MAX_CAPACITY``.
 DEFAULT_CAPACITY = 1024
@@ -93,6 +94,7 @@ _SIGNATURES = {
     "prw_try_acquire_read": (_I, [_P]),
     "prw_try_acquire_write": (_I, [_P]),
     "prw_release": (_I, [_P]),
+    "prw_release_unrepaired": (_I, [_P]),
     "prw_downgrade": (_I, [_P]),
     "prw_serialize": (_I, [_P, ctypes.c_char_p, _SZP]),
     "prw_deserialize": (_I, [ctypes.c_char_p, _PP]),
@@ -192,6 +194,7 @@ class Library:
     acquire_slice: Any
     cancel: Any
     release: Any
+    release_unrepaired: Any
     downgrade: Any
     serialize: Any
     deserialize: Any
@@ -430,6 +433,7 @@ __all__ = [
     "MODE_WRITE",
     "PRW_CREATE",
     "PRW_EXCL",
+    "PRW_MULTIUSER",
     "candidate_paths",
     "current_generation",
     "discard",

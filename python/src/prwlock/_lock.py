@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import math
+import numbers
 import os
 import sys
 import threading
@@ -13,7 +14,7 @@ import warnings
 import weakref
 from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from . import _lib
+from . import _lib, _owner
 from ._errors import (
     EFORKED,
     LockClosedError,
@@ -49,15 +50,18 @@ def _main_ident() -> int:
     return threading.main_thread().ident or 0
 
 
+#: The largest timeout the C library takes, in ns; a longer one (about 292
+#: years and up) waits forever, never wraps around to a short one.
+_MAX_NS = 2**63 - 1
+
+
 def _timeout_ns(timeout: Timeout) -> int:
     """Convert a timeout in seconds to the C convention: -1 forever, 0 try, else ns."""
     if timeout is None:
         return -1
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        try:
-            timeout = float(timeout)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise TypeError("timeout must be a number of seconds or None, not %r" % (timeout,)) from None
+    # bool is an int, and "1" converts to a float: neither is a timeout.
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError("timeout must be a number of seconds or None, not %r" % (timeout,))
     if timeout == -1 or timeout == math.inf:
         return -1
     if timeout != timeout:  # NaN
@@ -66,7 +70,17 @@ def _timeout_ns(timeout: Timeout) -> int:
         raise ValueError("timeout must be None, -1 (wait forever) or >= 0, not %r" % (timeout,))
     if timeout == 0:
         return 0
-    return max(1, int(timeout * 1e9))
+    if timeout >= _MAX_NS / 1e9:
+        return -1
+    return min(_MAX_NS, max(1, int(timeout * 1e9)))
+
+
+def _deadline(timeout_ns: int) -> int:
+    """The absolute CLOCK_MONOTONIC deadline of a wait, or -1 (forever)."""
+    if timeout_ns < 0:
+        return -1
+    now = _monotonic_ns()
+    return -1 if timeout_ns > _MAX_NS - now else now + timeout_ns
 
 
 class Holder(NamedTuple):
@@ -258,6 +272,7 @@ def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
 
     :param name: a bare name (``/dev/shm/prwlock.<name>``) or a path.
     :raises LockNotFoundError: there is no such lock.
+    :raises LockPermissionError: the file is another user's (other than root's).
     """
     lib = _lib.get()
     raw = os.fsencode(name)
@@ -267,7 +282,7 @@ def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
         lib = _lib.get()
         err = lib.unlink(raw)
     if err:
-        raise error_for(err, os.fsdecode(raw))
+        raise _owner.explain(error_for(err, os.fsdecode(raw)), raw, unlink=True)
 
 
 class _Guard:
@@ -332,13 +347,22 @@ class RWLock:
     :param name: the lock's name or path; ``None`` for an anonymous lock.
     :param create: create the named lock if it does not exist.
     :param exclusive: with *create*, fail if it already exists.
-    :param mode: file mode of a lock this call creates.
+    :param mode: file mode of a lock this call creates. Group or other write
+        bits need *multiuser*.
+    :param multiuser: accept a named lock meant to be shared between users.
+        Without it, a lock file owned by neither this process's effective
+        uid nor root, or writable by users other than its owner, is refused
+        with :class:`LockPermissionError`, because another user could have
+        planted it. Pickles of a lock opened with it carry the opt-in, for a
+        file of the same owner only. See README, Permissions.
     :param capacity: how many threads may hold or wait for a lock this call
         creates at once, and how many processes may have it open (rounded
         up to a multiple of 64); ``None`` means the default, 1024; at most
         4096. Opening an existing lock keeps its creator's choice. Beyond
         it, acquiring raises :class:`LockFullError` at once.
     :raises LockNotFoundError: the named lock does not exist and *create* is false.
+    :raises LockPermissionError: (a :class:`PermissionError`) the file's mode
+        denies access, or the ownership check above refused it.
     :raises LockExistsError: it exists and *exclusive* is true.
     :raises PrwlockError: the file is not a prwlock (``EPROTO``), or another
         error of the library.
@@ -370,6 +394,7 @@ class RWLock:
         create: bool = True,
         exclusive: bool = False,
         mode: int = 0o600,
+        multiuser: bool = False,
         capacity: Optional[int] = None,
     ) -> None:
         self._closed = False
@@ -380,13 +405,21 @@ class RWLock:
         lib = _lib.get()
         out = ctypes.c_void_p()
         if name is None:
+            if multiuser:
+                raise ValueError("multiuser applies to named locks; an anonymous lock is always the creator's")
             op: Callable[[_lib.Library], int] = lambda l: l.create_ex(cap, ctypes.byref(out))
             self._name: Optional[str] = None
         else:
             raw = os.fsencode(name)
             if not raw or b"\0" in raw:
                 raise ValueError("invalid lock name %r" % (name,))
+            if create and mode & 0o022 and not multiuser:
+                raise ValueError(
+                    "mode %#o lets users other than the owner write the lock; "
+                    "pass multiuser=True if it is meant to be shared between users" % mode
+                )
             flags = (_lib.PRW_CREATE if create else 0) | (_lib.PRW_EXCL if exclusive and create else 0)
+            flags |= _lib.PRW_MULTIUSER if multiuser else 0
             op = lambda l: l.open_ex(raw, flags, mode, cap, ctypes.byref(out))
             self._name = os.fsdecode(raw)
         err = op(lib)
@@ -395,7 +428,7 @@ class RWLock:
             lib = _lib.get()
             err = op(lib)
         if err:
-            raise error_for(err, self._name)
+            raise _owner.explain(error_for(err, self._name), self._name or "", multiuser)
         h = self._adopt(lib, out)
         if name is None:
             _tracker_register(h.path)
@@ -573,8 +606,9 @@ class RWLock:
             )
         except BaseException:
             # The warning was turned into an error: do not leave the caller
-            # holding a lock it does not know it has.
-            self.release()
+            # holding a lock it does not know it has, and do not vouch for
+            # data nobody repaired: the mark stays for the next writer.
+            self.release_unrepaired()
             raise
 
     def _acquire_slow(self, lib: _lib.Library, ptr: ctypes.c_void_p, write: bool, timeout_ns: int) -> bool:
@@ -593,7 +627,7 @@ class RWLock:
             return self._acquire_error(lib, err, write, timeout_ns)
         mode = _MODE_WRITE if write else _MODE_READ
         # time.monotonic_ns is CLOCK_MONOTONIC, the library's clock.
-        deadline = -1 if timeout_ns < 0 else _monotonic_ns() + timeout_ns
+        deadline = _deadline(timeout_ns)
         err = _EINTR
         try:
             while err == _EINTR:
@@ -618,7 +652,8 @@ class RWLock:
         try:
             for h in self._holders(lib, ptr):
                 if h.pid == pid and h.tid == tid and not h.waiting:
-                    lib.release(ptr)
+                    # The caller never saw this grant: it repaired nothing.
+                    lib.release_unrepaired(ptr)
                     break
         except Exception:  # pragma: no cover - best effort on the way out
             pass
@@ -695,6 +730,24 @@ class RWLock:
             if err == EFORKED:
                 self._stale(lib)
                 return self.release()
+            raise error_for(err, self._name)
+
+    def release_unrepaired(self) -> None:
+        """Release like :meth:`release`, without vouching for the data.
+
+        For a writer warned with :class:`OwnerDiedWarning` that did not
+        repair the protected data: the lock stays marked (:attr:`owner_died`)
+        for the next writer. :meth:`release` after such a warning marks the
+        data consistent again.
+
+        :raises NotHeldError: the calling thread holds nothing.
+        """
+        lib, ptr = self._fresh()
+        err = lib.release_unrepaired(ptr)
+        if err:
+            if err == EFORKED:
+                self._stale(lib)
+                return self.release_unrepaired()
             raise error_for(err, self._name)
 
     def downgrade(self) -> None:
