@@ -370,11 +370,13 @@ def capacity_rows(cp):
     sm = cp["summary"]
     mem = {(r["capacity"], r["state"], r["owners"]): r for r in sm if r["kind"] == "memory"}
     d, old = mem.get((1024, "used", 1011)), mem.get((128, "used", 1011))
+    held = mem.get((1024, "held", 1000))
     if d and old:
-        rows.append(["/dev/shm per default lock (1,024 slots), after 1,011 owners: touched / mapped",
-                     "%s / %s" % (kib(d["touched"]), kib(d["mapped"])),
-                     "128 slots: %s / %s" % (kib(old["touched"]), kib(old["mapped"])),
-                     "%s× / %s×" % (fnum(d["touched"] / old["touched"]), fnum(d["mapped"] / old["mapped"])),
+        rows.append(["/dev/shm per default lock (1,024 slots): touched after 1,011 owners one after another"
+                     "%s; mapped" % (" (and while 1,000 hold at once)" if held else ""),
+                     "%s%s; %s" % (kib(d["touched"]), " (%s)" % kib(held["touched"]) if held else "", kib(d["mapped"])),
+                     "128 slots: %s; %s" % (kib(old["touched"]), kib(old["mapped"])),
+                     "%s×; %s×" % (fnum(d["touched"] / old["touched"]), fnum(d["mapped"] / old["mapped"])),
                      "report", ""])
     pc = {r["capacity"]: r for r in sm if r["kind"] == "pair-capacity"}
     if 1024 in pc and 128 in pc and pc[1024]["ratio"]:
@@ -386,6 +388,11 @@ def capacity_rows(cp):
                          "%s ns" % fnum(r["ns"]["median"]), "none: %s ns" % fnum(r["alone_ns"]["median"]),
                          fratio(r["ratio"]), "report", ""])
     ws = {(r["capacity"], r["used"]): r for r in sm if r["kind"] == "writer-scan"}
+    if (1024, 1) in ws and (128, 1) in ws and ws[(1024, 1)]["ratio"]:
+        rows.append(["writer's scans per write pair, default lock (1,024 slots), 1 used slot",
+                     "%s ns" % fnum(ws[(1024, 1)]["ns"]["median"]),
+                     "128 slots: %s ns" % fnum(ws[(128, 1)]["ns"]["median"]), fratio(ws[(1024, 1)]["ratio"]),
+                     "report", ""])
     picks = [k for k in ((4096, 10), (4096, 1000), (4096, 4096)) if k in ws]
     if picks and (128, 1) in ws:
         rows.append(["writer's scans per write pair, 4,096-slot lock, %s used slots"
@@ -460,6 +467,9 @@ def key_table(d):
     return table(["what", "ours (median)", "baseline, same run", "ratio (min–max)", "goal", ""], rows)
 
 
+SECTIONS = ("pairs", "contended", "starve", "handoff", "recover", "scale", "capacity")
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "docs/bench"
     parts = []
@@ -503,8 +513,11 @@ def main():
     if os.path.exists(readme):
         with open(readme) as f:
             txt = f.read()
+        runs = sorted({(x["meta"]["date"], x["meta"]["commit"]) for x in (load(d, n) for n in SECTIONS) if x})
+        src = ("the run of %s (commit %s)" % runs[0] if len(runs) == 1 else
+               "the runs of " + ", ".join("%s (commit %s)" % r for r in runs))
         new = re.sub(r"(<!-- BEGIN key-table -->\n).*?(<!-- END key-table -->)",
-                     lambda mm: mm.group(1) + key + "\n\n_From the run of %s (commit %s)._\n" % (meta["date"], meta["commit"]) + mm.group(2),
+                     lambda mm: mm.group(1) + key + "\n\n_From %s._\n" % src + mm.group(2),
                      txt, flags=re.S)
         if new != txt:
             with open(readme, "w") as f:
