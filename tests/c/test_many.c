@@ -290,7 +290,8 @@ static void test_thousand_processes(const char *self) {
          "readers %u, used slots %u, attached %u, capacity %u\n",
          n, start_s, pss_kb / 1024.0, info.readers, info.used_slots, info.attached, info.capacity);
   CHECK(info.readers == (uint32_t)n && info.used_slots == (uint32_t)n);
-  CHECK(info.attached == (uint32_t)n + 1);
+  /* At least: a concurrent `python -m prwlock list` may be looking too. */
+  CHECK(info.attached >= (uint32_t)n + 1);
 
   /* Over capacity with processes: threads of ours take the remaining
    * slots; one more gets EAGAIN at once, though every slot belongs to a
@@ -334,7 +335,7 @@ static void test_thousand_processes(const char *self) {
   nkids = 0;
   printf("all %d children exited (%d failed), %.1f s in all\n", n, bad, (t_now_ns() - t0) / 1e9);
   EXPECT_RC(prw_info(l, &info), 0);
-  CHECK(info.used_slots == 0 && info.attached == 1);
+  CHECK(info.used_slots == 0 && info.attached >= 1 && info.attached <= 2);
   free(pids);
   prw_close(l);
   EXPECT_RC(prw_unlink(name), 0);

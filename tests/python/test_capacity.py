@@ -41,7 +41,8 @@ def test_pool_on_a_default_lock(method, n):
     r = _run_pool("hold", method, n)
     print("%s Pool(%d): all held read at once; %.1f s in all" % (method, n, r["seconds"]))
     assert r["capacity"] == 1024
-    assert r["readers"] == n and r["used_slots"] == n and r["attached"] == n + 1, r
+    # (attached: at least; a concurrent `python -m prwlock list` may be looking too)
+    assert r["readers"] == n and r["used_slots"] == n and r["attached"] >= n + 1, r
     assert r["tasks"] == n and r["pids"] == n, r
 
 
@@ -80,7 +81,7 @@ def test_pool_over_capacity_gets_the_error_in_its_tasks():
     n, cap = 80, 64
     r = _run_pool("full", n, cap)
     out = r["results"]
-    assert r["attached_after"] == 1, r
+    assert 1 <= r["attached_after"] <= 2, r  # the creator (and maybe a concurrent lister)
     full = [o for o in out if o[0] == "full"]
     assert sum(o[0] == "held" for o in out) == cap - 1 and len(full) == n - cap + 1, out
     slowest = max(o[1] for o in full)
