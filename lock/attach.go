@@ -57,11 +57,16 @@ func (s *segment) detachEntry(i int) {
 	atomic.StoreUint32(s.attPIDp(i), 0)
 }
 
-// attachedCount counts live attached processes, dropping dead entries.
+// attachedCount counts live attached processes, dropping dead entries. It
+// skips pages of the table that were never touched (see touchedPages).
 func (s *segment) attachedCount() int {
 	cache := liveCache{}
+	touched := s.touchedPages()
 	n := 0
 	for i := 0; i < s.capacity; i++ {
+		if !touched.has(s.att(i, attPID)) {
+			continue
+		}
 		s.dropDeadAttachment(i, cache)
 		if atomic.LoadUint32(s.attPIDp(i)) != 0 {
 			n++

@@ -1,3 +1,5 @@
+//go:build linux
+
 package lock
 
 import (
@@ -277,5 +279,38 @@ func TestDeadReaderBehindLiveReader(t *testing.T) {
 				t.Fatalf("%+v", st)
 			}
 		})
+	}
+}
+
+// Inspecting a lock (Stats, Holders, Recover) reads only the pages of its
+// tables that were touched: it never makes the kernel allocate the rest of
+// the sparse file.
+func TestInspectionTouchesNoNewPages(t *testing.T) {
+	l, _ := openTest(t, Options{Capacity: MaxCapacity})
+	allocated := func() int64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(l.Path(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Blocks * 512
+	}
+	fillReaders(t, l, 100)
+	before := allocated()
+	st, err := l.Stats()
+	if err != nil || st.UsedSlots != 100 || st.Readers != 100 || st.Attached != 1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if _, err := l.Holders(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.Recover(); n != 0 || err != nil {
+		t.Fatal(n, err)
+	}
+	if after := allocated(); after != before {
+		t.Fatalf("inspection grew the file from %d to %d bytes (of %d)", before, after, st.Capacity)
+	}
+	t.Logf("a %d-slot lock with 100 readers: %d KiB allocated", st.Capacity, before/1024)
+	for o := 1; o <= 100; o++ {
+		mustRelease(t, l, Owner(o))
 	}
 }

@@ -57,6 +57,23 @@ func (s *segment) sweepBounded(next *atomic.Int32, f func(i int, cache liveCache
 	next.Store(int32(start))
 }
 
+// touchedPages tells which pages of a segment's file exist. tmpfs
+// allocates a page of a file when it is first touched, and a page it never
+// allocated holds only zeros, so a scan for entries in use may skip it; it
+// must, in fact, because reading the page through the mapping would
+// allocate it, and a scan of the whole table would make every lock cost its
+// full size. The kernel reports a page that was swapped out as absent too,
+// so only scans that may miss an entry use it: statistics, and recovery
+// that waiters also do.
+type touchedPages struct {
+	vec  []byte // mincore's vector, nil: unknown
+	size int    // page size
+}
+
+// has reports whether the page holding byte off of the mapping may hold
+// something other than zeros.
+func (t touchedPages) has(off int) bool { return t.vec == nil || t.vec[off/t.size]&1 != 0 }
+
 // anyAttached reports whether a live process other than this one (whose
 // entry is already gone) has the segment open, dropping the dead entries
 // it meets. It stops at the first live one: the last user of an anonymous

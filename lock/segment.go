@@ -378,12 +378,14 @@ func (s *segment) demoteIfStopped(j int) bool {
 		atomic.CompareAndSwapInt64(s.since(j), sj, 0)
 }
 
-// sweep recovers every slot whose owner is dead and returns how many.
+// sweep recovers every slot whose owner is dead and returns how many. It
+// skips pages of the table that were never touched (see touchedPages).
 func (s *segment) sweep() int {
 	cache := liveCache{}
+	touched := s.touchedPages()
 	n := 0
 	for i := 0; i < s.capacity; i++ {
-		if atomic.LoadUint64(s.owner(i)) != 0 && s.recoverIfDead(i, cache) {
+		if touched.has(s.slot(i, slotOwner)) && atomic.LoadUint64(s.owner(i)) != 0 && s.recoverIfDead(i, cache) {
 			n++
 		}
 	}
