@@ -100,7 +100,7 @@ func (s *segment) writerSlot(st uint32) (idx int, ok bool) {
 }
 
 // forEachUsed calls f for every slot whose bitmap bit is set. Every write
-// pair runs it three times and most of a large table is empty, so empty
+// pair runs it several times and most of a large table is empty, so empty
 // words must cost next to nothing: the loop runs over a slice view of the
 // bitmap (one bounds check, not one per word) and skips four empty words
 // with one test. Each word is still read with an atomic load.
