@@ -260,6 +260,44 @@ func TestStoppedGrantedReaderRevoked(t *testing.T) {
 	killHelper(t, cmd.Process)
 }
 
+// A stopped process whose writer took the field and waits for readers to
+// leave has the field taken away, so new readers are not held up; when it
+// runs again it queues again and gets the lock in turn.
+func TestStoppedPendingWriterLosesField(t *testing.T) {
+	l, name := openTest(t, Options{})
+	mustAcquire(t, l, 1, ModeRead)
+	cmd, out := startHelper(t, "wait", name, "write")
+	out.expect(t, "waiting", 10*time.Second)
+	waitFor(t, 5*time.Second, "writer draining", func() bool {
+		st, _ := l.Stats()
+		return st.WriterPID == uint32(cmd.Process.Pid) && atomic.LoadUint32(l.seg.state())&stateDrainWaiting != 0
+	})
+	stopHelper(t, cmd.Process)
+	t0 := time.Now()
+	if err := l.Acquire(2, ModeRead, 3*time.Second); err != nil {
+		t.Fatalf("reader behind a stopped pending writer: %v", err)
+	}
+	d := time.Since(t0)
+	t.Logf("took the field from a stopped pending writer in %v", d)
+	if d > time.Second {
+		t.Fatalf("took %v (aim: about a poll interval)", d)
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	waitFor(t, 5*time.Second, "writer pending again", func() bool {
+		st, _ := l.Stats()
+		return st.WriterPID == uint32(cmd.Process.Pid)
+	})
+	if st, _ := l.Stats(); st.WriterActive || st.Readers != 2 {
+		t.Fatalf("the continued writer got in beside readers: %+v", st)
+	}
+	mustRelease(t, l, 1)
+	mustRelease(t, l, 2)
+	if got := out.expect(t, "got", 5*time.Second); got != "got <nil>" {
+		t.Fatalf("the continued writer: %q", got)
+	}
+	killHelper(t, cmd.Process)
+}
+
 // A stopped process that really holds the lock still blocks others: that
 // is what holding means (documented).
 func TestStoppedHolderStillBlocks(t *testing.T) {
