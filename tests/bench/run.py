@@ -52,7 +52,7 @@ FULL = dict(
     handoff_n=200, py_handoff_n=100, py_handoff_poll_n=30,
     recover_reps=7, never_limit_ms=2500, py_recover_impls=["ours", "fasteners", "filelock", "seed"],
     scale_iters=2000, scale_many=10000, py_scale_iters=300, rss_runs=3,
-    cap_reps=5, cap_ms=100, cap_procs=[10, 1000], scan_time="200ms", scan_count=3,
+    cap_reps=9, cap_ms=50, cap_procs=[10, 1000], scan_time="200ms", scan_count=3,
 )
 QUICK = dict(
     pair_reps=2, pair_ms=30, py_pair_reps=1, py_pair_ms=50,
