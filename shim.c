@@ -32,7 +32,8 @@ static long prw_live;
  * __tls_get_addr (~10 instructions). Keep it that way: initial-exec TLS, or
  * TLSDESC (-mtls-dialect=gnu2), which glibc backs with static TLS when it
  * can, would eat into the static TLS that each private copy of the library
- * needs for the Go runtime (about 214 copies fit). */
+ * needs for the Go runtime, and so lower the number of copies (fork
+ * generations) one process can load before dlopen fails. */
 static __thread uint32_t prw_tid;
 
 static inline int prw_in_child(void) {

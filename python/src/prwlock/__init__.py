@@ -19,6 +19,7 @@ from __future__ import annotations
 from ._errors import (
     DeadlockError,
     HoldLostError,
+    InvalidNameError,
     LibraryLoadError,
     LockClosedError,
     LockExistsError,
@@ -75,6 +76,7 @@ __all__ = [
     "DeadlockError",
     "HoldLostError",
     "Holder",
+    "InvalidNameError",
     "LibraryLoadError",
     "LockClosedError",
     "LockExistsError",
