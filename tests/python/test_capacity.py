@@ -67,7 +67,7 @@ def test_unpickling_never_kills_a_pool_worker(ctx, lock_name):
             assert res.get(timeout=60) == ["LockNotFoundError"] * 6
             # The workers are still there, and a live lock reaches them.
             with RWLock() as live:
-                assert pool.map(helpers.try_both, [live] * 2, chunksize=1) == [(True, True)] * 2
+                assert pool.map(read_or_error, [live] * 2, chunksize=1) == ["held"] * 2
     finally:
         lock.close()
 
