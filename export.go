@@ -223,10 +223,20 @@ func putString(s string, buf *C.char, size *C.size_t) C.int {
 	return 0
 }
 
+// capacityOption checks a capacity given to prw_create_ex or prw_open_ex;
+// lock.Options rounds it up and rejects what is too large.
+func capacityOption(capacity C.uint) (int, bool) {
+	return int(capacity), capacity <= lock.MaxCapacity
+}
+
 //export prwgo_create
-func prwgo_create(out *C.uintptr_t) (rc C.int) {
+func prwgo_create(capacity C.uint, out *C.uintptr_t) (rc C.int) {
 	defer recoverTo(&rc)
-	l, err := lock.CreateAnonymous(lock.Options{})
+	c, ok := capacityOption(capacity)
+	if !ok {
+		return C.EINVAL
+	}
+	l, err := lock.CreateAnonymous(lock.Options{Capacity: c})
 	if err != nil {
 		return errno(err)
 	}
@@ -234,10 +244,11 @@ func prwgo_create(out *C.uintptr_t) (rc C.int) {
 }
 
 //export prwgo_open
-func prwgo_open(name *C.char, flags C.int, mode C.uint, out *C.uintptr_t) (rc C.int) {
+func prwgo_open(name *C.char, flags C.int, mode C.uint, capacity C.uint, out *C.uintptr_t) (rc C.int) {
 	defer recoverTo(&rc)
 	create, excl := flags&C.PRW_CREATE != 0, flags&C.PRW_EXCL != 0
-	if flags&^(C.PRW_CREATE|C.PRW_EXCL|C.PRW_MULTIUSER) != 0 || excl && !create || mode&^0o777 != 0 {
+	c, ok := capacityOption(capacity)
+	if flags&^(C.PRW_CREATE|C.PRW_EXCL|C.PRW_MULTIUSER) != 0 || excl && !create || mode&^0o777 != 0 || !ok {
 		return C.EINVAL
 	}
 	n := C.GoString(name)
@@ -245,7 +256,7 @@ func prwgo_open(name *C.char, flags C.int, mode C.uint, out *C.uintptr_t) (rc C.
 		return C.EINVAL
 	}
 	l, err := lock.Open(n, lock.Options{Create: create, Exclusive: excl, Perm: uint32(mode),
-		MultiUser: flags&C.PRW_MULTIUSER != 0})
+		MultiUser: flags&C.PRW_MULTIUSER != 0, Capacity: c})
 	if err != nil {
 		return errno(err)
 	}
@@ -439,6 +450,17 @@ func prwgo_is_anonymous(h C.uintptr_t) (rc C.int) {
 	if l.Anonymous() {
 		return 1
 	}
+	return 0
+}
+
+//export prwgo_capacity
+func prwgo_capacity(h C.uintptr_t, capacity *C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	*capacity = C.uint32_t(l.Capacity())
 	return 0
 }
 

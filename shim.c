@@ -129,20 +129,27 @@ static int prw_opened(int rc, const uintptr_t *h, prw_lock **out) {
   return rc;
 }
 
-int prw_create(prw_lock **out) {
+int prw_create_ex(unsigned int capacity, prw_lock **out) {
   uintptr_t h = 0;
   if (out) *out = NULL;
   if (prw_in_child()) return PRW_EFORKED;
   if (!out) return EINVAL;
-  return prw_opened(prwgo_create(&h), &h, out);
+  return prw_opened(prwgo_create(capacity, &h), &h, out);
 }
 
-int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out) {
+int prw_create(prw_lock **out) { return prw_create_ex(0, out); }
+
+int prw_open_ex(const char *name, int flags, unsigned int mode, unsigned int capacity,
+                prw_lock **out) {
   uintptr_t h = 0;
   if (out) *out = NULL;
   if (prw_in_child()) return PRW_EFORKED;
   if (!name || !out) return EINVAL;
-  return prw_opened(prwgo_open((char *)name, flags, mode, &h), &h, out);
+  return prw_opened(prwgo_open((char *)name, flags, mode, capacity, &h), &h, out);
+}
+
+int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out) {
+  return prw_open_ex(name, flags, mode, 0, out);
 }
 
 int prw_deserialize(const char *token, prw_lock **out) {
@@ -245,6 +252,12 @@ int prw_info(prw_lock *lock, prw_info_t *info) {
   return prwgo_info(prw_h(lock), info);
 }
 
+int prw_capacity(prw_lock *lock, uint32_t *capacity) {
+  if (prw_in_child()) return PRW_EFORKED;
+  if (!lock || !capacity) return EINVAL;
+  return prwgo_capacity(prw_h(lock), capacity);
+}
+
 int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
   if (prw_in_child()) return PRW_EFORKED;
   if (!lock || !count || (!out && cap > 0)) return EINVAL;
@@ -259,7 +272,11 @@ const char *prw_strerror(int err) {
   case EDEADLK: return "request would deadlock on the caller's own hold";
   case EPERM: return "calling thread does not hold the lock in the required mode";
   case EOWNERDEAD: return "lock acquired, but a previous writer died holding it";
-  case EAGAIN: return "holder table is full";
+  case EAGAIN:
+    return "lock is full: every holder slot (one per thread holding or waiting) or, when "
+           "attaching to an anonymous lock, every attachment entry (one per process) is in use; "
+           "create the lock with a larger capacity (prw_create_ex, prw_open_ex; at most "
+           PRW_STR(PRW_MAX_CAPACITY) ")";
   case EPROTO: return "not a valid prwlock segment or token, or incompatible layout";
   case EBADF: return "not a live lock handle";
   case EINVAL: return "invalid argument";

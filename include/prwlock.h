@@ -95,6 +95,17 @@
  * - prw_holders' pid and tid are the holder's on its own machine;
  * - a library built without the etcd backend returns ENOSYS from prw_open.
  *
+ * Capacity
+ * --------
+ * A lock has a fixed capacity, chosen by its creator: that many threads may
+ * hold or wait for it at once (each takes a slot of its holder table until
+ * it releases or stops waiting), and that many processes may have an
+ * anonymous lock open at once. PRW_DEFAULT_CAPACITY is meant to be out of
+ * reach; prw_create_ex and prw_open_ex ask for up to PRW_MAX_CAPACITY.
+ * Beyond it an acquire, or opening an anonymous lock, returns EAGAIN at
+ * once, never after a wait. The lock's file is sparse: memory is allocated
+ * only for the parts of the table that have been used.
+ *
  * Process exit
  * ------------
  * At normal process exit (exit() or return from main) the library closes
@@ -123,6 +134,11 @@ extern "C" {
 #define PRW_CREATE 1    /* create the lock if it does not exist */
 #define PRW_EXCL 2      /* with PRW_CREATE: fail with EEXIST if it exists */
 #define PRW_MULTIUSER 4 /* accept a lock shared between users (see prw_open) */
+
+/* Capacity of a lock (see Capacity above): the default, and the most that
+ * prw_create_ex and prw_open_ex accept. */
+#define PRW_DEFAULT_CAPACITY 1024
+#define PRW_MAX_CAPACITY 4096
 
 /* Modes, as reported in prw_holder_t.mode. */
 #define PRW_MODE_READ 1
@@ -180,6 +196,15 @@ typedef struct prw_holder {
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_create(prw_lock **out);
 
+/* prw_create_ex is prw_create with a capacity (see Capacity above): the
+ * number of threads that may hold or wait for the lock at once, and of
+ * processes that may have it open at once. It is rounded up to a multiple
+ * of 64; 0 means PRW_DEFAULT_CAPACITY.
+ *
+ * Returns: as prw_create, and
+ *   EINVAL      capacity > PRW_MAX_CAPACITY */
+int prw_create_ex(unsigned int capacity, prw_lock **out);
+
 /* prw_open opens the lock called name and stores its handle in *out.
  * A name without '/' names /dev/shm/prwlock.<name>; a name containing '/' is
  * a file path; a name starting with etcd:// or etcds:// is a remote lock
@@ -217,7 +242,8 @@ int prw_create(prw_lock **out);
  *               incompatible with this library
  *   ETIMEDOUT   the file's creator did not finish initialising it within
  *               about 5 seconds
- *   EAGAIN      the lock's table of attached processes is full
+ *   EAGAIN      the lock is anonymous (opened by its path) and as many
+ *               processes as its capacity have it open (see Capacity)
  *   other errno values of open, ftruncate or mmap (EISDIR, ELOOP for a
  *               symbolic link, ENOSPC, EMFILE, ENOMEM, ...)
  *   ENOTCONN    remote lock: the etcd cluster did not answer in time
@@ -225,6 +251,14 @@ int prw_create(prw_lock **out);
  *   PRW_EFORKED called in a forked child
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out);
+
+/* prw_open_ex is prw_open with the capacity of a lock this call creates, as
+ * for prw_create_ex; opening an existing lock ignores it (its creator
+ * chose). 0 means PRW_DEFAULT_CAPACITY.
+ *
+ * Returns: as prw_open; EINVAL also when capacity > PRW_MAX_CAPACITY. */
+int prw_open_ex(const char *name, int flags, unsigned int mode, unsigned int capacity,
+                prw_lock **out);
 
 /* prw_close closes the handle. Passing NULL is a harmless no-op.
  * If this was the process's last handle to the lock, the holds that threads
@@ -271,7 +305,8 @@ int prw_unlink(const char *name);
  *   EBUSY       timeout_ns == 0 and the lock was not free for readers
  *   ETIMEDOUT   timeout_ns > 0 and it expired
  *   EDEADLK     the calling thread holds the lock for writing
- *   EAGAIN      the holder table is full (too many holders and waiters)
+ *   EAGAIN      the lock is full: as many threads as its capacity hold or
+ *               wait for it (see Capacity); returned at once
  *   EPROTO      the shared state is corrupt
  *   EINVAL      lock is NULL
  *   EBADF       lock is not a live handle, or was closed during the wait
@@ -443,6 +478,17 @@ int prw_is_anonymous(prw_lock *lock);
  *   EPROTO      the shared state is corrupt
  *   PRW_EFORKED called in a forked child */
 int prw_info(prw_lock *lock, prw_info_t *info);
+
+/* prw_capacity stores the lock's capacity (see Capacity), as its creator
+ * chose it, in *capacity. Unlike prw_info it costs no scan of the lock's
+ * tables, so it suits an error path (EAGAIN).
+ *
+ * Returns:
+ *   0           success
+ *   EINVAL      lock or capacity is NULL
+ *   EBADF       lock is not a live handle
+ *   PRW_EFORKED called in a forked child */
+int prw_capacity(prw_lock *lock, uint32_t *capacity);
 
 /* prw_holders copies a snapshot of the holder table (holds and waits, of
  * all processes) to out[0..cap). *count is set to the number of entries in

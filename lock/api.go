@@ -35,10 +35,20 @@ type Owner uint32
 const syntheticOwnerBit Owner = 1 << 31
 
 // DefaultCapacity is the number of holder slots of a new lock when
-// Options.Capacity is zero. Every holder and every waiter uses one slot.
-const DefaultCapacity = 128
+// Options.Capacity is zero. Every thread (owner) that holds or waits for
+// the lock uses one slot, and every process that has the lock open uses one
+// attachment entry; a lock has as many of each as its capacity. The default
+// is meant to be out of reach of real programs (a process pool as large as
+// a big machine's core count), while staying cheap: the lock file is sparse
+// (tmpfs allocates a page only when it is first touched), and the holder
+// table is scanned through its bitmap of used slots, so what a lock costs
+// grows with the slots in use, not with its capacity. The bitmap still
+// costs one word per 64 slots on every writer's scan.
+const DefaultCapacity = 1024
 
-// MaxCapacity is the largest holder capacity a segment may declare.
+// MaxCapacity is the largest holder capacity a segment may declare, and the
+// largest Options.Capacity. (The lock word's writer field would index more
+// slots, but layout version 1 readers refuse a larger capacity.)
 const MaxCapacity = 4096
 
 // Options controls Open and CreateAnonymous.
@@ -61,8 +71,12 @@ type Options struct {
 	// file's owner. Share such a lock through a path in a directory only
 	// its group can write, created with Perm 0660; see README, Permissions.
 	MultiUser bool
-	// Capacity is the number of holder slots of a lock this call creates,
-	// rounded up to a multiple of 64; 0 means DefaultCapacity.
+	// Capacity is the number of holder slots (threads holding or waiting
+	// at once) and of attachment entries (processes having the lock open)
+	// of a lock this call creates, rounded up to a multiple of 64, at most
+	// MaxCapacity; 0 means DefaultCapacity. Opening an existing lock
+	// ignores it: the creator chose. Beyond it, acquire and open fail at
+	// once with ErrFull.
 	Capacity int
 }
 
@@ -163,6 +177,11 @@ func (l *Lock) ReleaseUnrepaired(o Owner) error { return l.release(o, true) }
 // writer can get in between, and readers waiting behind the writer are
 // admitted with it. Without a write hold it returns ErrNotHeld.
 func (l *Lock) Downgrade(o Owner) error { return l.downgrade(o) }
+
+// Capacity returns the lock's capacity, chosen by its creator: the number
+// of owners that may hold or wait at once, and of processes that may have
+// it open. It reads nothing from shared memory.
+func (l *Lock) Capacity() int { return l.seg.capacity }
 
 // Held reports the mode in which owner o holds the lock.
 func (l *Lock) Held(o Owner) Mode { return l.held(o) }

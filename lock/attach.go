@@ -15,7 +15,8 @@ func (s *segment) attIdent(i int) ident {
 }
 
 // attach registers this process. It returns the entry index, or -1 when
-// the table is full even after dropping dead entries.
+// the table is full even after dropping dead entries (within the bounds of
+// dropDeadAttachments).
 func (s *segment) attach() int {
 	for pass := 0; pass < 2; pass++ {
 		for i := 0; i < s.capacity; i++ {
@@ -27,9 +28,8 @@ func (s *segment) attach() int {
 			atomic.StoreUint32(s.attRefsp(i), 1)
 			return i
 		}
-		cache := liveCache{}
-		for i := 0; i < s.capacity; i++ {
-			s.dropDeadAttachment(i, cache)
+		if pass == 0 {
+			s.dropDeadAttachments()
 		}
 	}
 	return -1
@@ -57,11 +57,16 @@ func (s *segment) detachEntry(i int) {
 	atomic.StoreUint32(s.attPIDp(i), 0)
 }
 
-// attachedCount counts live attached processes, dropping dead entries.
+// attachedCount counts live attached processes, dropping dead entries. It
+// skips pages of the table that were never touched (see touchedPages).
 func (s *segment) attachedCount() int {
 	cache := liveCache{}
+	touched := s.touchedPages()
 	n := 0
 	for i := 0; i < s.capacity; i++ {
+		if !touched.has(s.att(i, attPID)) {
+			continue
+		}
 		s.dropDeadAttachment(i, cache)
 		if atomic.LoadUint32(s.attPIDp(i)) != 0 {
 			n++
@@ -81,7 +86,7 @@ func (s *segment) lastUserGone() bool {
 		if atomic.CompareAndSwapUint32(st, segReady, segClosing) {
 			atomic.StoreUint32(s.u32(offCloserPID), s.me.pid)
 			atomic.StoreUint32(s.u32(offCloserTag), uint32(s.key))
-			if s.attachedCount() > 0 {
+			if s.anyAttached() {
 				atomic.StoreUint32(st, segReady)
 				return false
 			}

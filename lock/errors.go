@@ -41,8 +41,12 @@ var (
 	// ErrOwnerDead: the lock IS granted, but a writer died holding it and the
 	// protected data may be inconsistent (EOWNERDEAD).
 	ErrOwnerDead = &lockError{syscall.EOWNERDEAD, "lock acquired, but a previous writer died holding it"}
-	// ErrFull: the holder table is full (EAGAIN).
-	ErrFull = &lockError{syscall.EAGAIN, "holder table is full"}
+	// ErrFull: the lock is at its capacity (EAGAIN): every holder slot is
+	// in use by a thread that holds or waits, or, when attaching to an
+	// anonymous lock, every attachment entry by a process that has it open.
+	// It comes at once, never after a wait. Options.Capacity raises the
+	// limit of a lock being created.
+	ErrFull = &lockError{syscall.EAGAIN, "lock is full (its capacity is reached)"}
 	// ErrProtocol: the file is not a prwlock segment, has an incompatible
 	// layout version, or its shared state is corrupt (EPROTO).
 	ErrProtocol = &lockError{syscall.EPROTO, "not a valid prwlock segment"}
@@ -71,6 +75,13 @@ var (
 	// ErrNoFence: fencing tokens exist for remote locks only (ENOTSUP).
 	ErrNoFence = &lockError{syscall.ENOTSUP, "local locks have no fencing token"}
 )
+
+// fullError is ErrFull for segment s: which table is exhausted, its size,
+// and the creation option that raises it.
+func (s *segment) fullError(what string) error {
+	return detail(ErrFull, "%s: all %d %s are in use; create the lock with a larger Options.Capacity (at most %d)",
+		s.path, s.capacity, what, MaxCapacity)
+}
 
 // detail wraps a sentinel with more context while keeping errors.Is working.
 func detail(sentinel *lockError, format string, args ...any) error {

@@ -17,6 +17,7 @@ package lock
 //	12      4     slotSize    64
 //	16      8     size        total file size in bytes
 //	24      4     capacity    holder slots, multiple of 64, 64..MaxCapacity
+//	                          (DefaultCapacity unless the creator chose)
 //	28      4     attachCap   attachment entries (== capacity)
 //	32      4     segState    segNew, segReady, segClosing, segRemoved
 //	36      4     flags       flagAnonymous
@@ -130,6 +131,15 @@ package lock
 // leaves the drain by a CAS that clears the drain bit while it still owns
 // the field; exactly one of the two CASes wins. A writer that found no
 // reader never set the bit, so its field cannot be taken.
+//
+// Any free slot may be claimed. The file is sized for its capacity, but
+// tmpfs allocates a page only when it is first touched, so implementations
+// should keep to the low end of the tables: this one starts a claim where
+// the owner hashes among the first 64 slots (one page) and probes upward,
+// and takes the first free attachment entry. A lock then costs memory for
+// the owners that hold or wait at once, not for its capacity; scans go
+// through the bitmap for the same reason, so they cost a word per 64 slots
+// plus the slots in use.
 //
 // # Attachments (32 bytes each)
 //

@@ -846,8 +846,9 @@ func (l *Lock) Stats() (out Stats, err error) {
 		OwnerDeaths: atomic.LoadUint64(s.u64(offOwnerDeaths)),
 		OwnerDead:   st&stateOwnerDead != 0,
 	}
+	touched := s.touchedPages() // untouched pages hold no owner; reading them would allocate them
 	for i := 0; i < s.capacity; i++ {
-		if atomic.LoadUint64(s.owner(i)) != 0 {
+		if touched.has(s.slot(i, slotOwner)) && atomic.LoadUint64(s.owner(i)) != 0 {
 			out.UsedSlots++
 		}
 	}

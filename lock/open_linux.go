@@ -441,7 +441,7 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 	s.attSlot = s.attach()
 	if s.attSlot < 0 && s.anon {
 		unix.Munmap(mem)
-		return nil, detail(ErrFull, "%s: attachment table full", path)
+		return nil, s.fullError("attachment entries (one per process that has it open)")
 	}
 	// Check the segment is not being removed (see lastUserGone).
 	for start := MonotonicNow(); ; {

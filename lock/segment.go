@@ -29,6 +29,9 @@ type segment struct {
 	active atomic.Int64
 
 	recs recTable // Owner -> *ownerRec
+
+	// Where the next bounded sweep of a full table starts (see full.go).
+	roomNext, attNext atomic.Int32
 }
 
 const closingBias = -1 << 40
@@ -96,10 +99,23 @@ func (s *segment) writerSlot(st uint32) (idx int, ok bool) {
 	return idx, idx < s.capacity
 }
 
-// forEachUsed calls f for every slot whose bitmap bit is set.
+// forEachUsed calls f for every slot whose bitmap bit is set. Every write
+// pair runs it several times and most of a large table is empty, so empty
+// words must cost next to nothing: the loop runs over a slice view of the
+// bitmap (one bounds check, not one per word) and skips four empty words
+// with one test. Each word is still read with an atomic load.
 func (s *segment) forEachUsed(f func(i int) bool) {
-	for w := 0; w < s.capacity/64; w++ {
-		m := atomic.LoadUint64(s.bitmapWord(w))
+	words := unsafe.Slice((*uint64)(unsafe.Pointer(&s.mem[offBitmap])), s.capacity/64)
+	n := len(words)
+	for w := 0; w < n; w++ {
+		if w&3 == 0 && w+4 <= n {
+			g := words[w : w+4 : w+4]
+			if atomic.LoadUint64(&g[0])|atomic.LoadUint64(&g[1])|atomic.LoadUint64(&g[2])|atomic.LoadUint64(&g[3]) == 0 {
+				w += 3
+				continue
+			}
+		}
+		m := atomic.LoadUint64(&words[w])
 		for m != 0 {
 			b := bits.TrailingZeros64(m)
 			m &^= 1 << b
@@ -110,6 +126,19 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 	}
 }
 
+// claimSpreadBits: claims start within the first 1<<claimSpreadBits slots
+// (one page of the table), so that what a lock costs in memory follows the
+// number of owners holding or waiting at once, not how many ever did: tmpfs
+// allocates a page of the file when it is first touched. No capacity is
+// smaller.
+const claimSpreadBits = 6
+
+// claimStart is where owner o's search for a free slot begins: where it
+// hashes among the first 1<<claimSpreadBits slots, so that concurrent
+// claims rarely collide, the same owner tends to reuse its slot, and a
+// lock's holders stay in the first pages of its table.
+func claimStart(o Owner) int { return int(uint32(o) * 2654435761 >> (32 - claimSpreadBits)) }
+
 // claim takes a free slot for owner o in slot state st and returns its
 // index and generation. The state is stored before the bitmap bit is set:
 // a writer that finds the bit then sees the state, and one that misses it
@@ -117,7 +146,7 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 	key := s.key
 	n := s.capacity
-	start := int(uint32(o)*2654435761) % n // spread owners; the same owner tends to reuse its slot
+	start := claimStart(o)
 	for pass := 0; pass < 2; pass++ {
 		for k := 0; k < n; k++ {
 			i := start + k
@@ -146,11 +175,11 @@ func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 			atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
 			return i, gen, nil
 		}
-		if pass == 0 && s.sweep() == 0 {
+		if pass == 0 && s.sweepForRoom() == 0 {
 			break
 		}
 	}
-	return -1, 0, ErrFull
+	return -1, 0, s.fullError("holder slots (one per thread holding or waiting)")
 }
 
 func setIfDiff64(p *uint64, v uint64) {
@@ -349,12 +378,14 @@ func (s *segment) demoteIfStopped(j int) bool {
 		atomic.CompareAndSwapInt64(s.since(j), sj, 0)
 }
 
-// sweep recovers every slot whose owner is dead and returns how many.
+// sweep recovers every slot whose owner is dead and returns how many. It
+// skips pages of the table that were never touched (see touchedPages).
 func (s *segment) sweep() int {
 	cache := liveCache{}
+	touched := s.touchedPages()
 	n := 0
 	for i := 0; i < s.capacity; i++ {
-		if atomic.LoadUint64(s.owner(i)) != 0 && s.recoverIfDead(i, cache) {
+		if touched.has(s.slot(i, slotOwner)) && atomic.LoadUint64(s.owner(i)) != 0 && s.recoverIfDead(i, cache) {
 			n++
 		}
 	}
@@ -391,14 +422,21 @@ func (s *segment) revokeFieldIfStopped(j int) {
 }
 
 // checkReaders recovers dead read holders and revokes the grants of
-// stopped processes.
+// stopped processes. It stops at the first reader that stays: the pending
+// writer waits for that one anyway, and judging every reader on every poll
+// would cost a /proc read per reading process. Readers behind it are judged
+// on a later poll, once it has left.
 func (s *segment) checkReaders() {
 	cache := liveCache{}
 	s.forEachUsed(func(i int) bool {
 		c := atomic.LoadUint64(s.ctl(i))
-		if isReader(ctlState(c)) && !s.recoverIfDead(i, cache) && ctlState(c) == slotGranted {
-			s.revokeIfStopped(i, c)
+		if !isReader(ctlState(c)) || s.recoverIfDead(i, cache) {
+			return true
 		}
-		return true
+		if ctlState(c) == slotGranted {
+			s.revokeIfStopped(i, c)
+			return !isReader(s.slotState(i))
+		}
+		return false
 	})
 }

@@ -39,7 +39,13 @@ $(BENCH_BIN)/bench_etcd: $(ROOT)/tests/bench/etcd/main.go $(C_LIB_SRCS) $(wildca
 	@mkdir -p $(BENCH_BIN)
 	cd $(ROOT) && $(GO) build -tags prwlock_etcd -o $@ ./tests/bench/etcd
 
-bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/rss_load $(BENCH_BIN)/bench_go $(BENCH_BIN)/bench_etcd
+# The engine's test binary, for BenchmarkWriterScan (package-internal scans).
+$(BENCH_BIN)/lock.test: $(wildcard $(ROOT)/lock/*.go)
+	@mkdir -p $(BENCH_BIN)
+	cd $(ROOT) && $(GO) test -c -o $@ ./lock
+
+bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/rss_load $(BENCH_BIN)/bench_go \
+	$(BENCH_BIN)/lock.test $(BENCH_BIN)/bench_etcd
 
 bench: bench-tools
 	$(BENCH_PY) $(ROOT)/tests/bench/run.py --out $(BENCH_OUT) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))

@@ -84,19 +84,25 @@ class shared_mutex {
   // A new anonymous lock (prw_create); share it with serialize().
   shared_mutex() { detail::check(::prw_create(&h_), "prw_create"); }
 
-  // The named lock name (prw_open): by default created if missing, with
-  // permissions mode (0 means 0600).
+  // The named lock name (prw_open_ex): by default created if missing, with
+  // permissions mode (0 means 0600) and, if this call creates it, capacity
+  // (0 means PRW_DEFAULT_CAPACITY; see Capacity in prwlock.h).
   explicit shared_mutex(const std::string &name, int flags = PRW_CREATE,
-                        unsigned int mode = 0) {
-    detail::check(::prw_open(name.c_str(), flags, mode, &h_), "prw_open");
+                        unsigned int mode = 0, unsigned int capacity = 0) {
+    detail::check(::prw_open_ex(name.c_str(), flags, mode, capacity, &h_), "prw_open_ex");
   }
 
-  // anonymous() is the default constructor, by name.
-  static shared_mutex anonymous() { return shared_mutex(); }
+  // anonymous() is the default constructor, by name, with a capacity
+  // (prw_create_ex).
+  static shared_mutex anonymous(unsigned int capacity = 0) {
+    prw_lock *h = nullptr;
+    detail::check(::prw_create_ex(capacity, &h), "prw_create_ex");
+    return shared_mutex(h);
+  }
   // open() is the named constructor.
   static shared_mutex open(const std::string &name, int flags = PRW_CREATE,
-                           unsigned int mode = 0) {
-    return shared_mutex(name, flags, mode);
+                           unsigned int mode = 0, unsigned int capacity = 0) {
+    return shared_mutex(name, flags, mode, capacity);
   }
   // deserialize() attaches to the lock a token from serialize() names.
   static shared_mutex deserialize(const std::string &token) {

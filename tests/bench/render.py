@@ -187,6 +187,50 @@ def scale_md(sc):
     return md
 
 
+def kib(b):
+    return "%s KiB" % fnum(b / 1024)
+
+
+def capacity_md(cp):
+    sm = cp["summary"]
+    mem = [r for r in sm if r["kind"] == "memory"]
+    md = "### Capacity\n\n"
+    if mem:
+        rows = []
+        for r in mem:
+            if r["state"] == "created":
+                what = "created"
+            elif r["state"] == "used":
+                what = "after %s owner%s, one after another" % (format(r["owners"], ","), "" if r["owners"] == 1 else "s")
+            elif r["state"] == "held":
+                what = "%s owners holding read at once" % format(r["owners"], ",")
+            else:
+                what = "%d processes attached, each after a read pair" % r["procs"]
+            rows.append([r["capacity"], what, kib(r["touched"]), kib(r["mapped"])])
+        md += ("Bytes of /dev/shm per lock (C): touched is what tmpfs allocated for the file (its blocks, as `du` "
+               "counts them: a page is allocated when first touched); mapped is the file's size, which every "
+               "process maps.\n\n" + table(["capacity", "state", "touched", "mapped"], rows))
+    pc = [r for r in sm if r["kind"] == "pair-capacity"]
+    if pc:
+        rows = [[r["capacity"], fspread(r["ns"]), fratio(r["ratio"])] for r in pc]
+        md += ("\n\nC uncontended write pair by capacity, one process, ns (a writer scans the bitmap of used "
+               "slots, a word per 64 slots, three times per pair); ratio to the 128-slot lock in the same "
+               "repetition:\n\n" + table(["capacity", "ns", "ratio to 128 slots"], rows))
+    pa = [r for r in sm if r["kind"] == "pair-attached"]
+    if pa:
+        rows = [[r["others"], fspread(r["ns"]), fspread(r["alone_ns"]), fratio(r["ratio"])] for r in pa]
+        md += ("\n\nC uncontended write pair on a default lock (1,024 slots) that other processes have open "
+               "(each did a read pair and stays attached), next to a default lock nobody else has open, in the "
+               "same repetition, ns:\n\n" + table(["other processes", "ns", "alone ns", "ratio"], rows))
+    ws = [r for r in sm if r["kind"] == "writer-scan"]
+    if ws:
+        rows = [[r["capacity"], r["used"], fspread(r["ns"]), fratio(r["ratio"])] for r in ws]
+        md += ("\n\nThe writer's scans of one write pair (Go `BenchmarkWriterScan`: olderWriter and anyReader on "
+               "acquire, handOffReaders on release) with *used* slots in use, ns; ratio to a 128-slot table with "
+               "one used slot:\n\n" + table(["capacity", "used slots", "ns", "ratio"], rows))
+    return md
+
+
 # ------------------------------------------------------------------- plots
 
 
@@ -345,6 +389,45 @@ def etcd_md(e):
 # ---------------------------------------------------------------- key table
 
 
+def capacity_rows(cp):
+    rows = []
+    sm = cp["summary"]
+    mem = {(r["capacity"], r["state"], r["owners"]): r for r in sm if r["kind"] == "memory"}
+    d, old = mem.get((1024, "used", 1011)), mem.get((128, "used", 1011))
+    held = mem.get((1024, "held", 1000))
+    if d and old:
+        rows.append(["/dev/shm per default lock (1,024 slots): touched after 1,011 owners one after another"
+                     "%s; mapped" % (" (and while 1,000 hold at once)" if held else ""),
+                     "%s%s; %s" % (kib(d["touched"]), " (%s)" % kib(held["touched"]) if held else "", kib(d["mapped"])),
+                     "128 slots: %s; %s" % (kib(old["touched"]), kib(old["mapped"])),
+                     "%s×; %s×" % (fnum(d["touched"] / old["touched"]), fnum(d["mapped"] / old["mapped"])),
+                     "report", ""])
+    pc = {r["capacity"]: r for r in sm if r["kind"] == "pair-capacity"}
+    if 1024 in pc and 128 in pc and pc[1024]["ratio"]:
+        rows.append(["C uncontended write pair, default lock (1,024 slots)", "%s ns" % fnum(pc[1024]["ns"]["median"]),
+                     "128 slots: %s ns" % fnum(pc[128]["ns"]["median"]), fratio(pc[1024]["ratio"]), "report", ""])
+    for r in sm:
+        if r["kind"] == "pair-attached" and r["ratio"]:
+            rows.append(["C uncontended write pair, %s other processes attached" % format(r["others"], ","),
+                         "%s ns" % fnum(r["ns"]["median"]), "none: %s ns" % fnum(r["alone_ns"]["median"]),
+                         fratio(r["ratio"]), "report", ""])
+    ws = {(r["capacity"], r["used"]): r for r in sm if r["kind"] == "writer-scan"}
+    if (1024, 1) in ws and (128, 1) in ws and ws[(1024, 1)]["ratio"]:
+        rows.append(["writer's scans per write pair, default lock (1,024 slots), 1 used slot",
+                     "%s ns" % fnum(ws[(1024, 1)]["ns"]["median"]),
+                     "128 slots: %s ns" % fnum(ws[(128, 1)]["ns"]["median"]), fratio(ws[(1024, 1)]["ratio"]),
+                     "report", ""])
+    picks = [k for k in ((4096, 10), (4096, 1000), (4096, 4096)) if k in ws]
+    if picks and (128, 1) in ws:
+        rows.append(["writer's scans per write pair, 4,096-slot lock, %s used slots"
+                     % " / ".join(format(k[1], ",") for k in picks),
+                     " / ".join("%s µs" % fnum(ws[k]["ns"]["median"] / 1e3) for k in picks),
+                     "128 slots, 1 used: %s ns" % fnum(ws[(128, 1)]["ns"]["median"]),
+                     " / ".join("%s×" % fnum(ws[k]["ratio"]["median"]) for k in picks if ws[k]["ratio"]),
+                     "report", ""])
+    return rows
+
+
 def key_table(d):
     p, ct, s, h, rc, et = (load(d, x) for x in ("pairs", "contended", "starve", "handoff", "recover", "etcd"))
     rows = []
@@ -402,6 +485,9 @@ def key_table(d):
                 rows.append(["%s recovery, SIGKILLed %s holder" % ("C" if lang == "c" else "Python", holder),
                              "%s ms" % fnum(r["ms"]["median"]), oth, "", "≤ 20 ms",
                              "met" if r["ms"]["median"] <= 20 else "missed"])
+    cp = load(d, "capacity")
+    if cp:
+        rows += capacity_rows(cp)
     if et:
         for r in et["summary"]:
             if not r.get("ratio"):
@@ -417,18 +503,7 @@ def key_table(d):
     return table(["what", "ours (median)", "baseline, same run", "ratio (min–max)", "goal", ""], rows)
 
 
-def runs_note(d):
-    """Which run each section of the key table comes from."""
-    runs = {}
-    for name in ("pairs", "contended", "starve", "handoff", "recover", "etcd"):
-        x = load(d, name)
-        if x:
-            runs.setdefault((x["meta"]["date"], x["meta"]["commit"]), []).append(name)
-    if len(runs) == 1:
-        ((date, commit),) = runs
-        return "From the run of %s (commit %s)." % (date, commit)
-    return "From the runs of " + "; ".join("%s (commit %s): %s" % (date, commit, ", ".join(names))
-                                           for (date, commit), names in sorted(runs.items())) + "."
+SECTIONS = ("pairs", "contended", "starve", "handoff", "recover", "scale", "capacity", "etcd")
 
 
 def main():
@@ -436,7 +511,8 @@ def main():
     parts = []
     meta = None
     for name, fn in (("pairs", pairs_md), ("contended", contended_md), ("starve", starve_md),
-                     ("handoff", handoff_md), ("recover", recover_md), ("scale", scale_md), ("etcd", etcd_md)):
+                     ("handoff", handoff_md), ("recover", recover_md), ("scale", scale_md),
+                     ("capacity", capacity_md), ("etcd", etcd_md)):
         x = load(d, name)
         if x:
             meta = meta or x["meta"]
@@ -473,8 +549,11 @@ def main():
     if os.path.exists(readme):
         with open(readme) as f:
             txt = f.read()
+        runs = sorted({(x["meta"]["date"], x["meta"]["commit"]) for x in (load(d, n) for n in SECTIONS) if x})
+        src = ("the run of %s (commit %s)" % runs[0] if len(runs) == 1 else
+               "the runs of " + ", ".join("%s (commit %s)" % r for r in runs))
         new = re.sub(r"(<!-- BEGIN key-table -->\n).*?(<!-- END key-table -->)",
-                     lambda mm: mm.group(1) + key + "\n\n_%s_\n" % runs_note(d) + mm.group(2),
+                     lambda mm: mm.group(1) + key + "\n\n_From %s._\n" % src + mm.group(2),
                      txt, flags=re.S)
         if new != txt:
             with open(readme, "w") as f:

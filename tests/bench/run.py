@@ -2,13 +2,14 @@
 
     build/bench-venv/bin/python tests/bench/run.py [--quick] [--out DIR] [--only SECTION,...]
 
-Sections: pairs, contended, starve, handoff, recover, scale, etcd. Each writes
+Sections: pairs, contended, starve, handoff, recover, scale, capacity, etcd. Each writes
 DIR/<section>.json: the run's metadata, every raw measurement, and a summary
 in which each figure sits next to a baseline measured in the same run.
 tests/bench/render.py turns those files into Markdown tables and PNG plots.
 
 Programs it drives (built by mk/bench.mk): build/bench/bench (C),
-build/bench/rss_load (C), build/bench/bench_go (Go), and
+build/bench/rss_load (C), build/bench/bench_go (Go), build/bench/lock.test
+(the engine's test binary, for BenchmarkWriterScan), and
 tests/bench/py/bench_py.py (Python; one implementation per process, since
 this project's package and prwlock 0.4.1 share the import name).
 
@@ -36,6 +37,7 @@ BUILD = os.path.join(ROOT, "build")
 BENCH_C = os.path.join(BUILD, "bench", "bench")
 RSS_LOAD = os.path.join(BUILD, "bench", "rss_load")
 BENCH_GO = os.path.join(BUILD, "bench", "bench_go")
+LOCK_TEST = os.path.join(BUILD, "bench", "lock.test")
 BENCH_ETCD = os.path.join(BUILD, "bench", "bench_etcd")
 BENCH_PY = os.path.join(ROOT, "tests", "bench", "py", "bench_py.py")
 LIB = os.path.join(BUILD, "libprwlock.so")
@@ -51,6 +53,7 @@ FULL = dict(
     handoff_n=200, py_handoff_n=100, py_handoff_poll_n=30,
     recover_reps=7, never_limit_ms=2500, py_recover_impls=["ours", "fasteners", "filelock", "seed"],
     scale_iters=2000, scale_many=10000, py_scale_iters=300, rss_runs=3,
+    cap_reps=9, cap_ms=50, cap_procs=[10, 1000], scan_time="200ms", scan_count=3,
     etcd_reps=3, etcd_ms=2000, etcd_workers=4, etcd_cost_runs=9,
 )
 QUICK = dict(
@@ -62,6 +65,7 @@ QUICK = dict(
     handoff_n=50, py_handoff_n=30, py_handoff_poll_n=10,
     recover_reps=1, never_limit_ms=500, py_recover_impls=["ours", "fasteners", "seed"],
     scale_iters=200, scale_many=10000, py_scale_iters=50, rss_runs=1,
+    cap_reps=1, cap_ms=30, cap_procs=[10, 100], scan_time="50ms", scan_count=1,
     etcd_reps=1, etcd_ms=500, etcd_workers=4, etcd_cost_runs=1,
 )
 
@@ -313,6 +317,70 @@ def sec_scale(cfg) -> dict:
     return {"raw": raw, "summary": raw}
 
 
+def writer_scan(cfg) -> list:
+    """BenchmarkWriterScan of the engine's test binary, as JSON rows."""
+    import re
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="prwlock-bench-") as tmp:
+        # Its own temporary directory: the binary fails a run that finds
+        # files of other test runs appearing in the shared one.
+        env = dict(env_for("go"), TMPDIR=tmp)
+        try:
+            p = subprocess.run([LOCK_TEST, "-test.run", "^$", "-test.bench", "^BenchmarkWriterScan$",
+                                "-test.benchtime", cfg["scan_time"], "-test.count", str(cfg["scan_count"])],
+                               env=env, stdout=subprocess.PIPE, stderr=None, timeout=300, text=True)
+        except subprocess.TimeoutExpired:
+            log("  ! timed out: %s" % LOCK_TEST)
+            return []
+    rows, seen = [], {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"BenchmarkWriterScan/capacity=(\d+)/used=(\d+)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op", line)
+        if m:
+            key = (int(m.group(1)), int(m.group(2)))
+            seen[key] = seen.get(key, -1) + 1
+            rows.append({"bench": "writer-scan", "lang": "go", "impl": "ours", "capacity": key[0], "used": key[1],
+                         "rep": seen[key], "ns": float(m.group(3))})
+    return rows
+
+
+def sec_capacity(cfg) -> dict:
+    raw = []
+    log("[capacity] C: memory per lock by capacity and use; write pair by capacity and with %s other processes "
+        "attached (%d reps)" % (cfg["cap_procs"], cfg["cap_reps"]))
+    raw += c("capacity", "--reps", cfg["cap_reps"], "--ms", cfg["cap_ms"],
+             "--procs", ",".join(str(n) for n in cfg["cap_procs"]), timeout=600)
+    log("[capacity] Go: the writer's scans of one write pair by used slots (BenchmarkWriterScan)")
+    raw += writer_scan(cfg)
+    summary = []
+    mem = [x for x in raw if x["bench"] == "capacity-memory"]
+    summary += [dict(x, kind="memory") for x in mem]
+    pairs = [x for x in raw if x["bench"] == "capacity-pair"]
+    # By capacity: ratio to the 128-slot lock (the old default), rep by rep.
+    base = {x["rep"]: x["ns"] for x in pairs if x["set"] == "capacity" and x["capacity"] == 128}
+    for cap in sorted({x["capacity"] for x in pairs if x["set"] == "capacity"}):
+        xs = [x for x in pairs if x["set"] == "capacity" and x["capacity"] == cap]
+        ratios = [x["ns"] / base[x["rep"]] for x in xs if base.get(x["rep"])]
+        summary.append({"kind": "pair-capacity", "capacity": cap, "ns": spread([x["ns"] for x in xs]),
+                        "ratio": spread(ratios) if ratios else None, "baseline": "128 slots"})
+    # Attached processes: ratio to the same default lock shape with nobody else.
+    for st in sorted({x["set"] for x in pairs if x["set"].startswith("attached-")}, key=lambda v: int(v[9:])):
+        xs = [x for x in pairs if x["set"] == st and x["procs"] > 1]
+        alone = {x["rep"]: x["ns"] for x in pairs if x["set"] == st and x["procs"] == 1}
+        ratios = [x["ns"] / alone[x["rep"]] for x in xs if alone.get(x["rep"])]
+        summary.append({"kind": "pair-attached", "others": int(st[9:]), "ns": spread([x["ns"] for x in xs]),
+                        "alone_ns": spread(list(alone.values())) if alone else None,
+                        "ratio": spread(ratios) if ratios else None, "baseline": "no other process"})
+    scans = [x for x in raw if x["bench"] == "writer-scan"]
+    sbase = {x["rep"]: x["ns"] for x in scans if (x["capacity"], x["used"]) == (128, 1)}
+    for cap, used in sorted({(x["capacity"], x["used"]) for x in scans}):
+        xs = [x for x in scans if (x["capacity"], x["used"]) == (cap, used)]
+        ratios = [x["ns"] / sbase[x["rep"]] for x in xs if sbase.get(x["rep"])]
+        summary.append({"kind": "writer-scan", "capacity": cap, "used": used, "ns": spread([x["ns"] for x in xs]),
+                        "ratio": spread(ratios) if ratios else None, "baseline": "128 slots, 1 used"})
+    return {"raw": raw, "summary": summary}
+
+
 def sec_etcd(cfg) -> dict:
     log("[etcd] ours vs etcd's recipe RWMutex on a loopback 3-member cluster (%d reps of %d ms)"
         % (cfg["etcd_reps"], cfg["etcd_ms"]))
@@ -341,7 +409,7 @@ def sec_etcd(cfg) -> dict:
 
 
 SECTIONS = {"pairs": sec_pairs, "contended": sec_contended, "starve": sec_starve, "handoff": sec_handoff,
-            "recover": sec_recover, "scale": sec_scale, "etcd": sec_etcd}
+            "recover": sec_recover, "scale": sec_scale, "capacity": sec_capacity, "etcd": sec_etcd}
 
 
 def meta(quick: bool) -> dict:
@@ -382,7 +450,7 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated sections")
     a = ap.parse_args()
     cfg = QUICK if a.quick else FULL
-    for exe in (BENCH_C, BENCH_GO, BENCH_ETCD, RSS_LOAD, LIB):
+    for exe in (BENCH_C, BENCH_GO, RSS_LOAD, LIB, LOCK_TEST, BENCH_ETCD):
         if not os.path.exists(exe):
             log("missing %s: run `make bench` (it builds everything)" % exe)
             return 2

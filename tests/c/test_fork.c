@@ -55,6 +55,11 @@ static int child_checks(void) {
   EF(prw_is_anonymous(L));
   EF(prw_info(L, &i));
   EF(prw_holders(L, hs, 2, &n));
+  uint32_t cap;
+  EF(prw_capacity(L, &cap));
+  EF(prw_create_ex(64, &m));
+  if (m != NULL) bad++;
+  EF(prw_open_ex("x", PRW_CREATE, 0, 64, &m));
   EF(prw_close(L));
   EF(prw_close(NULL));
 #undef EF

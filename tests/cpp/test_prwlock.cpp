@@ -121,8 +121,17 @@ static void test_adaptors() {
 static void test_named_moves_tokens() {
   std::string name = "cpptest." + std::to_string(getpid());
   {
-    auto a = prwlock::shared_mutex::open(name, PRW_CREATE | PRW_EXCL, 0640);
+    auto a = prwlock::shared_mutex::open(name, PRW_CREATE | PRW_EXCL, 0640, 100);
     CHECK(!a.is_anonymous());
+    CHECK(a.info().capacity == 128);
+    CHECK(prwlock::shared_mutex::anonymous(PRW_MAX_CAPACITY).info().capacity == PRW_MAX_CAPACITY);
+    CHECK(prwlock::shared_mutex::anonymous().info().capacity == PRW_DEFAULT_CAPACITY);
+    try {
+      prwlock::shared_mutex::anonymous(PRW_MAX_CAPACITY + 1);
+      CHECK(false);
+    } catch (const std::system_error &e) {
+      CHECK(e.code() == std::errc::invalid_argument);
+    }
     CHECK(a.path() == "/dev/shm/prwlock." + name);
     try {
       prwlock::shared_mutex dup(name, PRW_CREATE | PRW_EXCL);

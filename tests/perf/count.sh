@@ -26,6 +26,11 @@ per() { # per LABEL N1 N2 CMD... (CMD gets N appended... via placeholder @N)
 echo "instructions per iteration ($root)"
 per "C   read pair          " 10000 20000 /tmp/prw_cpair.$$ @N 0
 per "C   write pair         " 10000 20000 /tmp/prw_cpair.$$ @N 1
+# A writer scans the bitmap of used slots, a word per 64 slots: by capacity.
+for c in 128 1024 4096; do
+  PRW_CAPACITY=$c per "C   write pair, $(printf %-4s $c) slots" 10000 20000 /tmp/prw_cpair.$$ @N 1
+done
+unset PRW_CAPACITY
 per "C   prw_is_anonymous   " 10000 20000 /tmp/prw_cpair.$$ @N 4
 none=$(per x 10000 20000 "$py" "$here/pyloop.py" none @N | awk '{print $2}')
 for k in ${KINDS:-read write try with raw version isa}; do

@@ -1,6 +1,7 @@
 /* Uncontended pair cost of libprwlock through its C ABI.
  *   cc -O2 -I../../include cpair.c -L../../build -lprwlock -Wl,-rpath,$PWD/../../build -o /tmp/cpair
- *   /tmp/cpair [iterations [kind]]   kind: 0 read, 1 write, 2 try-read, 3 version, 4 is_anonymous
+ *   [PRW_CAPACITY=N] /tmp/cpair [iterations [kind]]   kind: 0 read, 1 write, 2 try-read, 3 version,
+ *                                                   4 is_anonymous; N: the lock's capacity
  * Prints ns per read pair, write pair, try-read pair and prw_version call
  * (median of 7 runs). */
 #define _GNU_SOURCE
@@ -35,7 +36,8 @@ static double run(int kind, long n) {
 }
 int main(int argc, char **argv) {
   long n = argc > 1 ? atol(argv[1]) : 1000000;
-  if (prw_create(&L)) return 1;
+  const char *cap = getenv("PRW_CAPACITY"); /* the lock's capacity; default if unset */
+  if (prw_create_ex(cap ? (unsigned)atoi(cap) : 0, &L)) return 1;
   const char *names[] = {"read pair", "write pair", "try-read pair", "prw_version (pure C)", "prw_is_anonymous (1 Go call)"};
   int only = argc > 2 ? atoi(argv[2]) : -1; /* run one kind once (for callgrind) */
   if (only >= 0) {

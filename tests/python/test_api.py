@@ -296,10 +296,37 @@ def test_anonymous_lock_removed_with_last_user():
     path = a.path
     assert a.anonymous and os.path.exists(path) and a.name == path
     b = pickle.loads(pickle.dumps(a))
+    assert b.path == path  # first use: b attaches
     a.close()
     assert os.path.exists(path)
     b.close()
     assert not os.path.exists(path)
+
+
+def test_unpickled_lock_attaches_on_first_use():
+    """Unpickling never fails and attaches nothing; the first use does, and fails there."""
+    a = RWLock()
+    path = a.path
+    data = pickle.dumps(a)
+    b = pickle.loads(data)
+    assert "not yet attached" in repr(b)
+    assert a.stats().attached == 1
+    a.close()
+    assert not os.path.exists(path)  # an unused copy does not keep it alive
+    c = pickle.loads(data)  # the file is gone: still no error here
+    with pytest.raises(LockNotFoundError):
+        c.acquire_read()
+    with pytest.raises(LockNotFoundError):
+        c.path
+    c.close()
+    c.close()
+    with pytest.raises(LockClosedError):
+        c.acquire_read()
+    b.close()
+    # A copy that was never used pickles on unchanged.
+    d = pickle.loads(pickle.dumps(pickle.loads(data)))
+    assert d._token_bytes() == a._token_bytes()
+    d.close()
 
 
 def test_garbage_collected_lock_is_closed():

@@ -128,15 +128,16 @@ def test_truncated_oversized_and_random_tokens(lock):
         for _ in range(rng.randrange(1, 4)):
             t[rng.randrange(len(t))] = rng.randrange(1, 256)
         bad.append(bytes(t))
-    for tok in bad:
+    for tok in bad + [None, 42, "str", b"\0" + token, token + b"\0x"]:
+        other = _restore(tok)  # never fails: the first use attaches
         try:
-            other = _restore(tok)
+            path = other.path
         except Exception as exc:  # noqa: BLE001 - checked below
             assert _precise(exc), (tok[:80], exc)
         else:
             # A mutation that still names this very file is fine.
-            assert other.path == lock.path, tok[:80]
-            other.close()
+            assert path == lock.path, tok[:80]
+        other.close()
 
 
 @pytest.mark.parametrize("named", [False, True])
@@ -162,8 +163,9 @@ def test_tampered_pickle(lock):
     token = lock._token_bytes()
     tampered = data.replace(token, token[:-3] + b"zzz")
     assert tampered != data
+    other = pickle.loads(tampered)  # never fails: the first use attaches
     with pytest.raises(OSError) as info:
-        pickle.loads(tampered)
+        other.acquire_read()
     assert _precise(info.value)
 
 
@@ -176,7 +178,7 @@ def test_use_after_unlink(lock_name):
         with pytest.raises(LockNotFoundError):
             RWLock(lock_name, create=False)
         with pytest.raises(LockNotFoundError):
-            pickle.loads(pickle.dumps(lk))
+            pickle.loads(pickle.dumps(lk)).acquire_read()
         # The unlinked lock still works; a new one of the same name is a
         # different lock.
         assert lk.acquire_write(timeout=0)

@@ -77,8 +77,8 @@ def test_squatted_name_is_refused(as_other_user):
         # The squatter's pickle carries its opt-in; without it, it is refused.
         assert b"multiuser=65534:" in pickled
         by_pickle = pickle.loads(pickled)
-        with pytest.raises(LockPermissionError):
-            _restore(_token_without_optin(pickled), name)
+        with pytest.raises(LockPermissionError):  # unpickling never fails: the first use does
+            _restore(_token_without_optin(pickled), name).path
         # With the opt-in: the same lock.
         with RWLock(name, multiuser=True) as lk:
             assert lk.acquire_write(timeout=0)
@@ -101,9 +101,11 @@ def test_pickle_of_other_users_default_lock_is_refused(as_other_user):
     try:
         pickled = _squat(as_other_user, name, 0o600, False)
         assert b"multiuser" not in pickled
+        lk = pickle.loads(pickled)  # never fails: the first use does
         with pytest.raises(LockPermissionError) as ei:
-            pickle.loads(pickled)
+            lk.acquire_read()
         assert ei.value.errno == errno.EACCES
+        lk.close()
     finally:
         if path.exists():
             os.unlink(path)

@@ -95,6 +95,17 @@ class LockUnavailableError(PrwlockError, ConnectionError):
     """
 
 
+class LockFullError(PrwlockError):
+    """The lock is at its capacity (``EAGAIN``); raised at once, never after a wait.
+
+    Every thread that holds or waits for a lock takes one of its slots, and
+    every process that has an anonymous lock open takes one of its
+    attachment entries; a lock has as many of each as its capacity, which
+    its creator chose (``RWLock(capacity=...)``, 1024 by default, at most
+    4096). The message names the limit and that option.
+    """
+
+
 class InvalidNameError(PrwlockError, ValueError):
     """The lock name is not allowed (``EINVAL``).
 
@@ -132,6 +143,7 @@ _BY_ERRNO: Dict[int, Type[PrwlockError]] = {
     _errno.EEXIST: LockExistsError,
     _errno.EACCES: LockPermissionError,
     _errno.ELOOP: LockPermissionError,
+    _errno.EAGAIN: LockFullError,
     _errno.ENOTRECOVERABLE: HoldLostError,
     _errno.ENOTCONN: LockUnavailableError,
 }
@@ -141,7 +153,11 @@ _MESSAGES: Dict[int, str] = {
     _errno.ETIMEDOUT: "timed out waiting for the lock",
     _errno.EDEADLK: "request would deadlock on the calling thread's own hold",
     _errno.EPERM: "the calling thread does not hold the lock in the required mode",
-    _errno.EAGAIN: "the lock's holder table is full",
+    _errno.EAGAIN: (
+        "lock is full: every holder slot (one per thread holding or waiting) or, for an anonymous "
+        "lock, every attachment entry (one per process) is in use; create the lock with a larger "
+        "capacity: RWLock(capacity=...), at most 4096"
+    ),
     _errno.EPROTO: "not a prwlock segment, or an incompatible layout version",
     _errno.EBADF: "lock is closed",
     _errno.ELOOP: "refusing to open a symlink",
@@ -164,6 +180,17 @@ def strerror(code: int) -> str:
         except ValueError:  # pragma: no cover - out-of-range codes
             msg = "error %d" % code
     return msg
+
+
+def full_error(capacity: int, filename: Optional[str] = None) -> PrwlockError:
+    """The :class:`LockFullError` of an acquire on a lock of *capacity* slots."""
+    msg = (
+        "lock is full: all %d holder slots are in use (one per thread holding or waiting); "
+        "create the lock with a larger capacity: RWLock(capacity=...), at most 4096" % capacity
+    )
+    if filename is None:
+        return LockFullError(_errno.EAGAIN, msg)
+    return LockFullError(_errno.EAGAIN, msg, filename)
 
 
 def error_for(code: int, filename: Optional[str] = None) -> PrwlockError:

@@ -30,6 +30,10 @@ PRW_CREATE = 1
 PRW_EXCL = 2
 PRW_MULTIUSER = 4
 
+#: ``PRW_DEFAULT_CAPACITY`` and ``PRW_MAX_CAPACITY``.
+DEFAULT_CAPACITY = 1024
+MAX_CAPACITY = 4096
+
 #: ``prw_holder_t.mode`` values.
 MODE_READ = 1
 MODE_WRITE = 2
@@ -77,7 +81,10 @@ _I64 = ctypes.c_int64
 # name: (restype, argtypes)
 _SIGNATURES = {
     "prw_create": (_I, [_PP]),
+    "prw_create_ex": (_I, [ctypes.c_uint, _PP]),
     "prw_open": (_I, [ctypes.c_char_p, _I, ctypes.c_uint, _PP]),
+    "prw_open_ex": (_I, [ctypes.c_char_p, _I, ctypes.c_uint, ctypes.c_uint, _PP]),
+    "prw_capacity": (_I, [_P, ctypes.POINTER(ctypes.c_uint32)]),
     "prw_close": (_I, [_P]),
     "prw_unlink": (_I, [ctypes.c_char_p]),
     "prw_acquire_read": (_I, [_P, _I64]),
@@ -175,7 +182,10 @@ class Library:
 
     # The following are declared for type checkers; __init__ sets them.
     create: Any
+    create_ex: Any
     open: Any
+    open_ex: Any
+    capacity: Any
     close: Any
     unlink: Any
     acquire_read: Any

@@ -23,6 +23,7 @@ from ._errors import (
     OwnerDiedWarning,
     PrwlockError,
     error_for,
+    full_error,
 )
 
 Timeout = Optional[float]
@@ -31,6 +32,7 @@ _EBUSY = _errno.EBUSY
 _ETIMEDOUT = _errno.ETIMEDOUT
 _EOWNERDEAD = _errno.EOWNERDEAD
 _EINTR = _errno.EINTR
+_EAGAIN = _errno.EAGAIN
 _MODE_READ = _lib.MODE_READ
 _MODE_WRITE = _lib.MODE_WRITE
 
@@ -373,6 +375,11 @@ class RWLock:
         with :class:`LockPermissionError`, because another user could have
         planted it. Pickles of a lock opened with it carry the opt-in, for a
         file of the same owner only. See README, Permissions.
+    :param capacity: how many threads may hold or wait for a lock this call
+        creates at once, and how many processes may have it open (rounded
+        up to a multiple of 64); ``None`` means the default, 1024; at most
+        4096. Opening an existing lock keeps its creator's choice. Beyond
+        it, acquiring raises :class:`LockFullError` at once.
     :raises LockNotFoundError: the named lock does not exist and *create* is false.
     :raises LockPermissionError: (a :class:`PermissionError`) the file's mode
         denies access, or the ownership check above refused it.
@@ -412,15 +419,19 @@ class RWLock:
         exclusive: bool = False,
         mode: int = 0o600,
         multiuser: bool = False,
+        capacity: Optional[int] = None,
     ) -> None:
         self._closed = False
         self._token: Optional[bytes] = None
+        self._h: Optional[_Handle] = None
+        self._finalizer: Optional[weakref.finalize] = None
+        cap = _capacity_arg(capacity)
         lib = _lib.get()
         out = ctypes.c_void_p()
         if name is None:
             if multiuser:
                 raise ValueError("multiuser applies to named locks; an anonymous lock is always the creator's")
-            op: Callable[[_lib.Library], int] = lambda l: l.create(ctypes.byref(out))
+            op: Callable[[_lib.Library], int] = lambda l: l.create_ex(cap, ctypes.byref(out))
             self._name: Optional[str] = None
         else:
             raw = _name_bytes(name)
@@ -436,7 +447,7 @@ class RWLock:
                 )
             flags = (_lib.PRW_CREATE if create else 0) | (_lib.PRW_EXCL if exclusive and create else 0)
             flags |= _lib.PRW_MULTIUSER if multiuser else 0
-            op = lambda l: l.open(raw, flags, mode, ctypes.byref(out))
+            op = lambda l: l.open_ex(raw, flags, mode, cap, ctypes.byref(out))
             self._name = os.fsdecode(raw)
         err = op(lib)
         if err == EFORKED:
@@ -447,13 +458,13 @@ class RWLock:
             raise _name_error(self._name)
         if err:
             raise _owner.explain(error_for(err, self._name), self._name or "", multiuser)
-        self._adopt(lib, out)
+        h = self._adopt(lib, out)
         if name is None:
-            _tracker_register(self._h.path)
+            _tracker_register(h.path)
 
     # -- handle management ---------------------------------------------------
 
-    def _adopt(self, lib: _lib.Library, out: ctypes.c_void_p) -> None:
+    def _adopt(self, lib: _lib.Library, out: ctypes.c_void_p) -> _Handle:
         anonymous = lib.is_anonymous(out) == 1
         err, path = lib.read_string(lib.name, out)
         if err:
@@ -467,28 +478,30 @@ class RWLock:
                 lib.close(out)
                 raise error_for(err, self._name)
             self._token = token.encode("utf-8", "surrogateescape")
-        self._h = _Handle(out, lib.generation, anonymous, path)
+        h = self._h = _Handle(out, lib.generation, anonymous, path)
         self._bind(lib, out)
-        self._finalizer = weakref.finalize(self, _close_handle, self._h)
+        self._finalizer = weakref.finalize(self, _close_handle, h)
         _live.add(self)
         _hook_mp_exit()
+        return h
 
     @classmethod
     def _from_token(cls, token: bytes, name: Optional[str] = None) -> "RWLock":
+        # Unpickling attaches nothing: the first use does (_fresh), and any
+        # error comes from that call, inside the user's code. multiprocessing
+        # cannot survive an error while unpickling: a Pool worker takes any
+        # OSError from its task queue for a broken pipe and quits silently,
+        # losing the task (the pool then waits forever), other errors kill
+        # the worker, a spawn child dies before running, and the parent's
+        # result handler thread stops. So nothing here may fail, whatever the
+        # pickle holds: no library call, no validation (that comes on use).
         self = cls.__new__(cls)
         self._closed = False
         self._name = name
         self._token = token
-        lib = _lib.get()
-        out = ctypes.c_void_p()
-        err = lib.deserialize(token, ctypes.byref(out))
-        if err == EFORKED:
-            _lib.discard(lib)
-            lib = _lib.get()
-            err = lib.deserialize(token, ctypes.byref(out))
-        if err:
-            raise error_for(err, name)
-        self._adopt(lib, out)
+        self._h = None
+        self._finalizer = None
+        self._gen = -1  # matches no generation: every entry point goes to _fresh
         return self
 
     def _rebind(self) -> ctypes.c_void_p:
@@ -505,9 +518,12 @@ class RWLock:
             return self._rebind_locked(_lib.get())
 
     def _rebind_locked(self, lib: _lib.Library) -> ctypes.c_void_p:
-        # The old handle belongs to a copy inherited through fork: drop it
-        # without calling into that copy. Holds were never inherited.
+        # First use of an unpickled lock, or the old handle belongs to a
+        # copy inherited through fork: drop it without calling into that
+        # copy. Holds were never inherited.
         token = self._token_bytes_cached()
+        if not isinstance(token, bytes) or b"\0" in token:
+            raise PrwlockError(_errno.EINVAL, "malformed lock token", self._name)
         out = ctypes.c_void_p()
         err = lib.deserialize(token, ctypes.byref(out))
         if err == EFORKED:
@@ -515,8 +531,12 @@ class RWLock:
             return self._rebind_locked(_lib.get())
         if err:
             raise error_for(err, self._name)
-        self._finalizer.detach()
         old = self._h
+        if old is None:
+            self._adopt(lib, out)
+            return out
+        assert self._finalizer is not None
+        self._finalizer.detach()
         old.ptr = None
         self._h = _Handle(out, lib.generation, old.anonymous, old.path)
         self._bind(lib, out)
@@ -598,7 +618,16 @@ class RWLock:
         if err == EFORKED:
             self._stale(lib)
             return self._acquire(write, timeout_ns)
+        if err == _EAGAIN:
+            raise self._full_error(lib)
         raise error_for(err, self._name)
+
+    def _full_error(self, lib: Optional[_lib.Library]) -> PrwlockError:
+        """The :class:`LockFullError` of an acquire, naming this lock's capacity."""
+        cap = ctypes.c_uint32(0)
+        if lib is None or lib.capacity(self._ptr, ctypes.byref(cap)) != 0:
+            return error_for(_EAGAIN, self._name)
+        return full_error(cap.value, self._name)
 
     def _warn_owner_died(self, write: bool) -> None:
         try:
@@ -904,17 +933,26 @@ class RWLock:
 
         Either opens the same lock: ``RWLock(lock.name, create=False)``.
         """
-        return self._name if self._name is not None else self._h.path
+        return self._name if self._name is not None else self.path
+
+    def _handle(self) -> _Handle:
+        """The current handle, attaching an unpickled lock first."""
+        h = self._h
+        if h is None:
+            self._fresh()
+            h = self._h
+            assert h is not None
+        return h
 
     @property
     def path(self) -> str:
         """The file that holds the lock."""
-        return self._h.path
+        return self._handle().path
 
     @property
     def anonymous(self) -> bool:
         """Whether the lock is anonymous (created by ``RWLock()``)."""
-        return self._h.anonymous
+        return self._handle().anonymous
 
     @property
     def closed(self) -> bool:
@@ -933,8 +971,10 @@ class RWLock:
             return
         self._closed = True
         self._gen = -1  # every fast path compares the generation: this routes them to _fresh
-        self._finalizer.detach()
-        _close_handle(self._h)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        if self._h is not None:  # None: unpickled and never used
+            _close_handle(self._h)
         _live.discard(self)
 
     def _unlink_self(self) -> None:
@@ -942,7 +982,7 @@ class RWLock:
 
         :raises LockNotFoundError: the name was already removed.
         """
-        _unlink_name(self._h.path)
+        _unlink_name(self.path)
 
     unlink = _hybridmethod(_unlink_name, _unlink_self)
 
@@ -965,12 +1005,28 @@ class RWLock:
         return self._token_bytes_cached()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else ("anonymous" if self._h.anonymous else "named")
-        return "<prwlock.RWLock %s %r>" % (state, self.name)
+        h = self._h
+        if h is None:  # never attach for a repr
+            state = "closed" if self._closed else "not yet attached"
+            return "<prwlock.RWLock %s %r>" % (state, self._name if self._name is not None else self._token)
+        state = "closed" if self._closed else ("anonymous" if h.anonymous else "named")
+        return "<prwlock.RWLock %s %r>" % (state, self._name if self._name is not None else h.path)
 
 
 def _restore(token: bytes, name: Optional[str] = None) -> RWLock:
+    # Never raises (see RWLock._from_token).
     return RWLock._from_token(token, name)
+
+
+def _capacity_arg(capacity: Optional[int]) -> int:
+    """Check the *capacity* argument of :class:`RWLock`; 0 means the default."""
+    if capacity is None:
+        return 0
+    if isinstance(capacity, bool) or not isinstance(capacity, int):
+        raise TypeError("capacity must be an int or None, not %r" % (capacity,))
+    if not 1 <= capacity <= _lib.MAX_CAPACITY:
+        raise ValueError("capacity must be between 1 and %d, not %d" % (_lib.MAX_CAPACITY, capacity))
+    return capacity
 
 
 def iter_locks() -> Iterator[RWLock]:

@@ -912,11 +912,197 @@ static int cmd_scale(int argc, char **argv) {
   return 0;
 }
 
+/* ------------------------------------------------------------- 7. capacity */
+
+/* Bytes of /dev/shm the file really uses (tmpfs allocates a page when it is
+ * first touched; st_blocks counts them, as du does) and its size, which is
+ * what every process maps. */
+static void shm_usage(const char *name, long *touched, long *mapped) {
+  char path[300];
+  struct stat st;
+  snprintf(path, sizeof path, "/dev/shm/prwlock.%s", name);
+  if (stat(path, &st) != 0) die("stat lock file", errno);
+  *touched = (long)st.st_blocks * 512;
+  *mapped = (long)st.st_size;
+}
+
+/* A thread that takes and drops read once: a new owner (thread id). */
+static void *read_pair_thread(void *p) {
+  if (prw_acquire_read(p, -1) == 0) prw_release(p);
+  return NULL;
+}
+
+/* Owners 1..n, one thread each, one after the other, each a read pair. */
+static void owners_use(prw_lock *p, int n) {
+  for (int i = 0; i < n; i++) {
+    pthread_t th;
+    if (pthread_create(&th, NULL, read_pair_thread, p) != 0) die("pthread_create", errno);
+    pthread_join(th, NULL);
+  }
+}
+
+/* n threads hold read at once: touched memory while they all hold. */
+struct together {
+  prw_lock *p;
+  pthread_barrier_t held, go;
+};
+
+static void *hold_together_thread(void *arg) {
+  struct together *t = arg;
+  int rc = prw_acquire_read(t->p, -1);
+  pthread_barrier_wait(&t->held);
+  pthread_barrier_wait(&t->go);
+  if (rc == 0) prw_release(t->p);
+  return NULL;
+}
+
+static void print_memory(const char *name, int capacity, const char *state, int owners, int procs);
+
+static void owners_hold_together(prw_lock *p, const char *name, int capacity, int n) {
+  struct together t = {.p = p};
+  pthread_t *th = calloc((size_t)n, sizeof *th);
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setstacksize(&a, 64 * 1024);
+  pthread_barrier_init(&t.held, NULL, (unsigned)n + 1);
+  pthread_barrier_init(&t.go, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++)
+    if (pthread_create(&th[i], &a, hold_together_thread, &t) != 0) die("pthread_create", errno);
+  pthread_barrier_wait(&t.held);
+  print_memory(name, capacity, "held", n, 1);
+  pthread_barrier_wait(&t.go);
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&t.held);
+  pthread_barrier_destroy(&t.go);
+  pthread_attr_destroy(&a);
+  free(th);
+}
+
+/* worker-attach CTL NAME: open the lock, one read pair, report, stay. */
+static int cmd_worker_attach(int argc, char **argv) {
+  (void)argc;
+  struct ctl *c = ctl_map(argv[2]);
+  prw_lock *p;
+  int rc = prw_open(argv[3], 0, 0, &p);
+  if (rc == 0) rc = prw_acquire_read(p, -1);
+  if (rc == 0) rc = prw_release(p);
+  if (rc) atomic_store(&c->err, rc);
+  atomic_fetch_add(&c->ready, 1);
+  for (;;) pause();
+  return 0;
+}
+
+static void print_memory(const char *name, int capacity, const char *state, int owners, int procs) {
+  long touched, mapped;
+  shm_usage(name, &touched, &mapped);
+  printf("{\"bench\":\"capacity-memory\",\"lang\":\"c\",\"impl\":\"ours\",\"capacity\":%d,\"state\":\"%s\","
+         "\"owners\":%d,\"procs\":%d,\"touched\":%ld,\"mapped\":%ld}\n",
+         capacity, state, owners, procs, touched, mapped);
+  fflush(stdout);
+}
+
+/* set: "capacity" (one process, by capacity) or "attached-N" (a default
+ * lock with N other processes attached, next to one with none). */
+static void print_pair(const char *set, int capacity, int procs, int rep, double ns) {
+  printf("{\"bench\":\"capacity-pair\",\"lang\":\"c\",\"impl\":\"ours\",\"mode\":\"write\",\"set\":\"%s\","
+         "\"capacity\":%d,\"procs\":%d,\"rep\":%d,\"ns\":%.3f}\n",
+         set, capacity, procs, rep, ns);
+  fflush(stdout);
+}
+
+/* capacity --reps R --ms MS --procs N,N...: memory per lock by capacity and
+ * use, and the uncontended write pair by capacity and by the number of
+ * other processes attached to the lock. */
+static int cmd_capacity(int argc, char **argv) {
+  int reps = (int)argl(argc, argv, "--reps", 3);
+  long ms = argl(argc, argv, "--ms", 100);
+  const char *procs_arg = arg(argc, argv, "--procs", "10,1000");
+  static const int caps[] = {64, 128, PRW_DEFAULT_CAPACITY, PRW_MAX_CAPACITY}; /* locks[2]: default */
+  enum { NCAPS = sizeof caps / sizeof caps[0] };
+  char names[NCAPS][128];
+  prw_lock *locks[NCAPS];
+
+  /* 1. Memory: fresh, after one owner, after 10 and 1000 owners (threads,
+   * one after the other: slots are claimed where the owner's id hashes). */
+  for (int k = 0; k < NCAPS; k++) {
+    snprintf(names[k], sizeof names[k], "bench-%s-cap%d-%d", tag(), caps[k], (int)getpid());
+    strcpy(our_name, names[k]); /* removed on a signal */
+    int rc = prw_open_ex(names[k], PRW_CREATE | PRW_EXCL, 0600, (unsigned)caps[k], &locks[k]);
+    if (rc) die("prw_open_ex", rc);
+    print_memory(names[k], caps[k], "created", 0, 1);
+    pair_ours_w(locks[k], 1);
+    print_memory(names[k], caps[k], "used", 1, 1);
+    owners_use(locks[k], 10);
+    print_memory(names[k], caps[k], "used", 11, 1);
+    owners_use(locks[k], 1000);
+    print_memory(names[k], caps[k], "used", 1011, 1);
+    if (caps[k] >= 1000) owners_hold_together(locks[k], names[k], caps[k], 1000);
+  }
+  fprintf(stderr, "  c capacity: memory by capacity done\n");
+
+  /* 2. The write pair by capacity, this process alone. */
+  for (int r = 0; r < reps; r++)
+    for (int k = 0; k < NCAPS; k++) print_pair("capacity", caps[k], 1, r, time_it(pair_ours_w, locks[k], ms));
+  fprintf(stderr, "  c capacity: write pair by capacity done\n");
+
+  /* 3. A default lock with N other processes attached (each did a read
+   * pair and stays), next to the same lock with nobody else. */
+  char plist[256];
+  snprintf(plist, sizeof plist, "%s", procs_arg);
+  for (char *tok = strtok(plist, ","); tok; tok = strtok(NULL, ",")) {
+    int n = atoi(tok);
+    if (n <= 0) continue;
+    char name[128];
+    snprintf(name, sizeof name, "bench-%s-attached%d-%d", tag(), n, (int)getpid());
+    strcpy(our_name, name);
+    struct ctl *c = ctl_create(IMPL_OURS);
+    prw_lock *p;
+    int rc = prw_open(name, PRW_CREATE | PRW_EXCL, 0600, &p);
+    if (rc) die("prw_open", rc);
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    int64_t t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+      char *wargs[] = {self_exe, "worker-attach", ctl_path, name, NULL};
+      if ((rc = posix_spawn(&pids[i], self_exe, NULL, NULL, wargs, environ))) die("posix_spawn", rc);
+    }
+    int64_t dl = now_ns() + 120000000000LL;
+    while (atomic_load(&c->ready) < n && !atomic_load(&c->err) && now_ns() < dl) sleep_ns(1000000);
+    if (atomic_load(&c->ready) < n || atomic_load(&c->err)) {
+      fprintf(stderr, "bench: attach workers: %d of %d ready, error %d\n", atomic_load(&c->ready), n,
+              atomic_load(&c->err));
+      for (int i = 0; i < n; i++) kill(pids[i], SIGKILL);
+      for (int i = 0; i < n; i++) waitpid(pids[i], NULL, 0);
+      prw_close(p);
+      finish_run(c);
+      exit(2);
+    }
+    fprintf(stderr, "  c capacity: %d processes attached in %.1f s\n", n, (now_ns() - t0) / 1e9);
+    print_memory(name, PRW_DEFAULT_CAPACITY, "attached", n + 1, n + 1);
+    char set[32];
+    snprintf(set, sizeof set, "attached-%d", n);
+    for (int r = 0; r < reps; r++) {
+      print_pair(set, PRW_DEFAULT_CAPACITY, 1, r, time_it(pair_ours_w, locks[2], ms));
+      print_pair(set, PRW_DEFAULT_CAPACITY, n + 1, r, time_it(pair_ours_w, p, ms));
+    }
+    for (int i = 0; i < n; i++) kill(pids[i], SIGKILL);
+    for (int i = 0; i < n; i++) waitpid(pids[i], NULL, 0);
+    free(pids);
+    prw_close(p);
+    finish_run(c);
+  }
+  for (int k = 0; k < NCAPS; k++) {
+    prw_close(locks[k]);
+    prw_unlink(names[k]);
+  }
+  our_name[0] = 0;
+  return 0;
+}
+
 /* -------------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: bench pairs|contended|starve|handoff|recover|scale [--opt val]...\n");
+    fprintf(stderr, "usage: bench pairs|contended|starve|handoff|recover|scale|capacity [--opt val]...\n");
     return 2;
   }
   ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
@@ -929,6 +1115,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "worker-handoff") == 0) return cmd_worker_handoff(argc, argv);
     if (strcmp(cmd, "worker-hold") == 0) return cmd_worker_hold(argc, argv);
     if (strcmp(cmd, "worker-recover-wait") == 0) return cmd_worker_recover_wait(argc, argv);
+    if (strcmp(cmd, "worker-attach") == 0) return cmd_worker_attach(argc, argv);
     fprintf(stderr, "bench: unknown worker %s\n", cmd);
     return 2;
   }
@@ -941,6 +1128,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "handoff") == 0) return cmd_handoff(argc, argv);
   if (strcmp(cmd, "recover") == 0) return cmd_recover(argc, argv);
   if (strcmp(cmd, "scale") == 0) return cmd_scale(argc, argv);
+  if (strcmp(cmd, "capacity") == 0) return cmd_capacity(argc, argv);
   fprintf(stderr, "bench: unknown command %s\n", cmd);
   return 2;
 }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package lock
+
+// touchedPages: every page may hold data.
+func (s *segment) touchedPages() touchedPages { return touchedPages{} }
