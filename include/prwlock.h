@@ -93,6 +93,8 @@
  *   quorum); nothing was granted;
  * - the token is the URL (it carries the password, if the URL has one);
  * - prw_holders' pid and tid are the holder's on its own machine;
+ * - there is no capacity: prw_capacity and prw_info report 0, and the
+ *   capacity argument of prw_open_ex is ignored;
  * - a library built without the etcd backend returns ENOSYS from prw_open.
  *
  * Capacity

@@ -180,8 +180,14 @@ func (l *Lock) Downgrade(o Owner) error { return l.downgrade(o) }
 
 // Capacity returns the lock's capacity, chosen by its creator: the number
 // of owners that may hold or wait at once, and of processes that may have
-// it open. It reads nothing from shared memory.
-func (l *Lock) Capacity() int { return l.seg.capacity }
+// it open. It reads nothing from shared memory. A remote lock has no
+// limit: 0.
+func (l *Lock) Capacity() int {
+	if l.remote != nil {
+		return 0
+	}
+	return l.seg.capacity
+}
 
 // Held reports the mode in which owner o holds the lock.
 func (l *Lock) Held(o Owner) Mode { return l.held(o) }

@@ -227,7 +227,7 @@ func TestEtcdBasics(t *testing.T) {
 	url := c.URL(etcdName(t))
 	l := openEtcdTest(t, url)
 	l2 := openEtcdTest(t, url) // another handle of this process: same holds
-	if !l.Remote() || l.Anonymous() || l.Path() != url || l.Token() != url {
+	if !l.Remote() || l.Anonymous() || l.Path() != url || l.Token() != url || l.Capacity() != 0 {
 		t.Fatalf("remote %v anonymous %v path %q token %q", l.Remote(), l.Anonymous(), l.Path(), l.Token())
 	}
 	const a, b = Owner(101), Owner(102)

@@ -72,7 +72,9 @@ static int api(const char *url) {
   size_t n = 0;
   CHECK(prw_holders(l, h, 4, &n) == 0 && n == 1 && h[0].pid == (uint32_t)getpid() && h[0].mode == PRW_MODE_WRITE);
   prw_info_t info;
-  CHECK(prw_info(l, &info) == 0 && info.writer_active == 1 && info.attached >= 1);
+  CHECK(prw_info(l, &info) == 0 && info.writer_active == 1 && info.attached >= 1 && info.capacity == 0);
+  uint32_t cap = 1;
+  CHECK(prw_capacity(l, &cap) == 0 && cap == 0);
   char tok[4096];
   size_t len = sizeof tok;
   CHECK(prw_serialize(l, tok, &len) == 0 && strncmp(tok, "etcd://", 7) == 0);
