@@ -356,16 +356,6 @@ func prwgo_serialize(h C.uintptr_t, buf *C.char, size *C.size_t) (rc C.int) {
 	return putString(l.Token(), buf, size)
 }
 
-//export prwgo_name
-func prwgo_name(h C.uintptr_t, buf *C.char, size *C.size_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	return putString(l.Path(), buf, size)
-}
-
 //export prwgo_is_anonymous
 func prwgo_is_anonymous(h C.uintptr_t) (rc C.int) {
 	defer recoverTo(&rc)
