@@ -134,8 +134,16 @@ func (l *Lock) AcquireContext(ctx context.Context, o Owner, m Mode) error {
 }
 
 // Release drops owner o's hold, whatever its mode. A recursive read hold is
-// dropped one level at a time. Without a hold it returns ErrNotHeld.
-func (l *Lock) Release(o Owner) error { return l.release(o) }
+// dropped one level at a time. Without a hold it returns ErrNotHeld; if
+// another process recovered the hold (it judged the owner dead) it returns
+// ErrLost. Releasing a write hold whose acquire returned ErrOwnerDead
+// vouches for the data: the owner-dead mark is cleared.
+func (l *Lock) Release(o Owner) error { return l.release(o, false) }
+
+// ReleaseUnrepaired is Release for an owner that was told ErrOwnerDead
+// but did not repair the data (it gave up, or could not pass the news on):
+// the owner-dead mark stays for the next writer.
+func (l *Lock) ReleaseUnrepaired(o Owner) error { return l.release(o, true) }
 
 // Downgrade turns owner o's write hold into a read hold atomically: no
 // writer can get in between, and readers waiting behind the writer are

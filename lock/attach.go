@@ -11,7 +11,7 @@ func (s *segment) attPstartp(i int) *uint64 { return s.u64(s.att(i, attPstart)) 
 func (s *segment) attPidnsp(i int) *uint64  { return s.u64(s.att(i, attPidns)) }
 
 func (s *segment) attIdent(i int) ident {
-	return ident{atomic.LoadUint32(s.attPIDp(i)), atomic.LoadUint64(s.attPstartp(i)), atomic.LoadUint64(s.attPidnsp(i))}
+	return ident{pid: atomic.LoadUint32(s.attPIDp(i)), pstart: atomic.LoadUint64(s.attPstartp(i)), pidns: atomic.LoadUint64(s.attPidnsp(i))}
 }
 
 // attach registers this process. It returns the entry index, or -1 when
@@ -80,6 +80,7 @@ func (s *segment) lastUserGone() bool {
 	for start := MonotonicNow(); ; {
 		if atomic.CompareAndSwapUint32(st, segReady, segClosing) {
 			atomic.StoreUint32(s.u32(offCloserPID), s.me.pid)
+			atomic.StoreUint32(s.u32(offCloserTag), uint32(s.key))
 			if s.attachedCount() > 0 {
 				atomic.StoreUint32(st, segReady)
 				return false
@@ -108,7 +109,8 @@ func (s *segment) lastUserGone() bool {
 func (s *segment) waitClosing(start int64) (stuck bool) {
 	st := s.u32(offSegState)
 	waited := MonotonicNow() - start
-	if waited > 20e6 && !pidExists(atomic.LoadUint32(s.u32(offCloserPID))) {
+	closer := uint64(atomic.LoadUint32(s.u32(offCloserPID)))<<32 | uint64(atomic.LoadUint32(s.u32(offCloserTag)))
+	if waited > 20e6 && !keyAlive(closer, s.me, s.dev, s.ino) {
 		atomic.CompareAndSwapUint32(st, segClosing, segReady)
 		return false
 	}

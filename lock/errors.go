@@ -52,6 +52,10 @@ var (
 	// ErrSliceEnded: AcquireSlice reached the end of its slice; the wait is
 	// still queued (EINTR). Call AcquireSlice again to resume it, or Cancel.
 	ErrSliceEnded = &lockError{syscall.EINTR, "wait slice ended; the wait is still queued"}
+	// ErrLost: the owner's hold or wait is gone: another process judged
+	// the owner dead and recovered its slot (ENOTRECOVERABLE). Nothing was
+	// written to the slot; the owner holds nothing now.
+	ErrLost = &lockError{syscall.ENOTRECOVERABLE, "hold lost: another process recovered it, judging its owner dead"}
 	// ErrInterrupted: the wait was cancelled by its context (ECANCELED).
 	// The returned error also wraps the context's error.
 	ErrInterrupted = &lockError{syscall.ECANCELED, "wait cancelled"}

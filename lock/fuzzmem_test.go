@@ -28,6 +28,7 @@ func fuzzSegment(data []byte) *Lock {
 	ne.PutUint32(mem[offFlags:], 0)
 	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff,
 		path: "fuzz", me: self(), attSlot: -1}
+	s.key = processKey(s.me)
 	s.refs = 1
 	return &Lock{seg: s, name: "fuzz"}
 }
@@ -49,7 +50,7 @@ func FuzzSegmentMemory(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l := fuzzSegment(data)
 		check := func(what string, err error) {
-			for _, ok := range []error{nil, ErrBusy, ErrOwnerDead, ErrFull, ErrProtocol, ErrNotHeld, ErrDeadlock} {
+			for _, ok := range []error{nil, ErrBusy, ErrOwnerDead, ErrFull, ErrProtocol, ErrNotHeld, ErrDeadlock, ErrLost} {
 				if errors.Is(err, ok) {
 					return
 				}

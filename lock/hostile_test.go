@@ -39,7 +39,7 @@ func allowedUnderAttack(err error) bool {
 		return true
 	}
 	for _, e := range []error{ErrBusy, ErrTimeout, ErrProtocol, ErrFull, ErrOwnerDead,
-		ErrNotHeld, ErrDeadlock, ErrInterrupted, ErrClosed} {
+		ErrNotHeld, ErrDeadlock, ErrInterrupted, ErrClosed, ErrLost} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -261,7 +261,8 @@ func forgeWriter(t *testing.T, l *Lock, id ident) int {
 	t.Helper()
 	s := l.seg
 	i := 5
-	atomic.StoreUint64(s.owner(i), ownerKey(id.pid, 77))
+	atomic.StoreUint64(s.owner(i), processKey(id))
+	atomic.StoreUint64(s.holder(i), 77)
 	atomic.StoreUint64(s.pstart(i), id.pstart)
 	atomic.StoreUint64(s.pidns(i), id.pidns)
 	atomic.StoreUint64(s.ctl(i), makeCtl(1, slotWrite))
@@ -275,7 +276,7 @@ func forgeWriter(t *testing.T, l *Lock, id ident) int {
 func TestPIDReuseIsDeath(t *testing.T) {
 	l, _ := openTest(t, Options{})
 	me := self()
-	forgeWriter(t, l, ident{me.pid, me.pstart + 12345, me.pidns})
+	forgeWriter(t, l, ident{pid: me.pid, pstart: me.pstart + 12345, pidns: me.pidns})
 	t0 := time.Now()
 	if err := l.Acquire(1, ModeRead, time.Second); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("reused pid: %v", err)
@@ -289,23 +290,24 @@ func TestPIDReuseIsDeath(t *testing.T) {
 func TestOtherPIDNamespaceNotDeclaredDead(t *testing.T) {
 	l, _ := openTest(t, Options{})
 	me := self()
-	i := forgeWriter(t, l, ident{4000000, 1, me.pidns + 1})
+	i := forgeWriter(t, l, ident{pid: 4000000, pstart: 1, pidns: me.pidns + 1})
 	if err := l.Acquire(1, ModeRead, 60*time.Millisecond); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("holder in another namespace was overridden: %v", err)
 	}
 	// Clean up the forged slot by hand.
 	s := l.seg
 	atomic.StoreUint32(s.state(), 0)
-	s.setSlot(i, 1, slotFree)
-	s.free(i)
+	atomic.StoreUint64(s.ctl(i), makeCtl(1, slotFree))
+	atomic.AndUint64(s.bitmapWord(0), ^uint64(1<<i))
+	atomic.StoreUint64(s.owner(i), 0)
 }
 
 func TestRecoveryAttemptsAreBounded(t *testing.T) {
 	// A slot recovered by a process that died mid-recovery is taken over.
 	l, _ := openTest(t, Options{})
 	s := l.seg
-	i := forgeWriter(t, l, ident{4000001, 1, self().pidns})
-	atomic.StoreUint64(s.owner(i), recoverMarker(4000002)) // dead recoverer
+	i := forgeWriter(t, l, ident{pid: 4000001, pstart: 1, pidns: self().pidns})
+	atomic.StoreUint64(s.owner(i), markerKey(ident{pid: 4000002, pstart: 1, pidns: self().pidns})) // dead recoverer
 	if err := l.Acquire(1, ModeWrite, time.Second); !errors.Is(err, ErrOwnerDead) {
 		t.Fatalf("after a dead recoverer: %v", err)
 	}

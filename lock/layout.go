@@ -1,6 +1,6 @@
 package lock
 
-// This file is the shared-memory protocol, layout version 1. Every process
+// This file is the shared-memory protocol, layout version 2. Every process
 // that maps a prwlock segment, in any language, must follow it exactly.
 // All multi-byte fields are native-endian (segments never leave the
 // machine) and every field below is accessed with atomic, sequentially
@@ -12,7 +12,8 @@ package lock
 //
 //	offset  size  field
 //	0       8     magic       "PRWLOCK\x00"; written last by the creator
-//	8       4     version     layoutVersion (1)
+//	8       4     version     layoutVersion (2); a segment of any other
+//	                          version is refused with EPROTO, never touched
 //	12      4     slotSize    64
 //	16      8     size        total file size in bytes
 //	24      4     capacity    holder slots, multiple of 64, 64..MaxCapacity
@@ -20,6 +21,7 @@ package lock
 //	32      4     segState    segNew, segReady, segClosing, segRemoved
 //	36      4     flags       flagAnonymous
 //	40      4     closerPID   pid that set segClosing (to recover a dead closer)
+//	44      4     closerTag   the tag of that process's key (see Slots)
 //	48      8     created     CLOCK_REALTIME ns of creation (plain, informative)
 //	64      4     state       the lock word, see below
 //	128     4     readSeq     futex: readers sleep here
@@ -58,9 +60,11 @@ package lock
 // writer. A reader that sees a writer field backs off to slotWaitRead.
 //
 // Phases: a writer that owns the field blocks new readers ("pending") and
-// waits for slotRead holders to drain, then marks its slot slotWrite. On
-// release it first hands the lock to every waiting reader (slotWaitRead ->
-// slotRead by CAS), then clears the field, so readers queued during a write
+// waits for slotRead and slotGranted holders to drain, then marks its slot
+// slotWrite. On release it marks its slot slotFree (so a crash from here on
+// leaves nothing half written to report), hands the lock to every waiting
+// reader (slotWaitRead -> slotGranted by CAS, see Hand-off), then clears
+// the field, so readers queued during a write
 // phase enter before the next writer, and a waiting writer blocks new
 // readers: neither side starves. Recursive reads never consult the lock word,
 // so they cannot deadlock against a pending writer.
@@ -76,18 +80,47 @@ package lock
 //
 // # Slots (64 bytes, one cache line each)
 //
-//	0   owner   uint64  pid<<32 | tid; 0 = free. Claimed by CAS 0 -> owner.
+//	0   owner   uint64  process key pid<<32 | tag, 0 = free. Claimed by CAS
+//	                    0 -> key; only the claimer (or a recoverer that
+//	                    replaced it by its marker) ever stores to it again
 //	8   ctl     uint64  generation<<32 | slot state; the generation grows on
-//	                    every claim so recovery CAS never hits a reused slot
+//	                    every claim, so a CAS with a stale ctl never hits a
+//	                    reused slot
 //	16  count   uint32  recursion depth of a read hold minus one (owner writes)
-//	20  pad
+//	20  sflags  uint32  slotThreadOwner: holder is the kernel tid of the
+//	                    thread that holds (so a dead thread can be told
+//	                    from a live process)
 //	24  pstart  uint64  owner process start time (clock ticks after boot)
 //	32  pidns   uint64  inode of the owner's PID namespace (0 unknown)
 //	40  since   int64   CLOCK_MONOTONIC ns when the hold or wait began (0 unknown)
+//	48  holder  uint64  the owner inside the process: a thread id or an
+//	                    owner the caller chose (informative, for inspection
+//	                    and the thread check)
 //
-// Claim order: CAS owner, write pstart/pidns/since/count, store ctl with
-// the next generation and the first state, then set the bitmap bit. Free
-// order: state = slotFree, clear the bitmap bit, clear owner (last).
+// The process key's tag is tagOf(pstart, pidns): bits 30..16 hash the PID
+// namespace inode, bits 15..0 hash the start time, bit 31 (tagMarker) is set
+// only in a recoverer's marker. A pid reused by a later process has another
+// start time, so its key differs from the dead owner's: a recoverer's CAS
+// on a key it judged dead can never hit a new claim (no ABA). Both hashes
+// are the top bits of the value times hashMul (64-bit wrap-around).
+//
+// Claim order: CAS owner, write pstart/pidns/since/count/sflags/holder,
+// store ctl with the next generation and the first state, then set the
+// bitmap bit. Free order: state = slotFree, clear the bitmap bit, CAS owner
+// key -> 0 (last; it fails harmlessly if a recoverer took the slot).
+//
+// The owner changes its own slot's ctl only by CAS from the (generation,
+// state) it last set, so a hold that another process recovered (it judged
+// the owner dead) is noticed at release and reported (ErrLost, ENOTRECOVERABLE)
+// instead of overwriting whatever the slot holds now.
+//
+// Hand-off: a releasing writer (or a downgrading one) moves every
+// slotWaitRead slot to slotGranted. The waiting reader accepts by CAS
+// slotGranted -> slotRead; a pending writer draining readers counts
+// slotGranted as a reader, but may revoke a grant (CAS slotGranted ->
+// slotWaitRead) whose process is stopped (SIGSTOP, a debugger): a process
+// that was only waiting never holds the lock up. Exactly one of the two
+// CASes wins, so a reader that runs never loses a grant it accepted.
 //
 // # Attachments (32 bytes each)
 //
@@ -104,13 +137,29 @@ package lock
 //
 // # Liveness
 //
-// A slot's owner is dead when no process with its pid exists, the process
-// is a zombie, or its start time differs from pstart (the pid was reused).
-// Owners whose pidns differs from the observer's are never declared dead: a
-// process cannot see into another PID namespace.
+// A slot's owner is dead when no process with its pid exists, when every
+// task of the thread group has exited (a zombie leader whose other
+// threads still run is alive: pthread_exit on the main thread), when its
+// start time differs from pstart (the pid was reused), or when the process
+// no longer maps the segment (it exec'd, or unmapped it, while holding). A
+// slot with slotThreadOwner whose thread no longer exists in a live process
+// is dead too. Owners in another PID namespace than the observer's are
+// never declared dead: a process cannot see into another PID namespace.
+// The same rule applies to a marker and to a slot whose bitmap bit is
+// clear (claim or free in progress), judged from the key's tag alone.
+//
+// A process that is stopped is alive, but it must not hold others up while
+// it only waits: a waiting writer that others would defer to as the oldest
+// loses its place (its since is reset to 0, "never waited"), and a reader
+// granted read while stopped has the grant revoked, as above. A stopped
+// process that really holds the lock still blocks others: that is what
+// holding means.
+//
+// Waiters run these checks whenever a poll interval has passed since their
+// last check, whatever woke them.
 
 const (
-	layoutVersion = 1
+	layoutVersion = 2
 	magicValue    = uint64('P') | uint64('R')<<8 | uint64('W')<<16 | uint64('L')<<24 |
 		uint64('O')<<32 | uint64('C')<<40 | uint64('K')<<48 // "PRWLOCK\x00"
 
@@ -128,6 +177,7 @@ const (
 	offSegState    = 32
 	offFlags       = 36
 	offCloserPID   = 40
+	offCloserTag   = 44
 	offCreated     = 48
 	offState       = 64
 	offReadSeq     = 128
@@ -141,9 +191,11 @@ const (
 	slotOwner  = 0
 	slotCtl    = 8
 	slotCount  = 16
+	slotFlags  = 20
 	slotPstart = 24
 	slotPidns  = 32
 	slotSince  = 40
+	slotHolder = 48
 
 	// Attachment field offsets.
 	attPID    = 0
@@ -179,18 +231,49 @@ func withWriter(s uint32, i int) uint32 { return s&^stateWriterMask | uint32(i+1
 
 // Slot states (low 32 bits of ctl).
 const (
-	slotFree       = 0 // claimed or being claimed/freed, holds nothing
-	slotRead       = 1 // holds read (count levels)
-	slotWaitRead   = 2 // waits for read; a releasing writer may hand it slotRead
-	slotWaitWrite  = 3 // waits for the writer field, or owns it and drains readers
-	slotWrite      = 4 // owns the writer field and holds write
-	slotRecovering = 5 // a process is cleaning up this dead owner's slot
+	slotFree      = 0 // claimed or being claimed/freed, holds nothing
+	slotRead      = 1 // holds read (count levels)
+	slotWaitRead  = 2 // waits for read; a releasing writer may hand it slotRead
+	slotWaitWrite = 3 // waits for the writer field, or owns it and drains readers
+	slotWrite     = 4 // owns the writer field and holds write
+	slotGranted   = 5 // handed read by a releasing writer, not yet accepted
 )
 
-func ctlState(c uint64) uint32            { return uint32(c) }
-func ctlGen(c uint64) uint32              { return uint32(c >> 32) }
-func makeCtl(gen, st uint32) uint64       { return uint64(gen)<<32 | uint64(st) }
-func ownerKey(pid uint32, o Owner) uint64 { return uint64(pid)<<32 | uint64(o) }
+// slotThreadOwner (sflags) says holder is the kernel tid of the thread that
+// holds or waits.
+const slotThreadOwner = 1
+
+// Process keys (slot owner words).
+const (
+	tagMarker = 1 << 31            // set only in a recoverer's marker
+	hashMul   = 0x9e3779b97f4a7c15 // odd; spreads the hashed values
+)
+
+// tagOf is the tag of the process keys of a process that started at
+// pstart in PID namespace pidns.
+func tagOf(pstart, pidns uint64) uint32 {
+	return uint32((pidns*hashMul)>>49)<<16 | uint32((pstart*hashMul)>>48)
+}
+
+func processKey(id ident) uint64 { return uint64(id.pid)<<32 | uint64(tagOf(id.pstart, id.pidns)) }
+func markerKey(id ident) uint64  { return processKey(id) | tagMarker }
+func keyPID(k uint64) uint32     { return uint32(k >> 32) }
+func isMarker(k uint64) bool     { return k&tagMarker != 0 }
+
+// sameNamespace reports whether key k, by its tag, belongs to PID namespace
+// pidns: only then may its pid be judged.
+func sameNamespace(k uint64, pidns uint64) bool {
+	return uint32(k)>>16&0x7fff == tagOf(0, pidns)>>16
+}
+
+// startMatches reports whether key k's tag agrees with start time pstart.
+func startMatches(k uint64, pstart uint64) bool {
+	return uint32(k)&0xffff == tagOf(pstart, 0)&0xffff
+}
+
+func ctlState(c uint64) uint32      { return uint32(c) }
+func ctlGen(c uint64) uint32        { return uint32(c >> 32) }
+func makeCtl(gen, st uint32) uint64 { return uint64(gen)<<32 | uint64(st) }
 
 // layoutFor computes the offsets and total size for a capacity.
 func layoutFor(capacity int) (slotOff, attOff, size int) {

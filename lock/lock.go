@@ -90,6 +90,12 @@ type waitCtl struct {
 	ctx      context.Context // nil: no context
 	deadline int64           // absolute CLOCK_MONOTONIC ns; 0: try only; <0: none
 	sliceEnd int64           // >0: at this time return ErrSliceEnded, still queued
+	// silent: the caller cannot pass ErrOwnerDead on to its user, so the
+	// grant does not count as told and its release keeps the mark.
+	silent bool
+	// lastCheck is when this wait last looked for dead or stopped
+	// processes (0: not yet); see sleep.
+	lastCheck int64
 }
 
 func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) error {
@@ -97,7 +103,7 @@ func (l *Lock) acquire(ctx context.Context, o Owner, m Mode, deadline int64) err
 }
 
 func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
-	if o == 0 || uint32(o) == 0xffffffff || (m != ModeRead && m != ModeWrite) {
+	if o == 0 || o == tombstone || (m != ModeRead && m != ModeWrite) {
 		return ErrInvalid
 	}
 	s, err := l.enter()
@@ -108,21 +114,24 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	r := s.rec(o)
 	switch {
 	case r.slot < 0:
-		err = s.acquireFresh(w, r, o, m)
+		err = s.acquireFresh(&w, r, o, m)
 	case r.wait == m:
 		// Resume the wait an earlier slice left queued.
 		if m == ModeRead {
-			err = s.readWait(w, r, int(r.slot), r.gen)
+			err = s.readWait(&w, r, int(r.slot), r.gen)
 		} else {
-			err = s.writeWait(w, r, int(r.slot), r.gen)
+			err = s.writeWait(&w, r, int(r.slot), r.gen)
 		}
 	case r.wait != ModeNone:
 		// A different request replaces the queued one.
 		s.cancelPending(r)
-		err = s.acquireFresh(w, r, o, m)
+		err = s.acquireFresh(&w, r, o, m)
 	case r.mode == ModeRead && m == ModeRead:
 		// Recursive read: never consults the lock word, so it cannot
 		// deadlock against a pending writer.
+		if !s.owns(int(r.slot), r.gen, slotRead) {
+			return s.lost(r)
+		}
 		atomic.AddUint32(s.count(int(r.slot)), 1)
 		return grantResult(atomic.LoadUint32(s.state()))
 	default:
@@ -135,14 +144,27 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	return err
 }
 
-func (s *segment) acquireFresh(w waitCtl, r *ownerRec, o Owner, m Mode) error {
+// owns reports whether slot i is still ours, at generation gen and in
+// state st.
+func (s *segment) owns(i int, gen, st uint32) bool {
+	return atomic.LoadUint64(s.ctl(i)) == makeCtl(gen, st) && atomic.LoadUint64(s.owner(i)) == s.key
+}
+
+// lost forgets r's slot, which another process recovered after judging
+// its owner dead, and reports ErrLost. The slot is no longer ours to touch.
+func (s *segment) lost(r *ownerRec) error {
+	r.slot, r.mode, r.wait, r.told = -1, ModeNone, ModeNone, false
+	return ErrLost
+}
+
+func (s *segment) acquireFresh(w *waitCtl, r *ownerRec, o Owner, m Mode) error {
 	if m == ModeRead {
 		return s.acquireRead(w, r, o)
 	}
 	return s.acquireWrite(w, r, o)
 }
 
-func (s *segment) acquireRead(w waitCtl, r *ownerRec, o Owner) error {
+func (s *segment) acquireRead(w *waitCtl, r *ownerRec, o Owner) error {
 	// Fast path: publish the read hold, then look for a writer. A writer
 	// CASes the lock word before it scans the slots, so one of us sees
 	// the other.
@@ -156,7 +178,9 @@ func (s *segment) acquireRead(w waitCtl, r *ownerRec, o Owner) error {
 		return grantResult(st)
 	}
 	// Slow path: back off and queue.
-	s.setSlot(i, gen, slotWaitRead)
+	if !s.move(i, gen, slotRead, slotWaitRead) {
+		return s.lost(r)
+	}
 	s.kickDrain() // the pending writer may have counted us as a reader
 	if w.deadline != 0 {
 		atomic.StoreInt64(s.since(i), MonotonicNow())
@@ -164,9 +188,8 @@ func (s *segment) acquireRead(w waitCtl, r *ownerRec, o Owner) error {
 	return s.readWait(w, r, i, gen)
 }
 
-// readWait waits in slot i (slotWaitRead, or already handed slotRead) for
-// read.
-func (s *segment) readWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
+// readWait waits in slot i (slotWaitRead, or already granted) for read.
+func (s *segment) readWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 	granted := func() error {
 		r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeRead, ModeNone
 		if w.deadline != 0 {
@@ -174,56 +197,86 @@ func (s *segment) readWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 		}
 		return grantResult(atomic.LoadUint32(s.state()))
 	}
+	giveUp := func(err error) error {
+		held, lerr := s.withdrawRead(i, gen)
+		switch {
+		case lerr != nil:
+			return s.lost(r)
+		case held:
+			return granted() // granted just as we gave up: take it
+		}
+		r.slot, r.wait = -1, ModeNone
+		return err
+	}
 	for {
 		if w.deadline == 0 {
 			// Try: nothing to wait for, but a releasing writer may have
-			// handed us the lock meanwhile.
-			if s.cancelWait(i, gen, slotWaitRead) {
-				r.slot, r.wait = -1, ModeNone
-				return ErrBusy
-			}
-			return granted()
+			// granted us the lock meanwhile.
+			return giveUp(ErrBusy)
 		}
 		atomic.OrUint32(s.state(), stateReadersWaiting)
 		seq := atomic.LoadUint32(s.readSeq())
-		if s.slotState(i) == slotRead {
-			return granted() // handed off by a releasing writer
+		switch c := atomic.LoadUint64(s.ctl(i)); c {
+		case makeCtl(gen, slotGranted):
+			if s.move(i, gen, slotGranted, slotRead) {
+				return granted() // handed off by a releasing writer
+			}
+			continue // revoked meanwhile: wait again
+		case makeCtl(gen, slotWaitRead):
+		default:
+			return s.lost(r)
 		}
 		st := atomic.LoadUint32(s.state())
 		if !hasWriter(st) {
-			if atomic.CompareAndSwapUint64(s.ctl(i), makeCtl(gen, slotWaitRead), makeCtl(gen, slotRead)) {
+			if s.move(i, gen, slotWaitRead, slotRead) {
 				if !hasWriter(atomic.LoadUint32(s.state())) {
 					return granted()
 				}
-				s.setSlot(i, gen, slotWaitRead) // a writer got the field first
+				if !s.move(i, gen, slotRead, slotWaitRead) { // a writer got the field first
+					return s.lost(r)
+				}
 				s.kickDrain()
-				continue
 			}
-			return granted() // the CAS failed only because we were handed read
+			continue // granted, revoked or lost meanwhile: look again
 		}
 		if _, ok := s.writerSlot(st); !ok {
-			s.cancelWait(i, gen, slotWaitRead)
+			s.withdrawRead(i, gen)
 			r.slot, r.wait = -1, ModeNone
 			return detail(ErrProtocol, "corrupt lock word %#x", st)
 		}
-		if err := s.sleep(w, s.readSeq(), seq, func() { s.checkWriter(st) }); err != nil {
+		check := func() { s.checkWriter(atomic.LoadUint32(s.state())) }
+		if err := s.sleep(w, s.readSeq(), seq, check); err != nil {
 			if err == ErrSliceEnded {
 				r.slot, r.gen, r.wait = int32(i), gen, ModeRead
 				return err
 			}
-			if s.cancelWait(i, gen, slotWaitRead) {
-				r.slot, r.wait = -1, ModeNone
-				return err
-			}
-			return granted() // handed off just as we gave up: take it
+			return giveUp(err)
 		}
 	}
 }
 
-// cancelWait withdraws waiting slot i. It returns false when the slot was
-// handed the lock meanwhile (the caller then holds it).
+// withdrawRead withdraws the wait of reader slot i, or accepts the grant it
+// was given meanwhile (held). It fails with ErrLost if the slot was
+// recovered by another process.
+func (s *segment) withdrawRead(i int, gen uint32) (held bool, err error) {
+	for {
+		if s.cancelWait(i, gen, slotWaitRead) {
+			return false, nil
+		}
+		if s.move(i, gen, slotGranted, slotRead) {
+			return true, nil
+		}
+		// Neither: lost, unless a revoke (Granted -> WaitRead) came between.
+		if c := atomic.LoadUint64(s.ctl(i)); c != makeCtl(gen, slotWaitRead) && c != makeCtl(gen, slotGranted) {
+			return false, ErrLost
+		}
+	}
+}
+
+// cancelWait withdraws waiting slot i. It returns false when the slot is
+// no longer in state st (granted meanwhile, or recovered).
 func (s *segment) cancelWait(i int, gen uint32, st uint32) bool {
-	if !atomic.CompareAndSwapUint64(s.ctl(i), makeCtl(gen, st), makeCtl(gen, slotFree)) {
+	if !s.move(i, gen, st, slotFree) {
 		return false
 	}
 	s.free(i)
@@ -242,12 +295,14 @@ func (s *segment) wakeWritersIfFree() {
 	}
 }
 
-// sleep waits on futex addr while it holds seq, for at most one poll
-// interval. It returns ErrTimeout at the deadline, ErrSliceEnded at the end
-// of the slice, the context's error when it is done, ErrClosed when the
-// handle closes, and nil otherwise. When the poll interval elapses it runs
-// check, which looks for dead holders.
-func (s *segment) sleep(w waitCtl, addr *uint32, seq uint32, check func()) error {
+// sleep waits on futex addr while it holds seq, at most until the next
+// check is due. It returns ErrTimeout at the deadline, ErrSliceEnded at the
+// end of the slice, the context's error when it is done, ErrClosed when the
+// handle closes, and nil otherwise. Whenever a poll interval has passed
+// since the wait's last check, whatever woke it, it runs check, which looks
+// for dead (and stopped) processes: wake-ups by other threads must not
+// postpone recovery.
+func (s *segment) sleep(w *waitCtl, addr *uint32, seq uint32, check func()) error {
 	now := MonotonicNow()
 	if w.deadline > 0 && now >= w.deadline {
 		return ErrTimeout
@@ -255,22 +310,29 @@ func (s *segment) sleep(w waitCtl, addr *uint32, seq uint32, check func()) error
 	if w.sliceEnd > 0 && now >= w.sliceEnd {
 		return ErrSliceEnded
 	}
-	until := now + pollInterval
+	if w.lastCheck == 0 {
+		w.lastCheck = now
+	}
+	until := w.lastCheck + pollInterval
 	if w.deadline > 0 && w.deadline < until {
 		until = w.deadline
 	}
 	if w.sliceEnd > 0 && w.sliceEnd < until {
 		until = w.sliceEnd
 	}
-	if futexWait(addr, seq, until) {
+	if until > now {
+		futexWait(addr, seq, until)
 		now = MonotonicNow()
-		if w.deadline > 0 && now >= w.deadline {
-			return ErrTimeout
-		}
-		if w.sliceEnd > 0 && now >= w.sliceEnd {
-			return ErrSliceEnded
-		}
+	}
+	if w.deadline > 0 && now >= w.deadline {
+		return ErrTimeout
+	}
+	if w.sliceEnd > 0 && now >= w.sliceEnd {
+		return ErrSliceEnded
+	}
+	if now-w.lastCheck >= pollInterval {
 		check()
+		w.lastCheck = now
 	}
 	if w.ctx != nil {
 		if err := w.ctx.Err(); err != nil {
@@ -299,7 +361,7 @@ type joinedError struct {
 func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ctxErr.Error() }
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
-func (s *segment) acquireWrite(w waitCtl, r *ownerRec, o Owner) error {
+func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
 	i, gen, err := s.claim(o, slotWaitWrite)
 	if err != nil {
 		return err
@@ -344,10 +406,17 @@ func (s *segment) olderWriter(i int) int {
 
 // writeWait waits in slot i (slotWaitWrite) for write: first for the
 // writer field, then for the readers inside to leave.
-func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
+func (s *segment) writeWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 	woken := false
 	queued := func(err error) error {
 		r.slot, r.gen, r.wait = int32(i), gen, ModeWrite
+		return err
+	}
+	giveUp := func(err error) error {
+		if !s.cancelWait(i, gen, slotWaitWrite) {
+			return s.lost(r)
+		}
+		r.slot, r.wait = -1, ModeNone
 		return err
 	}
 	// Phase 1: own the writer field. It blocks new readers at once.
@@ -359,6 +428,9 @@ func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 		// (The waiting bit cannot stand in for the scan: a release clears
 		// it before the woken writers run.)
 		if !hasWriter(st) && s.olderWriter(i) < 0 {
+			if !s.owns(i, gen, slotWaitWrite) {
+				return s.lost(r)
+			}
 			nw := withWriter(st, i)
 			if woken {
 				// Other writers may still sleep: keep the bit so our
@@ -371,16 +443,17 @@ func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 			continue
 		}
 		if _, ok := s.writerSlot(st); !ok {
-			s.cancelWait(i, gen, slotWaitWrite)
-			r.slot, r.wait = -1, ModeNone
-			return detail(ErrProtocol, "corrupt lock word %#x", st)
+			err := detail(ErrProtocol, "corrupt lock word %#x", st)
+			if giveUp(err) == ErrLost {
+				return ErrLost
+			}
+			return err
 		}
 		if w.deadline == 0 {
-			s.cancelWait(i, gen, slotWaitWrite)
-			r.slot, r.wait = -1, ModeNone
-			return ErrBusy
+			return giveUp(ErrBusy)
 		}
 		if atomic.LoadInt64(s.since(i)) == 0 {
+			// First wait, or demoted while stopped: take a place.
 			atomic.StoreInt64(s.since(i), MonotonicNow())
 		}
 		atomic.OrUint32(s.state(), stateWritersWaiting)
@@ -389,8 +462,8 @@ func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 			continue
 		}
 		check := func() {
-			s.checkWriter(st)
-			if j := s.olderWriter(i); j >= 0 && s.recoverIfDead(j, liveCache{}) {
+			s.checkWriter(atomic.LoadUint32(s.state()))
+			if j := s.olderWriter(i); j >= 0 && (s.recoverIfDead(j, liveCache{}) || s.demoteIfStopped(j)) {
 				s.wakeWritersIfFree()
 			}
 		}
@@ -398,16 +471,16 @@ func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 			if err == ErrSliceEnded {
 				return queued(err)
 			}
-			s.cancelWait(i, gen, slotWaitWrite)
-			r.slot, r.wait = -1, ModeNone
-			return err
+			return giveUp(err)
 		}
 		woken = true
 	}
 	// Phase 2: wait for the readers inside to leave.
 	if s.anyReader() {
 		if w.deadline == 0 {
-			s.abortWrite(i, gen)
+			if !s.abortWrite(i, gen) {
+				return s.lost(r)
+			}
 			r.slot, r.wait = -1, ModeNone
 			return ErrBusy
 		}
@@ -424,7 +497,9 @@ func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 				if err == ErrSliceEnded {
 					return queued(err) // keep the field: new readers stay out
 				}
-				s.abortWrite(i, gen)
+				if !s.abortWrite(i, gen) {
+					return s.lost(r)
+				}
 				r.slot, r.wait = -1, ModeNone
 				return err
 			}
@@ -432,40 +507,55 @@ func (s *segment) writeWait(w waitCtl, r *ownerRec, i int, gen uint32) error {
 		atomic.AndUint32(s.state(), ^uint32(stateDrainWaiting))
 		atomic.StoreInt64(s.since(i), MonotonicNow())
 	}
-	s.setSlot(i, gen, slotWrite)
+	if !s.move(i, gen, slotWaitWrite, slotWrite) {
+		return s.lost(r)
+	}
 	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
 	err := grantResult(atomic.LoadUint32(s.state()))
-	r.told = err != nil
+	r.told = err != nil && !w.silent
 	return err
 }
 
 // abortWrite gives up the writer field and the slot of a writer that never
-// drained the readers: nothing was written, so no owner-dead mark.
-func (s *segment) abortWrite(i int, gen uint32) {
+// drained the readers: nothing was written, so no owner-dead mark. It
+// returns false if the slot was recovered meanwhile.
+func (s *segment) abortWrite(i int, gen uint32) bool {
 	s.clearWriter(i, false, false)
-	s.setSlot(i, gen, slotFree)
+	if !s.move(i, gen, slotWaitWrite, slotFree) {
+		return false
+	}
 	s.free(i)
+	return true
 }
 
 // cancelPending withdraws the wait a slice left queued for r. If the wait
 // was granted meanwhile, the grant is given back: no phantom hold.
-func (s *segment) cancelPending(r *ownerRec) {
+func (s *segment) cancelPending(r *ownerRec) error {
 	i, gen := int(r.slot), r.gen
+	ok := true
 	if r.wait == ModeRead {
-		if !s.cancelWait(i, gen, slotWaitRead) {
-			s.setSlot(i, gen, slotFree) // handed read meanwhile
-			s.kickDrain()
-			s.free(i)
+		held, err := s.withdrawRead(i, gen)
+		if held {
+			ok = s.move(i, gen, slotRead, slotFree)
+			if ok {
+				s.kickDrain()
+				s.free(i)
+			}
 		}
+		ok = ok && err == nil
 	} else if writerOf(atomic.LoadUint32(s.state())) == i {
-		s.abortWrite(i, gen)
+		ok = s.abortWrite(i, gen)
 	} else {
-		s.cancelWait(i, gen, slotWaitWrite)
+		ok = s.cancelWait(i, gen, slotWaitWrite)
 	}
 	r.slot, r.mode, r.wait, r.told = -1, ModeNone, ModeNone, false
+	if !ok {
+		return ErrLost
+	}
+	return nil
 }
 
-func (l *Lock) release(o Owner) (err error) {
+func (l *Lock) release(o Owner, keepMark bool) (err error) {
 	s, err := l.enter()
 	if err != nil {
 		return err
@@ -481,11 +571,13 @@ func (l *Lock) release(o Owner) (err error) {
 	// Nothing is held while a wait is queued, but the wait must not linger:
 	// releaseRec withdraws it.
 	queued := r.wait != ModeNone
-	s.releaseRec(r, false)
-	if queued {
-		return ErrNotHeld
+	if keepMark {
+		r.told = false
 	}
-	return nil
+	if err := s.releaseRec(r, false); err != nil || !queued {
+		return err
+	}
+	return ErrNotHeld
 }
 
 // Cancel withdraws the wait that AcquireSlice left queued for owner o. If
@@ -501,41 +593,73 @@ func (l *Lock) Cancel(o Owner) (err error) {
 	if r == nil || r.slot < 0 || r.wait == ModeNone {
 		return ErrNotHeld
 	}
-	s.cancelPending(r)
-	return nil
+	return s.cancelPending(r)
+}
+
+// Abandon ends owner o as if its process had died: a read hold is
+// released, a write hold is released with the lock marked owner-dead (the
+// owner never finished), a queued wait is withdrawn, and the owner's
+// record is forgotten. It is for owners that end without releasing, such
+// as a thread that exits holding the lock. It returns ErrNotHeld if o held
+// nothing.
+func (l *Lock) Abandon(o Owner) (err error) {
+	s, err := l.enter()
+	if err != nil {
+		return err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	r := s.recs.load(o)
+	if r == nil {
+		return ErrNotHeld
+	}
+	if r.slot < 0 {
+		err = ErrNotHeld
+	} else if e := s.releaseRec(r, r.wait == ModeNone && r.mode == ModeWrite); e != ErrLost {
+		err = e
+	}
+	s.recs.remove(o)
+	return err
 }
 
 // releaseRec drops r's hold, or its queued wait. force marks a write
-// hold's data inconsistent (the owner never released it itself).
-func (s *segment) releaseRec(r *ownerRec, force bool) {
+// hold's data inconsistent (the owner never released it itself). It
+// returns ErrLost if another process had recovered the slot.
+func (s *segment) releaseRec(r *ownerRec, force bool) error {
 	if r.wait != ModeNone {
-		s.cancelPending(r)
-		return
+		return s.cancelPending(r)
 	}
 	i, gen := int(r.slot), r.gen
 	if r.mode == ModeRead {
 		// count holds the recursion levels beyond the first.
 		if !force && atomic.LoadUint32(s.count(i)) > 0 {
+			if !s.owns(int(r.slot), r.gen, slotRead) {
+				return s.lost(r)
+			}
 			atomic.AddUint32(s.count(i), ^uint32(0))
-			return
+			return nil
 		}
-		s.setSlot(i, gen, slotFree)
+		if !s.move(i, gen, slotRead, slotFree) {
+			return s.lost(r)
+		}
 		s.kickDrain()
 	} else {
-		// Hand the lock to the readers that queued behind us before
-		// opening it to the next writer. The slot stops saying slotWrite
-		// before the field opens, so no observer ever sees two writers; a
-		// crash in between leaves a field whose slot is not slotWrite,
-		// which recovery clears without an owner-dead mark (the writer was
-		// done).
+		// The slot stops saying slotWrite first: from here on the data is
+		// complete, so a crash leaves a field whose slot is not slotWrite,
+		// which recovery clears without an owner-dead mark, and no
+		// observer ever sees two writers. Then hand the lock to the
+		// readers that queued behind us before opening it to the next
+		// writer.
+		if !s.move(i, gen, slotWrite, slotFree) {
+			return s.lost(r)
+		}
 		s.handOffReaders()
-		s.setSlot(i, gen, slotFree)
 		if s.clearWriter(i, force, r.told && !force) && force {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
 	}
 	s.free(i)
 	r.slot, r.mode, r.told = -1, ModeNone, false
+	return nil
 }
 
 func (l *Lock) downgrade(o Owner) (err error) {
@@ -554,7 +678,9 @@ func (l *Lock) downgrade(o Owner) (err error) {
 	i := int(r.slot)
 	// Still owning the writer field, become a reader, admit the waiting
 	// readers, then open the field: no writer can get in between.
-	s.setSlot(i, r.gen, slotRead)
+	if !s.move(i, r.gen, slotWrite, slotRead) {
+		return s.lost(r)
+	}
 	s.handOffReaders()
 	s.clearWriter(i, false, r.told)
 	r.mode, r.told = ModeRead, false
@@ -618,7 +744,7 @@ func (l *Lock) Stats() (out Stats, err error) {
 	}
 	s.forEachUsed(func(i int) bool {
 		switch s.slotState(i) {
-		case slotRead:
+		case slotRead, slotGranted:
 			out.Readers++
 		case slotWaitRead:
 			out.WaitingReaders++
@@ -629,7 +755,7 @@ func (l *Lock) Stats() (out Stats, err error) {
 	})
 	if w, ok := s.writerSlot(st); ok && w >= 0 {
 		own := atomic.LoadUint64(s.owner(w))
-		out.WriterPID, out.WriterTID = uint32(own>>32), uint32(own)
+		out.WriterPID, out.WriterTID = keyPID(own), uint32(atomic.LoadUint64(s.holder(w)))
 		out.WriterActive = s.slotState(w) == slotWrite
 	}
 	out.Attached = s.attachedCount()
@@ -646,9 +772,9 @@ func (l *Lock) Holders() (out []Holder, err error) {
 	now := MonotonicNow()
 	s.forEachUsed(func(i int) bool {
 		own := atomic.LoadUint64(s.owner(i))
-		h := Holder{PID: uint32(own >> 32), TID: uint32(own)}
+		h := Holder{PID: keyPID(own), TID: uint32(atomic.LoadUint64(s.holder(i)))}
 		switch s.slotState(i) {
-		case slotRead:
+		case slotRead, slotGranted:
 			h.Mode, h.Count = ModeRead, atomic.LoadUint32(s.count(i))+1
 		case slotWrite:
 			h.Mode = ModeWrite
@@ -659,7 +785,7 @@ func (l *Lock) Holders() (out []Holder, err error) {
 		default:
 			return true
 		}
-		if own == 0 || uint32(own) == 0xffffffff {
+		if own == 0 || isMarker(own) {
 			return true
 		}
 		// The fast path reads no clock: stamp holds on first sight.

@@ -66,7 +66,7 @@ func shmEntries() map[string]bool {
 			out[n] = true
 		case strings.HasPrefix(n, anonPrefix):
 			pid, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, anonPrefix), ".", 2)[0])
-			if pid == os.Getpid() || !pidExists(uint32(pid)) {
+			if pid == os.Getpid() || unix.Kill(pid, 0) == unix.ESRCH {
 				out[n] = true
 			}
 		}

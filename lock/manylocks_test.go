@@ -207,15 +207,15 @@ func checkTable(s *segment, pids map[uint32]bool) error {
 			continue
 		}
 		used++
-		if pid := uint32(own >> 32); !pids[pid] {
+		if pid := keyPID(own); !pids[pid] {
 			return fmt.Errorf("slot %d owned by pid %d, not one of ours", i, pid)
 		}
 		switch cs := s.slotState(i); cs {
 		case slotWrite:
 			writers++
-		case slotRead:
+		case slotRead, slotGranted:
 			readers++
-		case slotFree, slotWaitRead, slotWaitWrite, slotRecovering:
+		case slotFree, slotWaitRead, slotWaitWrite:
 		default:
 			return fmt.Errorf("slot %d in unknown state %d", i, cs)
 		}

@@ -240,6 +240,7 @@ func createSegment(fd int, path string, capacity int, perm uint32, flags uint32)
 	}
 	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff, path: path,
 		dev: uint64(st.Dev), ino: st.Ino, anon: flags&flagAnonymous != 0, me: self()}
+	s.key = processKey(s.me)
 	// The file is zero-filled; write the header, then magic, then ready.
 	atomic.StoreUint32(s.u32(offVersion), layoutVersion)
 	atomic.StoreUint32(s.u32(offSlotSize), slotSize)
@@ -321,6 +322,7 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 	}
 	s := &segment{mem: mem, capacity: capacity, slotOff: slotOff, attOff: attOff, path: path,
 		dev: uint64(st.Dev), ino: st.Ino, me: self()}
+	s.key = processKey(s.me)
 	s.anon = atomic.LoadUint32(s.u32(offFlags))&flagAnonymous != 0
 	s.attSlot = s.attach()
 	if s.attSlot < 0 && s.anon {

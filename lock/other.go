@@ -53,13 +53,15 @@ type ident struct {
 	pid    uint32
 	pstart uint64
 	pidns  uint64
+	key    uint64
 }
 
 func futexWait(addr *uint32, val uint32, deadline int64) bool {
 	time.Sleep(time.Millisecond)
 	return false
 }
-func futexWakeN(addr *uint32, n int) {}
-func alive(id, me ident) bool        { return true }
-func pidExists(pid uint32) bool      { return true }
-func sleepBriefly()                  { time.Sleep(200 * time.Microsecond) }
+func futexWakeN(addr *uint32, n int)                    {}
+func alive(id, me ident, dev, ino uint64) bool          { return true }
+func keyAlive(k uint64, me ident, dev, ino uint64) bool { return true }
+func stopped(pid uint32, thread uint64) bool            { return false }
+func sleepBriefly()                                     { time.Sleep(200 * time.Microsecond) }

@@ -7,8 +7,10 @@ import (
 
 // recTable maps owners to their process-local records. Lookups are
 // lock-free and cost a few loads: they sit on every acquire and release.
-// Records are never removed (an owner is a thread id, or a synthetic owner
-// that the handle recycles), so the table only grows, by doubling, under mu.
+// Inserts and removals take mu. A removed owner (Abandon: an exited
+// thread) leaves a tombstone; the table is rebuilt, sized for the live
+// owners, when used positions reach half of it, so thread churn does not
+// grow it without bound.
 type recTable struct {
 	mu  sync.Mutex
 	cur atomic.Pointer[recTab]
@@ -17,11 +19,15 @@ type recTable struct {
 // recTab is an open-addressed table. A key is published (stored) after
 // its record, so a reader that sees the key sees the record.
 type recTab struct {
-	keys []atomic.Uint32
-	recs []*ownerRec
-	mask uint32
-	n    int
+	keys  []atomic.Uint32
+	recs  []*ownerRec
+	mask  uint32
+	n     int // used positions, tombstones included
+	tombs int
 }
+
+// tombstone marks a removed key; no valid owner has this value.
+const tombstone = 0xffffffff
 
 func ownerHash(o Owner) uint32 { return uint32(o) * 2654435761 }
 
@@ -73,15 +79,20 @@ func (rt *recTable) get(o Owner) *ownerRec {
 	}
 	r := &ownerRec{slot: -1}
 	if t == nil || 2*(t.n+1) > len(t.keys) {
-		// Grow into a new table; readers keep using the old one meanwhile.
-		size := 16
+		// Rebuild into a new table sized for the live owners; readers
+		// keep using the old one meanwhile.
+		live := 1
 		if t != nil {
-			size = 2 * len(t.keys)
+			live += t.n - t.tombs
+		}
+		size := 16
+		for size < 4*live {
+			size *= 2
 		}
 		nt := newRecTab(size)
 		if t != nil {
 			for i := range t.keys {
-				if k := t.keys[i].Load(); k != 0 {
+				if k := t.keys[i].Load(); k != 0 && k != tombstone {
 					nt.put(Owner(k), t.recs[i])
 				}
 			}
@@ -94,11 +105,32 @@ func (rt *recTable) get(o Owner) *ownerRec {
 	return r
 }
 
+// remove forgets o's record. Only o's own thread may use the record, so
+// the caller must know that o is gone.
+func (rt *recTable) remove(o Owner) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	t := rt.cur.Load()
+	if t == nil {
+		return
+	}
+	for h := ownerHash(o) & t.mask; ; h = (h + 1) & t.mask {
+		switch t.keys[h].Load() {
+		case uint32(o):
+			t.keys[h].Store(tombstone)
+			t.tombs++
+			return
+		case 0:
+			return
+		}
+	}
+}
+
 // each calls f for every record.
 func (rt *recTable) each(f func(*ownerRec)) {
 	if t := rt.cur.Load(); t != nil {
 		for i := range t.keys {
-			if t.keys[i].Load() != 0 {
+			if k := t.keys[i].Load(); k != 0 && k != tombstone {
 				f(t.recs[i])
 			}
 		}

@@ -12,8 +12,11 @@ import (
 // another. Each hold gets an owner of its own, made up by the handle, so
 // these holds never recurse and never trip the deadlock checks; as with
 // sync.RWMutex, recursive read locking can deadlock against a waiting
-// writer. A grant with ErrOwnerDead counts as success here; ask OwnerDied
-// whether the data needs repair.
+// writer. A grant with ErrOwnerDead counts as success here, and since these
+// methods cannot tell their caller, such a grant does not count as told:
+// Unlock leaves the owner-dead mark in place. Ask OwnerDied whether the
+// data needs repair; a writer that repairs it clears the mark by taking the
+// lock with Acquire (which returns ErrOwnerDead) and releasing it.
 
 func (l *Lock) synOwner() Owner {
 	l.rwmu.Lock()
@@ -39,7 +42,7 @@ func (l *Lock) lockAs(ctx context.Context, m Mode, deadline int64) error {
 		return ErrClosed
 	}
 	o := l.synOwner()
-	err := l.acquire(ctx, o, m, deadline)
+	err := l.acquireWait(o, m, waitCtl{ctx: ctx, deadline: deadline, silent: true})
 	if err != nil && err != ErrOwnerDead {
 		l.putSyn(o)
 		return err
@@ -120,7 +123,7 @@ func (l *Lock) RUnlock() {
 	o := l.rOwners[n-1]
 	l.rOwners = l.rOwners[:n-1]
 	l.rwmu.Unlock()
-	mustLock(l.release(o))
+	mustLock(l.release(o, false))
 	l.putSyn(o)
 }
 
@@ -133,7 +136,7 @@ func (l *Lock) Unlock() {
 	if o == 0 {
 		panic("prwlock: Unlock of unlocked lock")
 	}
-	mustLock(l.release(o))
+	mustLock(l.release(o, false))
 	l.putSyn(o)
 }
 

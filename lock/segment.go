@@ -19,7 +19,8 @@ type segment struct {
 	dev, ino uint64
 	anon     bool
 	me       ident
-	attSlot  int // our attachment entry, -1 if untracked
+	key      uint64 // processKey(me): what our claims store in owner words
+	attSlot  int    // our attachment entry, -1 if untracked
 
 	refs int // handles open on this segment; guarded by registryMu
 
@@ -83,6 +84,7 @@ func (s *segment) count(i int) *uint32       { return s.u32(s.slot(i, slotCount)
 func (s *segment) pstart(i int) *uint64      { return s.u64(s.slot(i, slotPstart)) }
 func (s *segment) pidns(i int) *uint64       { return s.u64(s.slot(i, slotPidns)) }
 func (s *segment) since(i int) *int64        { return s.i64(s.slot(i, slotSince)) }
+func (s *segment) holder(i int) *uint64      { return s.u64(s.slot(i, slotHolder)) }
 func (s *segment) bitmapWord(w int) *uint64  { return s.u64(offBitmap + 8*w) }
 
 func (s *segment) att(i int, field int) int { return s.attOff + i*attachSize + field }
@@ -113,7 +115,7 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 // a writer that finds the bit then sees the state, and one that misses it
 // changed the lock word before our caller loads it (see layout.go).
 func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
-	key := ownerKey(s.me.pid, o)
+	key := s.key
 	n := s.capacity
 	start := int(uint32(o)*2654435761) % n // spread owners; the same owner tends to reuse its slot
 	for pass := 0; pass < 2; pass++ {
@@ -138,6 +140,7 @@ func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 			if atomic.LoadUint32(s.count(i)) != 0 {
 				atomic.StoreUint32(s.count(i), 0)
 			}
+			setIfDiff64(s.holder(i), uint64(o))
 			gen := ctlGen(atomic.LoadUint64(s.ctl(i))) + 1
 			atomic.StoreUint64(s.ctl(i), makeCtl(gen, st))
 			atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
@@ -157,14 +160,25 @@ func setIfDiff64(p *uint64, v uint64) {
 }
 
 // free returns slot i to the pool. The caller owns the slot and has set its
-// state to slotFree (or never left it).
+// state to slotFree (or never left it). The owner word is cleared by CAS: a
+// recoverer that replaced it by its marker finishes the free itself.
 func (s *segment) free(i int) {
 	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
-	atomic.StoreUint64(s.owner(i), 0)
+	atomic.CompareAndSwapUint64(s.owner(i), s.key, 0)
 }
 
-func (s *segment) setSlot(i int, gen, st uint32) { atomic.StoreUint64(s.ctl(i), makeCtl(gen, st)) }
-func (s *segment) slotState(i int) uint32        { return ctlState(atomic.LoadUint64(s.ctl(i))) }
+// move changes the state of our own slot i from `from` to `to`. It fails
+// only when another process recovered the slot (it judged us dead): the
+// hold is lost, and nothing may be written to the slot any more.
+func (s *segment) move(i int, gen, from, to uint32) bool {
+	return atomic.CompareAndSwapUint64(s.ctl(i), makeCtl(gen, from), makeCtl(gen, to))
+}
+
+func (s *segment) slotState(i int) uint32 { return ctlState(atomic.LoadUint64(s.ctl(i))) }
+
+// isReader reports whether slot state st counts as a reader inside: a
+// pending writer waits for both until they leave or the grant is revoked.
+func isReader(st uint32) bool { return st == slotRead || st == slotGranted }
 
 // kickDrain wakes a pending writer that waits for readers to leave. Called
 // after a reader's slot stopped being slotRead.
@@ -189,23 +203,24 @@ func (s *segment) wakeFor(old uint32) {
 	}
 }
 
-// anyReader reports whether some slot holds read.
+// anyReader reports whether some slot holds read or was granted it.
 func (s *segment) anyReader() bool {
 	found := false
 	s.forEachUsed(func(i int) bool {
-		found = s.slotState(i) == slotRead
+		found = isReader(s.slotState(i))
 		return !found
 	})
 	return found
 }
 
-// handOffReaders grants read to every waiting reader. Only the owner of
-// the writer field calls it, so no writer can be active meanwhile.
+// handOffReaders grants read to every waiting reader; each accepts its
+// grant when it runs (see Hand-off in layout.go). Only the owner of the
+// writer field calls it, so no writer can be active meanwhile.
 func (s *segment) handOffReaders() {
 	s.forEachUsed(func(i int) bool {
 		c := atomic.LoadUint64(s.ctl(i))
 		if ctlState(c) == slotWaitRead {
-			atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotRead))
+			atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotGranted))
 		}
 		return true
 	})
@@ -234,10 +249,6 @@ func (s *segment) clearWriter(idx int, setDead, clearDead bool) bool {
 	}
 }
 
-// recoverMarker is the owner value a process stores in a dead owner's slot
-// while it cleans it up. No real owner has tid 0xffffffff.
-func recoverMarker(pid uint32) uint64 { return uint64(pid)<<32 | 0xffffffff }
-
 // liveCache memoises liveness checks within one sweep.
 type liveCache map[ident]bool
 
@@ -245,7 +256,19 @@ func (s *segment) isAlive(c liveCache, id ident) bool {
 	if v, ok := c[id]; ok {
 		return v
 	}
-	v := alive(id, s.me)
+	v := alive(id, s.me, s.dev, s.ino)
+	c[id] = v
+	return v
+}
+
+// keyIsAlive judges a process key, for a marker or a slot whose claim is
+// not published: its pstart and pidns fields may be an earlier claim's.
+func (s *segment) keyIsAlive(c liveCache, k uint64) bool {
+	id := ident{pid: keyPID(k), key: k &^ tagMarker}
+	if v, ok := c[id]; ok {
+		return v
+	}
+	v := keyAlive(k, s.me, s.dev, s.ino)
 	c[id] = v
 	return v
 }
@@ -254,28 +277,23 @@ func (s *segment) isAlive(c liveCache, id ident) bool {
 // it recovered the slot.
 func (s *segment) recoverIfDead(i int, cache liveCache) bool {
 	own := atomic.LoadUint64(s.owner(i))
-	if own == 0 {
-		return false
+	if own == 0 || own == s.key || own == s.key|tagMarker {
+		return false // free, or ours: our own owners end through Abandon
 	}
-	pid := uint32(own >> 32)
 	claimed := atomic.LoadUint64(s.bitmapWord(i/64))&(1<<(i%64)) != 0
-	switch {
-	case uint32(own) == 0xffffffff:
-		// Another process is recovering it; take over only if it died.
-		if pidExists(pid) {
+	if isMarker(own) || !claimed {
+		// Another process is recovering it (take over only if it died), or
+		// a claim or free is in progress. Such a slot blocks nobody (scans
+		// go through the bitmap), but it takes room.
+		if s.keyIsAlive(cache, own) {
 			return false
 		}
-	case !claimed:
-		// A claim or free in progress: pstart may still be the previous
-		// owner's, so only the pid can be trusted. Such a slot blocks
-		// nobody (scans go through the bitmap).
-		if pidExists(pid) {
-			return false
-		}
-	case s.isAlive(cache, ident{pid, atomic.LoadUint64(s.pstart(i)), atomic.LoadUint64(s.pidns(i))}):
+	} else if s.isAlive(cache, ident{pid: keyPID(own), pstart: atomic.LoadUint64(s.pstart(i)), pidns: atomic.LoadUint64(s.pidns(i))}) {
 		return false
 	}
-	if !atomic.CompareAndSwapUint64(s.owner(i), own, recoverMarker(s.me.pid)) {
+	// The key holds the owner's start time: a later process with the same
+	// pid has another key, so this CAS cannot hit a new claim.
+	if !atomic.CompareAndSwapUint64(s.owner(i), own, s.key|tagMarker) {
 		return false
 	}
 	// The slot is ours now. Give up the writer field if it owned it: a
@@ -285,12 +303,13 @@ func (s *segment) recoverIfDead(i int, cache liveCache) bool {
 	if s.clearWriter(i, ctlState(c) == slotWrite, false) && ctlState(c) == slotWrite {
 		atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 	}
-	// A releasing writer may still hand the slot slotRead; the CAS loop
-	// settles on the final state.
+	// A releasing writer may still grant the slot read; the CAS loop
+	// settles on the final state. Nobody can claim the slot meanwhile, so
+	// the generation stays.
 	for !atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotFree)) {
 		c = atomic.LoadUint64(s.ctl(i))
 	}
-	if ctlState(c) == slotRead {
+	if isReader(ctlState(c)) {
 		s.kickDrain()
 	}
 	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
@@ -300,6 +319,34 @@ func (s *segment) recoverIfDead(i int, cache liveCache) bool {
 		s.wakeWritersIfFree() // others may have deferred to it as the oldest
 	}
 	return true
+}
+
+// revokeIfStopped takes back the grant of slot i (slotGranted, generation
+// gen) if its process is stopped, so that a process that was only waiting
+// does not hold the lock up while it cannot run. The CAS races with the
+// reader's own acceptance; exactly one wins.
+func (s *segment) revokeIfStopped(i int, c uint64) {
+	own := atomic.LoadUint64(s.owner(i))
+	if own == 0 || isMarker(own) || own == s.key || !sameNamespace(own, s.me.pidns) {
+		return
+	}
+	if stopped(keyPID(own), atomic.LoadUint64(s.holder(i))) &&
+		atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotWaitRead)) {
+		atomic.OrUint32(s.state(), stateReadersWaiting) // it sleeps on readSeq
+	}
+}
+
+// demoteIfStopped makes waiting writer j, which others defer to as the
+// oldest, lose its place if its process is stopped: its since becomes 0
+// ("never waited"), and it stamps a new one when it runs again.
+func (s *segment) demoteIfStopped(j int) bool {
+	own := atomic.LoadUint64(s.owner(j))
+	if own == 0 || isMarker(own) || own == s.key || !sameNamespace(own, s.me.pidns) {
+		return false
+	}
+	sj := atomic.LoadInt64(s.since(j))
+	return sj != 0 && stopped(keyPID(own), atomic.LoadUint64(s.holder(j))) &&
+		atomic.CompareAndSwapInt64(s.since(j), sj, 0)
 }
 
 // sweep recovers every slot whose owner is dead and returns how many.
@@ -321,12 +368,14 @@ func (s *segment) checkWriter(st uint32) {
 	}
 }
 
-// checkReaders recovers dead read holders.
+// checkReaders recovers dead read holders and revokes the grants of
+// stopped processes.
 func (s *segment) checkReaders() {
 	cache := liveCache{}
 	s.forEachUsed(func(i int) bool {
-		if s.slotState(i) == slotRead {
-			s.recoverIfDead(i, cache)
+		c := atomic.LoadUint64(s.ctl(i))
+		if isReader(ctlState(c)) && !s.recoverIfDead(i, cache) && ctlState(c) == slotGranted {
+			s.revokeIfStopped(i, c)
 		}
 		return true
 	})

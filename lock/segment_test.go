@@ -200,7 +200,8 @@ func TestOpenRefusesBadSegments(t *testing.T) {
 	}{
 		{"wrong magic", mut(func(b []byte) []byte { b[0] = 'X'; return b })},
 		{"magic of another program", mut(func(b []byte) []byte { copy(b, "SQLite f"); return b })},
-		{"wrong version", mut(func(b []byte) []byte { put32(b, offVersion, 2); return b })},
+		{"wrong version", mut(func(b []byte) []byte { put32(b, offVersion, layoutVersion+1); return b })},
+		{"version 1", mut(func(b []byte) []byte { put32(b, offVersion, 1); return b })},
 		{"version 0", mut(func(b []byte) []byte { put32(b, offVersion, 0); return b })},
 		{"wrong slot size", mut(func(b []byte) []byte { put32(b, offSlotSize, 32); return b })},
 		{"size field", mut(func(b []byte) []byte { put64(b, offSize, 4096); return b })},
@@ -991,19 +992,20 @@ func TestTokens(t *testing.T) {
 	bad := map[string]error{
 		"":                                    ErrInvalid,
 		"prwlock":                             ErrInvalid,
-		"prwlock:1:2:3":                       ErrInvalid,
+		"prwlock:2:2:3":                       ErrInvalid,
 		"lockprw:" + strings.Join(f[1:], ":"): ErrInvalid,
-		"prwlock:1:x:" + f[3] + ":" + f[4]:    ErrInvalid,
-		"prwlock:1:" + f[2] + ":-1:" + f[4]:   ErrInvalid,
-		"prwlock:1:" + f[2] + ":" + f[3] + ":rel":                                ErrInvalid,
-		"prwlock:1:" + f[2] + ":" + f[3] + ":":                                   ErrInvalid,
-		"prwlock:1:" + f[2] + ":" + f[3] + ":/tmp/../" + f[4][1:]:                ErrInvalid,
-		"prwlock:1:" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
-		"prwlock:2:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
+		"prwlock:2:x:" + f[3] + ":" + f[4]:    ErrInvalid,
+		"prwlock:2:" + f[2] + ":-1:" + f[4]:   ErrInvalid,
+		"prwlock:2:" + f[2] + ":" + f[3] + ":rel":                                ErrInvalid,
+		"prwlock:2:" + f[2] + ":" + f[3] + ":":                                   ErrInvalid,
+		"prwlock:2:" + f[2] + ":" + f[3] + ":/tmp/../" + f[4][1:]:                ErrInvalid,
+		"prwlock:2:" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
+		"prwlock:1:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
+		"prwlock:3:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
 		"prwlock:0:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
-		"prwlock:1:" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
-		"prwlock:1:" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,
-		"prwlock:1:" + f[2] + ":" + f[3] + ":" + f[4] + strings.Repeat("x", 300): syscall.ENAMETOOLONG,
+		"prwlock:2:" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
+		"prwlock:2:" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,
+		"prwlock:2:" + f[2] + ":" + f[3] + ":" + f[4] + strings.Repeat("x", 300): syscall.ENAMETOOLONG,
 	}
 	for tk, want := range bad {
 		l, err := OpenToken(tk)

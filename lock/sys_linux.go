@@ -4,6 +4,7 @@ package lock
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
@@ -67,6 +68,7 @@ type ident struct {
 	pid    uint32
 	pstart uint64 // start time in clock ticks after boot
 	pidns  uint64 // PID namespace inode
+	key    uint64 // for a process judged by its key alone (liveCache)
 }
 
 var (
@@ -100,6 +102,11 @@ func procStat(pid uint32) (state byte, start uint64, ok bool) {
 	if err != nil {
 		return 0, 0, false
 	}
+	return parseStat(b)
+}
+
+// parseStat reads state and start time from the contents of a stat file.
+func parseStat(b []byte) (state byte, start uint64, ok bool) {
 	// The command name is in parentheses and may itself contain ") ".
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 >= len(b) {
@@ -110,7 +117,7 @@ func procStat(pid uint32) (state byte, start uint64, ok bool) {
 	if len(f) < 20 || len(f[0]) != 1 {
 		return 0, 0, false
 	}
-	start, err = strconv.ParseUint(string(f[19]), 10, 64)
+	start, err := strconv.ParseUint(string(f[19]), 10, 64)
 	if err != nil {
 		return 0, 0, false
 	}
@@ -122,43 +129,124 @@ func procStart(pid uint32) uint64 {
 	return s
 }
 
-// alive reports whether the process incarnation id may still be running.
-// It errs on the side of "alive": a process we cannot see (another PID
-// namespace, a hidden /proc) is never declared dead.
-func alive(id ident, me ident) bool {
-	if id.pid == 0 || id.pid > 1<<22 {
-		return false // no such pid can exist (pid_max is at most 2^22)
-	}
+// alive reports whether the process incarnation id may still be running
+// and still maps the file dev/ino. It errs on the side of "alive": a
+// process we cannot see (another PID namespace, a hidden /proc, maps we may
+// not read) is never declared dead.
+func alive(id ident, me ident, dev, ino uint64) bool {
 	if id.pidns != me.pidns && id.pidns != 0 && me.pidns != 0 {
 		return true
 	}
 	if id.pid == me.pid {
 		return id.pstart == me.pstart || id.pstart == 0
 	}
-	if err := unix.Kill(int(id.pid), 0); err == unix.ESRCH {
+	return procAlive(id.pid, func(start uint64) bool { return id.pstart == 0 || start == id.pstart }, dev, ino)
+}
+
+// keyAlive is alive for a process key, judged from the key alone: its tag
+// says the namespace and (hashed) the start time.
+func keyAlive(k uint64, me ident, dev, ino uint64) bool {
+	if !sameNamespace(k, me.pidns) {
+		return true
+	}
+	if pid := keyPID(k); pid == me.pid {
+		return startMatches(k, me.pstart)
+	}
+	return procAlive(keyPID(k), func(start uint64) bool { return startMatches(k, start) }, dev, ino)
+}
+
+// procAlive reports whether a thread group pid of our PID namespace, whose
+// start time satisfies startOK, exists, has a task that has not exited, and
+// maps the file dev/ino.
+func procAlive(pid uint32, startOK func(uint64) bool, dev, ino uint64) bool {
+	if pid == 0 || pid > 1<<22 {
+		return false // no such pid can exist (pid_max is at most 2^22)
+	}
+	if err := unix.Kill(int(pid), 0); err == unix.ESRCH {
 		return false
 	}
-	st, start, ok := procStat(id.pid)
+	st, start, ok := procStat(pid)
 	if !ok {
 		// Exists for kill(2) but unreadable: hidepid, or it just exited. A
 		// later check will see ESRCH if it is really gone.
 		return true
 	}
-	if st == 'Z' || st == 'X' {
+	if !startOK(start) {
+		return false // the pid was reused
+	}
+	if (st == 'Z' || st == 'X') && !otherTaskRuns(pid) {
+		// A zombie leader with threads still running is alive: that is
+		// what pthread_exit on the main thread leaves.
 		return false
 	}
-	return id.pstart == 0 || start == id.pstart
+	if mapped, known := mapsFile(pid, dev, ino); known && !mapped {
+		return false // it exec'd, or unmapped the segment, while holding
+	}
+	return true
 }
 
-// pidExists is the weaker check used for a recoverer's marker, which
-// carries no start time.
-func pidExists(pid uint32) bool {
-	if pid == 0 || pid > 1<<22 {
+// otherTaskRuns reports whether thread group pid has a task other than its
+// leader that has not exited.
+func otherTaskRuns(pid uint32) bool {
+	dir := "/proc/" + strconv.FormatUint(uint64(pid), 10) + "/task/"
+	names, err := readDirNames(dir)
+	if err != nil {
 		return false
 	}
-	if unix.Kill(int(pid), 0) == unix.ESRCH {
-		return false
+	for _, n := range names {
+		if n == strconv.FormatUint(uint64(pid), 10) {
+			continue
+		}
+		b, err := os.ReadFile(dir + n + "/stat")
+		if err != nil {
+			continue
+		}
+		if st, _, ok := parseStat(b); ok && st != 'Z' && st != 'X' {
+			return true
+		}
+	}
+	return false
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// mapsFile reports whether process pid maps the file dev/ino. known is
+// false when its maps cannot be read (another user's process, hidepid).
+func mapsFile(pid uint32, dev, ino uint64) (mapped, known bool) {
+	if dev == 0 && ino == 0 {
+		return false, false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/maps")
+	if err != nil || len(b) == 0 {
+		// An empty maps file is a process tearing down, or a kernel
+		// thread: not a judgement we can make from it.
+		return false, false
+	}
+	// Each line: "start-end perms offset major:minor inode path", device
+	// numbers in hex of at least two digits.
+	needle := fmt.Sprintf(" %02x:%02x %d ", unix.Major(dev), unix.Minor(dev), ino)
+	return bytes.Contains(b, []byte(needle)), true
+}
+
+// stopped reports whether process pid is stopped (SIGSTOP, job control)
+// or, when thread is one of its tasks, whether that thread is stopped by a
+// tracer (a debugger breakpoint). Only fairness depends on the answer, never
+// exclusion, so a guess is safe.
+func stopped(pid uint32, thread uint64) bool {
+	p := "/proc/" + strconv.FormatUint(uint64(pid), 10)
+	if thread != 0 && thread < 1<<22 {
+		if b, err := os.ReadFile(p + "/task/" + strconv.FormatUint(thread, 10) + "/stat"); err == nil {
+			st, _, ok := parseStat(b)
+			return ok && (st == 'T' || st == 't')
+		}
 	}
 	st, _, ok := procStat(pid)
-	return !ok || (st != 'Z' && st != 'X')
+	return ok && (st == 'T' || st == 't')
 }
