@@ -336,6 +336,36 @@ func prwgo_release(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
 	return errno(l.Release(lock.Owner(tid)))
 }
 
+//export prwgo_release_unrepaired
+func prwgo_release_unrepaired(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	return errno(l.ReleaseUnrepaired(lock.Owner(tid)))
+}
+
+// prwgo_threads_exited ends the owners of threads that exited: on every
+// open lock their holds end as if they had died (lock.Abandon).
+//
+//export prwgo_threads_exited
+func prwgo_threads_exited(tids *C.uint32_t, n C.size_t) (rc C.int) {
+	defer recoverTo(&rc)
+	ended := unsafe.Slice((*uint32)(unsafe.Pointer(tids)), int(n))
+	handles.mu.Lock()
+	cnt := handles.n
+	handles.mu.Unlock()
+	for idx := uint32(0); idx < cnt; idx++ {
+		if e := handleSlot(idx).Load(); e != nil {
+			for _, t := range ended {
+				e.l.Abandon(lock.Owner(t))
+			}
+		}
+	}
+	return 0
+}
+
 //export prwgo_downgrade
 func prwgo_downgrade(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
 	defer recoverTo(&rc)

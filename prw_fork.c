@@ -49,6 +49,7 @@ typedef struct prw_copy_fns {
   int (*acquire_slice)(prw_lock *, int, int64_t, int64_t);
   int (*cancel)(prw_lock *);
   int (*release)(prw_lock *);
+  int (*release_unrepaired)(prw_lock *);
   int (*downgrade)(prw_lock *);
   int (*serialize)(prw_lock *, char *, size_t *);
   int (*is_anonymous)(prw_lock *);
@@ -97,6 +98,7 @@ static int c_acquire_slice(uintptr_t bh, int mode, int64_t d, int64_t s) {
 }
 static int c_cancel(uintptr_t bh) { return cp.fns.cancel(H(bh)); }
 static int c_release(uintptr_t bh) { return cp.fns.release(H(bh)); }
+static int c_release_unrepaired(uintptr_t bh) { return cp.fns.release_unrepaired(H(bh)); }
 static int c_downgrade(uintptr_t bh) { return cp.fns.downgrade(H(bh)); }
 static int c_serialize(uintptr_t bh, char *b, size_t *n) { return cp.fns.serialize(H(bh), b, n); }
 static int c_is_anonymous(uintptr_t bh) { return cp.fns.is_anonymous(H(bh)); }
@@ -116,6 +118,7 @@ static const prw_ops copy_ops = {
     .acquire_slice = c_acquire_slice,
     .cancel = c_cancel,
     .release = c_release,
+    .release_unrepaired = c_release_unrepaired,
     .downgrade = c_downgrade,
     .serialize = c_serialize,
     .is_anonymous = c_is_anonymous,
@@ -234,6 +237,7 @@ static int resolve(void *dl) {
   SYM(acquire_slice, "prw_acquire_slice");
   SYM(cancel, "prw_cancel");
   SYM(release, "prw_release");
+  SYM(release_unrepaired, "prw_release_unrepaired");
   SYM(downgrade, "prw_downgrade");
   SYM(serialize, "prw_serialize");
   SYM(is_anonymous, "prw_is_anonymous");

@@ -37,6 +37,7 @@ typedef struct prw_ops {
   int (*acquire_slice)(uintptr_t bh, int mode, int64_t deadline_ns, int64_t slice_end_ns);
   int (*cancel)(uintptr_t bh);
   int (*release)(uintptr_t bh);
+  int (*release_unrepaired)(uintptr_t bh);
   int (*downgrade)(uintptr_t bh);
   int (*serialize)(uintptr_t bh, char *buf, size_t *len);
   int (*is_anonymous)(uintptr_t bh);

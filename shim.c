@@ -40,9 +40,59 @@ static long prw_live;
  * its Go runtime (see prw_fork.c). */
 static __thread uint32_t prw_tid;
 
+/* Threads that exited after using the library. A thread's holds die with
+ * it (as if its process had died: a write hold leaves the lock owner-dead),
+ * and its tid may be given to a new thread, which must not inherit them.
+ * The destructor of prw_exit_key, run by the exiting thread itself (so
+ * before its tid can be reused), queues the tid; the next call into the
+ * library from any thread ends the queued owners in Go before it uses its
+ * own tid. The destructor never enters Go: it may run after the Go
+ * runtime's own thread-exit destructor. Only the Go backend uses this: in a
+ * fork child the private copy keeps its own queue. */
+static pthread_key_t prw_exit_key;
+static pthread_mutex_t prw_exited_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *prw_exited;
+static size_t prw_exited_n, prw_exited_cap;
+static int prw_exited_pending;
+
+static void prw_thread_exit(void *v) {
+  uint32_t tid = (uint32_t)(uintptr_t)v;
+  pthread_mutex_lock(&prw_exited_mu);
+  if (prw_exited_n == prw_exited_cap) {
+    size_t cap = prw_exited_cap ? 2 * prw_exited_cap : 16;
+    uint32_t *p = realloc(prw_exited, cap * sizeof *p);
+    if (p) prw_exited = p, prw_exited_cap = cap;
+  }
+  /* Out of memory: the holds stay until the process exits. */
+  if (prw_exited_n < prw_exited_cap) prw_exited[prw_exited_n++] = tid;
+  __atomic_store_n(&prw_exited_pending, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&prw_exited_mu);
+}
+
+static void prw_reap(void) {
+  uint32_t *list;
+  size_t n;
+  pthread_mutex_lock(&prw_exited_mu);
+  list = prw_exited, n = prw_exited_n;
+  prw_exited = NULL, prw_exited_n = prw_exited_cap = 0;
+  __atomic_store_n(&prw_exited_pending, 0, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&prw_exited_mu);
+  if (n) prwgo_threads_exited(list, n);
+  free(list);
+}
+
+static uint32_t prw_self_slow(void) {
+  uint32_t t = prw_tid = (uint32_t)syscall(SYS_gettid);
+  pthread_setspecific(prw_exit_key, (void *)(uintptr_t)t);
+  return t;
+}
+
+/* The calling thread's owner id, after ending the owners of exited
+ * threads (one of which may have had this tid). */
 static inline uint32_t prw_self(void) {
   uint32_t t = prw_tid;
-  if (t == 0) t = prw_tid = (uint32_t)syscall(SYS_gettid);
+  if (t == 0) t = prw_self_slow();
+  if (__atomic_load_n(&prw_exited_pending, __ATOMIC_ACQUIRE)) prw_reap();
   return t;
 }
 
@@ -64,6 +114,7 @@ static int g_acquire_slice(uintptr_t bh, int mode, int64_t d, int64_t s) {
 }
 static int g_cancel(uintptr_t bh) { return prwgo_cancel(bh, prw_self()); }
 static int g_release(uintptr_t bh) { return prwgo_release(bh, prw_self()); }
+static int g_release_unrepaired(uintptr_t bh) { return prwgo_release_unrepaired(bh, prw_self()); }
 static int g_downgrade(uintptr_t bh) { return prwgo_downgrade(bh, prw_self()); }
 static int g_serialize(uintptr_t bh, char *b, size_t *n) { return prwgo_serialize(bh, b, n); }
 static int g_is_anonymous(uintptr_t bh) { return prwgo_is_anonymous(bh); }
@@ -82,6 +133,7 @@ static const prw_ops go_ops = {
     .acquire_slice = g_acquire_slice,
     .cancel = g_cancel,
     .release = g_release,
+    .release_unrepaired = g_release_unrepaired,
     .downgrade = g_downgrade,
     .serialize = g_serialize,
     .is_anonymous = g_is_anonymous,
@@ -321,6 +373,11 @@ static void prw_on_child(void) {
   pthread_mutex_init(&bind_mu, NULL);
   prwi_fork_child();
   prw_tid = 0; /* the child's only thread has a new tid */
+  /* The parent's threads are not the child's: nothing of theirs to end. */
+  pthread_setspecific(prw_exit_key, NULL);
+  pthread_mutex_init(&prw_exited_mu, NULL);
+  __atomic_store_n(&prw_exited_pending, 0, __ATOMIC_RELAXED);
+  prw_exited_n = 0;
 }
 
 static void prw_on_exit(void) {
@@ -336,6 +393,7 @@ __attribute__((constructor)) static void prw_init(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     hkey = (uint64_t)ts.tv_nsec * HMUL ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&ts;
   }
+  pthread_key_create(&prw_exit_key, prw_thread_exit);
   prwi_fork_init((void *)prw_init);
   pthread_atfork(prw_on_prepare, prw_on_parent, prw_on_child);
   atexit(prw_on_exit);
@@ -453,6 +511,11 @@ int prw_release(prw_lock *lock) {
   CALL(lock, release);
 }
 
+int prw_release_unrepaired(prw_lock *lock) {
+  if (!lock) return EINVAL;
+  CALL(lock, release_unrepaired);
+}
+
 int prw_downgrade(prw_lock *lock) {
   if (!lock) return EINVAL;
   CALL(lock, downgrade);
@@ -534,6 +597,8 @@ const char *prw_strerror(int err) {
   case EEXIST: return "lock already exists";
   case EACCES: return "permission denied";
   case ERANGE: return "buffer too small";
+  case ENOTRECOVERABLE:
+    return "hold lost: another process recovered it, judging its owner dead";
   case EIO: return "internal error in libprwlock";
   case PRW_EFORKED:
     return "process was forked without exec and libprwlock could not load its "

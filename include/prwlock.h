@@ -43,7 +43,17 @@
  * "owner dead": every acquisition then succeeds with EOWNERDEAD instead of 0
  * (the lock IS held), until a thread that got EOWNERDEAD while acquiring in
  * write mode releases its write hold. That writer is expected to have
- * repaired the data.
+ * repaired the data (prw_release_unrepaired leaves the mark for the next).
+ *
+ * "Dies" means: the process is gone (a zombie thread-group leader whose
+ * other threads still run is alive), its pid now belongs to another
+ * process, or it no longer maps the lock (it called exec while holding).
+ * A thread that exits while holding dies the same way: its holds end at
+ * the process's next call into the library, from any thread. A process
+ * that is stopped (SIGSTOP, a debugger) while it only waits never holds
+ * the others up for more than a poll interval; one stopped while it holds
+ * still blocks them, as any holder does. Processes in another PID
+ * namespace are never declared dead.
  *
  * Fork
  * ----
@@ -271,16 +281,28 @@ int prw_try_acquire_read(prw_lock *lock);
 int prw_try_acquire_write(prw_lock *lock);
 
 /* prw_release drops the calling thread's hold, read or write. A recursive
- * read hold drops one level.
+ * read hold drops one level. Releasing a write hold whose acquisition
+ * returned EOWNERDEAD vouches for the data: the lock is marked consistent.
  *
  * Returns:
  *   0           success
  *   EPERM       the calling thread holds nothing on this lock
+ *   ENOTRECOVERABLE  the hold was already gone: another process judged the
+ *               thread's process dead and recovered it (only a process it
+ *               cannot judge, such as one whose liveness checks were
+ *               defeated, sees this). Nothing was written; nothing is held
  *   EPROTO      the shared state is corrupt
  *   EINVAL      lock is NULL
  *   EBADF       lock is not a live handle
  *   PRW_EFORKED called in a forked child */
 int prw_release(prw_lock *lock);
+
+/* prw_release_unrepaired is prw_release for a thread that got EOWNERDEAD
+ * but did not repair the data (it gave up, or could not pass the news on):
+ * the lock stays marked owner-dead for the next writer.
+ *
+ * Returns: as prw_release. */
+int prw_release_unrepaired(prw_lock *lock);
 
 /* prw_downgrade turns the calling thread's write hold into a read hold,
  * atomically: no writer gets in between, and readers waiting behind the

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -77,6 +78,14 @@ func Open(name string, opt Options) (*Lock, error) {
 	path, err := ResolvePath(name)
 	if err != nil {
 		return nil, err
+	}
+	// A relative path is made absolute now, so that the token (and every
+	// process it reaches) names the same file whatever its working
+	// directory.
+	if !filepath.IsAbs(path) {
+		if path, err = filepath.Abs(path); err != nil {
+			return nil, err
+		}
 	}
 	seg, err := openPath(path, opt, 0)
 	if err != nil {
