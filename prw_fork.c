@@ -37,25 +37,19 @@
 
 uint64_t prwi_fork_epoch;
 
-/* The private copy's public functions, found with dlsym. */
+/* The private copy's functions, found with dlsym. */
 typedef struct prw_copy_fns {
   int (*create)(prw_lock **);
   int (*open)(const char *, int, unsigned int, prw_lock **);
   int (*deserialize)(const char *, prw_lock **);
   int (*close)(prw_lock *);
   int (*unlink)(const char *);
-  int (*acquire_read)(prw_lock *, int64_t);
-  int (*acquire_write)(prw_lock *, int64_t);
-  int (*acquire_slice)(prw_lock *, int, int64_t, int64_t);
-  int (*cancel)(prw_lock *);
-  int (*release)(prw_lock *);
-  int (*release_unrepaired)(prw_lock *);
-  int (*downgrade)(prw_lock *);
   int (*serialize)(prw_lock *, char *, size_t *);
   int (*is_anonymous)(prw_lock *);
   int (*info)(prw_lock *, prw_info_t *);
   int (*holders)(prw_lock *, prw_holder_t *, size_t, size_t *);
   const char *(*version)(void);
+  const prwi_private *priv;
 } prw_copy_fns;
 
 static struct {
@@ -90,21 +84,15 @@ static int c_deserialize(const char *t, uintptr_t *bh) {
 }
 static int c_close(uintptr_t bh) { return cp.fns.close(H(bh)); }
 static int c_unlink(const char *n) { return cp.fns.unlink(n); }
-static int c_acquire(uintptr_t bh, int mode, int64_t t) {
-  return mode == PRW_MODE_READ ? cp.fns.acquire_read(H(bh), t) : cp.fns.acquire_write(H(bh), t);
-}
-static int c_acquire_slice(uintptr_t bh, int mode, int64_t d, int64_t s) {
-  return cp.fns.acquire_slice(H(bh), mode, d, s);
-}
-static int c_cancel(uintptr_t bh) { return cp.fns.cancel(H(bh)); }
-static int c_release(uintptr_t bh) { return cp.fns.release(H(bh)); }
-static int c_release_unrepaired(uintptr_t bh) { return cp.fns.release_unrepaired(H(bh)); }
-static int c_downgrade(uintptr_t bh) { return cp.fns.downgrade(H(bh)); }
 static int c_serialize(uintptr_t bh, char *b, size_t *n) { return cp.fns.serialize(H(bh), b, n); }
 static int c_is_anonymous(uintptr_t bh) { return cp.fns.is_anonymous(H(bh)); }
 static int c_info(uintptr_t bh, prw_info_t *i) { return cp.fns.info(H(bh), i); }
 static int c_holders(uintptr_t bh, prw_holder_t *o, size_t c, size_t *n) {
   return cp.fns.holders(H(bh), o, c, n);
+}
+static int c_mapping(uintptr_t bh, prwi_mapping *m) { return cp.fns.priv->mapping(H(bh), m); }
+static int c_check(uintptr_t bh, int kind, int slot, int *recovered) {
+  return cp.fns.priv->check(H(bh), kind, slot, recovered);
 }
 #undef H
 
@@ -114,16 +102,12 @@ static const prw_ops copy_ops = {
     .deserialize = c_deserialize,
     .close = c_close,
     .unlink = c_unlink,
-    .acquire = c_acquire,
-    .acquire_slice = c_acquire_slice,
-    .cancel = c_cancel,
-    .release = c_release,
-    .release_unrepaired = c_release_unrepaired,
-    .downgrade = c_downgrade,
     .serialize = c_serialize,
     .is_anonymous = c_is_anonymous,
     .info = c_info,
     .holders = c_holders,
+    .mapping = c_mapping,
+    .check = c_check,
 };
 
 /* Set once the copy of the current epoch is loaded. */
@@ -232,22 +216,17 @@ static int resolve(void *dl) {
   SYM(deserialize, "prw_deserialize");
   SYM(close, "prw_close");
   SYM(unlink, "prw_unlink");
-  SYM(acquire_read, "prw_acquire_read");
-  SYM(acquire_write, "prw_acquire_write");
-  SYM(acquire_slice, "prw_acquire_slice");
-  SYM(cancel, "prw_cancel");
-  SYM(release, "prw_release");
-  SYM(release_unrepaired, "prw_release_unrepaired");
-  SYM(downgrade, "prw_downgrade");
   SYM(serialize, "prw_serialize");
   SYM(is_anonymous, "prw_is_anonymous");
   SYM(info, "prw_info");
   SYM(holders, "prw_holders");
   SYM(version, "prw_version");
+  SYM(priv, PRWI_PRIVATE_SYMBOL);
   /* Bytes from the same file: the same version, but check rather than
    * trust a file that could have been swapped between the checks. */
-  if (strcmp(f.version(), PRW_VERSION_STRING) != 0) return -1;
+  if (strcmp(f.version(), PRW_VERSION_STRING) != 0 || f.priv->abi != PRWI_PRIVATE_ABI) return -1;
   cp.fns = f;
+  f.priv->as_copy();
   return 0;
 }
 #undef SYM

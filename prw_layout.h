@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* Segment constants (layout.go, "Segment"). */
-#define PRWL_LAYOUT_VERSION 1
+#define PRWL_LAYOUT_VERSION 2
 #define PRWL_MAGIC_VALUE 0x004b434f4c575250ULL /* "PRWLOCK\0", native-endian */
 #define PRWL_SLOT_SIZE 64
 #define PRWL_ATTACH_SIZE 32
@@ -30,6 +30,7 @@
 #define PRWL_OFF_SEG_STATE 32
 #define PRWL_OFF_FLAGS 36
 #define PRWL_OFF_CLOSER_PID 40
+#define PRWL_OFF_CLOSER_TAG 44
 #define PRWL_OFF_CREATED 48
 #define PRWL_OFF_STATE 64
 #define PRWL_OFF_READ_SEQ 128
@@ -43,9 +44,11 @@
 #define PRWL_SLOT_OWNER 0
 #define PRWL_SLOT_CTL 8
 #define PRWL_SLOT_COUNT 16
+#define PRWL_SLOT_FLAGS 20
 #define PRWL_SLOT_PSTART 24
 #define PRWL_SLOT_PIDNS 32
 #define PRWL_SLOT_SINCE 40
+#define PRWL_SLOT_HOLDER 48
 
 /* Attachment field offsets. */
 #define PRWL_ATT_PID 0
@@ -77,7 +80,14 @@
 #define PRWL_SLOT_WAIT_READ 2
 #define PRWL_SLOT_WAIT_WRITE 3
 #define PRWL_SLOT_WRITE 4
-#define PRWL_SLOT_RECOVERING 5
+#define PRWL_SLOT_GRANTED 5
+
+/* Slot flags (sflags). */
+#define PRWL_SLOT_THREAD_OWNER 1 /* holder is the kernel tid of the thread */
+
+/* Process keys (owner words): pid<<32 | tag. */
+#define PRWL_TAG_MARKER (1u << 31)                   /* set only in a recoverer's marker */
+#define PRWL_HASH_MUL UINT64_C(0x9e3779b97f4a7c15) /* odd; spreads the hashed values */
 
 /* Engine parameters (lock.go, api.go) that the C data plane shares. */
 #define PRWL_DEFAULT_CAPACITY 128
@@ -96,9 +106,16 @@ static inline uint32_t prwl_ctl_gen(uint64_t c) { return (uint32_t)(c >> 32); }
 static inline uint64_t prwl_make_ctl(uint32_t gen, uint32_t st) {
   return (uint64_t)gen << 32 | st;
 }
-static inline uint64_t prwl_owner_key(uint32_t pid, uint32_t owner) {
-  return (uint64_t)pid << 32 | owner;
+/* tagOf: the tag of the process keys of a process that started at pstart
+ * in PID namespace pidns. */
+static inline uint32_t prwl_tag_of(uint64_t pstart, uint64_t pidns) {
+  return (uint32_t)((pidns * PRWL_HASH_MUL) >> 49) << 16 | (uint32_t)((pstart * PRWL_HASH_MUL) >> 48);
 }
+static inline uint64_t prwl_process_key(uint32_t pid, uint64_t pstart, uint64_t pidns) {
+  return (uint64_t)pid << 32 | prwl_tag_of(pstart, pidns);
+}
+static inline uint32_t prwl_key_pid(uint64_t k) { return (uint32_t)(k >> 32); }
+static inline int prwl_is_marker(uint64_t k) { return (k & PRWL_TAG_MARKER) != 0; }
 
 static inline uint64_t prwl_align_up(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
 

@@ -24,26 +24,48 @@
 #define PRW_VERSION_STRING \
   PRW_STR(PRW_VERSION_MAJOR) "." PRW_STR(PRW_VERSION_MINOR) "." PRW_STR(PRW_VERSION_PATCH)
 
-/* A backend. Handles (bh) are the backend's own: a Go handle, or a handle
- * of the private copy. Each function returns 0 or an error number, as the
- * public function of the same name. */
+/* A segment's mapping, as the engine that opened it has it. */
+typedef struct prwi_mapping {
+  void *base;          /* MAP_SHARED, mapped while the engine has a handle on the file */
+  uint64_t size;
+  uint32_t capacity;
+  uint32_t slot_off;
+  uint64_t dev, ino;
+  uint32_t pid;        /* the engine's view of this process (its claims' identity) */
+  uint64_t pstart, pidns, key;
+} prwi_mapping;
+
+/* A backend: the engine that opens, closes, inspects, and runs the checks
+ * of waits (liveness and recovery). Handles (bh) are the backend's own: a
+ * Go handle, or a handle of the private copy. Each function returns 0 or an
+ * error number, as the public function of the same name. */
 typedef struct prw_ops {
   int (*create)(uintptr_t *bh);
   int (*open)(const char *name, int flags, unsigned int mode, uintptr_t *bh);
   int (*deserialize)(const char *token, uintptr_t *bh);
   int (*close)(uintptr_t bh);
   int (*unlink)(const char *name);
-  int (*acquire)(uintptr_t bh, int mode, int64_t timeout_ns);
-  int (*acquire_slice)(uintptr_t bh, int mode, int64_t deadline_ns, int64_t slice_end_ns);
-  int (*cancel)(uintptr_t bh);
-  int (*release)(uintptr_t bh);
-  int (*release_unrepaired)(uintptr_t bh);
-  int (*downgrade)(uintptr_t bh);
   int (*serialize)(uintptr_t bh, char *buf, size_t *len);
   int (*is_anonymous)(uintptr_t bh);
   int (*info)(uintptr_t bh, prw_info_t *info);
   int (*holders)(uintptr_t bh, prw_holder_t *out, size_t cap, size_t *count);
+  int (*mapping)(uintptr_t bh, prwi_mapping *m);
+  /* check runs a check of prw_engine.h (PRWE_CHECK_*); *recovered gets
+   * the slots a sweep recovered. */
+  int (*check)(uintptr_t bh, int kind, int slot, int *recovered);
 } prw_ops;
+
+/* What a private copy offers beyond the public API, found by dlsym under
+ * the name PRWI_PRIVATE_SYMBOL. Its abi must equal PRWI_PRIVATE_ABI: the
+ * copy is the very same file, so it always does, unless the file changed. */
+#define PRWI_PRIVATE_SYMBOL "prwlock_private_v1"
+#define PRWI_PRIVATE_ABI 1
+typedef struct prwi_private {
+  uint32_t abi;
+  void (*as_copy)(void); /* the copy leaves closing at exit to its loader */
+  int (*mapping)(prw_lock *lock, prwi_mapping *m);
+  int (*check)(prw_lock *lock, int kind, int slot, int *recovered);
+} prwi_private;
 
 /* prwi_fork_epoch counts the forks between the process that loaded the
  * library and the calling one: 0 there, +1 in each fork child (the
