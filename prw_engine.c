@@ -511,10 +511,7 @@ static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
     }
     int ok;
     writer_slot(s, st, &ok);
-    if (!ok) {
-      if (write_give_up(s, me, r, i, gen, EPROTO) == ENOTRECOVERABLE) return ENOTRECOVERABLE;
-      return EPROTO; /* corrupt lock word */
-    }
+    if (!ok) return write_give_up(s, me, r, i, gen, EPROTO); /* corrupt lock word */
     if (w->deadline == 0) return write_give_up(s, me, r, i, gen, EBUSY);
     /* First wait, or demoted while stopped: take a place. */
     if (ld_since(s, i) == 0) st_since(s, i, prwe_now());

@@ -443,11 +443,7 @@ func (s *segment) writeWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 			continue
 		}
 		if _, ok := s.writerSlot(st); !ok {
-			err := detail(ErrProtocol, "corrupt lock word %#x", st)
-			if giveUp(err) == ErrLost {
-				return ErrLost
-			}
-			return err
+			return giveUp(detail(ErrProtocol, "corrupt lock word %#x", st))
 		}
 		if w.deadline == 0 {
 			return giveUp(ErrBusy)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ._errors import (
     DeadlockError,
+    HoldLostError,
     LibraryLoadError,
     LockClosedError,
     LockExistsError,
@@ -71,6 +72,7 @@ def library_version() -> str:
 
 __all__ = [
     "DeadlockError",
+    "HoldLostError",
     "Holder",
     "LibraryLoadError",
     "LockClosedError",

@@ -75,6 +75,14 @@ class LockPermissionError(PrwlockError, PermissionError):
     """The lock file may not be opened (``EACCES``), or is a symlink (``ELOOP``)."""
 
 
+class HoldLostError(PrwlockError):
+    """The hold is already gone (``ENOTRECOVERABLE``).
+
+    Another process judged the holder's process dead and recovered its
+    hold. Nothing was written to the lock; the thread holds nothing now.
+    """
+
+
 class LibraryLoadError(OSError):
     """``libprwlock.so`` could not be found or loaded.
 
@@ -101,6 +109,7 @@ _BY_ERRNO: Dict[int, Type[PrwlockError]] = {
     _errno.EEXIST: LockExistsError,
     _errno.EACCES: LockPermissionError,
     _errno.ELOOP: LockPermissionError,
+    _errno.ENOTRECOVERABLE: HoldLostError,
 }
 
 _MESSAGES: Dict[int, str] = {
@@ -112,6 +121,7 @@ _MESSAGES: Dict[int, str] = {
     _errno.EPROTO: "not a prwlock segment, or an incompatible layout version",
     _errno.EBADF: "lock is closed",
     _errno.ELOOP: "refusing to open a symlink",
+    _errno.ENOTRECOVERABLE: "hold lost: another process recovered it, judging its owner dead",
     EFORKED: "library copy inherited through fork() cannot be used",
 }
 

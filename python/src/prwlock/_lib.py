@@ -86,6 +86,7 @@ _SIGNATURES = {
     "prw_try_acquire_read": (_I, [_P]),
     "prw_try_acquire_write": (_I, [_P]),
     "prw_release": (_I, [_P]),
+    "prw_release_unrepaired": (_I, [_P]),
     "prw_downgrade": (_I, [_P]),
     "prw_serialize": (_I, [_P, ctypes.c_char_p, _SZP]),
     "prw_deserialize": (_I, [ctypes.c_char_p, _PP]),
@@ -182,6 +183,7 @@ class Library:
     acquire_slice: Any
     cancel: Any
     release: Any
+    release_unrepaired: Any
     downgrade: Any
     serialize: Any
     deserialize: Any

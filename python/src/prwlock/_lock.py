@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import math
+import numbers
 import os
 import sys
 import threading
@@ -47,15 +48,18 @@ def _main_ident() -> int:
     return threading.main_thread().ident or 0
 
 
+#: The largest timeout the C library takes, in ns; a longer one (about 292
+#: years and up) waits forever, never wraps around to a short one.
+_MAX_NS = 2**63 - 1
+
+
 def _timeout_ns(timeout: Timeout) -> int:
     """Convert a timeout in seconds to the C convention: -1 forever, 0 try, else ns."""
     if timeout is None:
         return -1
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        try:
-            timeout = float(timeout)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise TypeError("timeout must be a number of seconds or None, not %r" % (timeout,)) from None
+    # bool is an int, and "1" converts to a float: neither is a timeout.
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise TypeError("timeout must be a number of seconds or None, not %r" % (timeout,))
     if timeout == -1 or timeout == math.inf:
         return -1
     if timeout != timeout:  # NaN
@@ -64,7 +68,17 @@ def _timeout_ns(timeout: Timeout) -> int:
         raise ValueError("timeout must be None, -1 (wait forever) or >= 0, not %r" % (timeout,))
     if timeout == 0:
         return 0
-    return max(1, int(timeout * 1e9))
+    if timeout >= _MAX_NS / 1e9:
+        return -1
+    return min(_MAX_NS, max(1, int(timeout * 1e9)))
+
+
+def _deadline(timeout_ns: int) -> int:
+    """The absolute CLOCK_MONOTONIC deadline of a wait, or -1 (forever)."""
+    if timeout_ns < 0:
+        return -1
+    now = _monotonic_ns()
+    return -1 if timeout_ns > _MAX_NS - now else now + timeout_ns
 
 
 class Holder(NamedTuple):
@@ -544,8 +558,9 @@ class RWLock:
             )
         except BaseException:
             # The warning was turned into an error: do not leave the caller
-            # holding a lock it does not know it has.
-            self.release()
+            # holding a lock it does not know it has, and do not vouch for
+            # data nobody repaired: the mark stays for the next writer.
+            self.release_unrepaired()
             raise
 
     def _acquire_slow(self, lib: _lib.Library, ptr: ctypes.c_void_p, write: bool, timeout_ns: int) -> bool:
@@ -564,7 +579,7 @@ class RWLock:
             return self._acquire_error(lib, err, write, timeout_ns)
         mode = _MODE_WRITE if write else _MODE_READ
         # time.monotonic_ns is CLOCK_MONOTONIC, the library's clock.
-        deadline = -1 if timeout_ns < 0 else _monotonic_ns() + timeout_ns
+        deadline = _deadline(timeout_ns)
         err = _EINTR
         try:
             while err == _EINTR:
@@ -589,7 +604,8 @@ class RWLock:
         try:
             for h in self._holders(lib, ptr):
                 if h.pid == pid and h.tid == tid and not h.waiting:
-                    lib.release(ptr)
+                    # The caller never saw this grant: it repaired nothing.
+                    lib.release_unrepaired(ptr)
                     break
         except Exception:  # pragma: no cover - best effort on the way out
             pass
@@ -666,6 +682,24 @@ class RWLock:
             if err == EFORKED:
                 self._stale(lib)
                 return self.release()
+            raise error_for(err, self._name)
+
+    def release_unrepaired(self) -> None:
+        """Release like :meth:`release`, without vouching for the data.
+
+        For a writer warned with :class:`OwnerDiedWarning` that did not
+        repair the protected data: the lock stays marked (:attr:`owner_died`)
+        for the next writer. :meth:`release` after such a warning marks the
+        data consistent again.
+
+        :raises NotHeldError: the calling thread holds nothing.
+        """
+        lib, ptr = self._fresh()
+        err = lib.release_unrepaired(ptr)
+        if err:
+            if err == EFORKED:
+                self._stale(lib)
+                return self.release_unrepaired()
             raise error_for(err, self._name)
 
     def downgrade(self) -> None:
