@@ -146,6 +146,13 @@ static inline void set_if_diff64(uint64_t *p, uint64_t v) {
   if (ld64(p) != v) st64(p, v);
 }
 
+void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_t slot_off) {
+  s->base = base;
+  s->capacity = capacity;
+  s->slot_off = slot_off;
+  s->cap_inv = UINT64_MAX / capacity + 1;
+}
+
 /* claim takes a free slot for owner o in slot state st; *gen gets its
  * generation. It returns the index, or -1 (EAGAIN) when the table is full
  * even after a sweep. The state is stored before the bitmap bit is set: a
@@ -155,7 +162,7 @@ static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint
                  uint32_t st, uint32_t *gen) {
   int n = (int)s->capacity;
   /* Spread owners; the same owner tends to reuse its slot. */
-  int start = (int)((uint32_t)(o * 2654435761u) % (uint32_t)n);
+  int start = (int)prwe_mod_capacity(s, o * 2654435761u);
   for (int pass = 0; pass < 2; pass++) {
     for (int k = 0; k < n; k++) {
       int i = start + k;

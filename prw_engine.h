@@ -17,12 +17,21 @@
 #include "prw_layout.h"
 #include "prw_shim.h"
 
-/* A mapped segment, as the engine needs it. */
+/* A mapped segment, as the engine needs it (prwe_seg_init fills it). */
 typedef struct prwe_seg {
   uint8_t *base;      /* the MAP_SHARED mapping */
   uint32_t capacity;  /* validated when the Go engine opened it */
   uint32_t slot_off;
+  uint64_t cap_inv;   /* for x % capacity by multiplication (claim) */
 } prwe_seg;
+
+PRWI_HIDDEN void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_t slot_off);
+
+/* prwe_mod_capacity is x % capacity, computed without a division (Lemire's
+ * fastmod: exact for every 32-bit x and capacity). */
+static inline uint32_t prwe_mod_capacity(const prwe_seg *s, uint32_t x) {
+  return (uint32_t)(((unsigned __int128)(s->cap_inv * x) * s->capacity) >> 64);
+}
 
 /* This process's identity (ident and processKey in Go). */
 typedef struct prwe_me {

@@ -208,9 +208,7 @@ static prw_seg *seg_get(const prwi_mapping *m) {
   } else if (!(s = calloc(1, sizeof *s))) {
     return NULL;
   }
-  s->e.base = m->base;
-  s->e.capacity = m->capacity;
-  s->e.slot_off = m->slot_off;
+  prwe_seg_init(&s->e, m->base, m->capacity, m->slot_off);
   s->dev = m->dev, s->ino = m->ino;
   s->refs = 1;
   __atomic_store_n(&s->closing, 0, __ATOMIC_RELAXED);

@@ -33,6 +33,11 @@ static int prwt_acquire(prwe_seg *s, prwe_me *me, prwe_rec *r, uint32_t o, int m
 	return prwe_acquire_wait(s, me, &prwt_env, r, o, mode, &w);
 }
 static long prwt_check_calls(void) { return prwt_checks; }
+static uint32_t prwt_mod(uint32_t capacity, uint32_t x) {
+	prwe_seg s;
+	prwe_seg_init(&s, 0, capacity, 0);
+	return prwe_mod_capacity(&s, x);
+}
 */
 import "C"
 
@@ -59,9 +64,7 @@ type Seg struct {
 // New makes a C view of m's mapping, with the identity prwe_self computes.
 func New(m lock.Mapping) *Seg {
 	s := (*C.prwe_seg)(C.calloc(1, C.sizeof_prwe_seg))
-	s.base = (*C.uint8_t)(m.Base)
-	s.capacity = C.uint32_t(m.Capacity)
-	s.slot_off = C.uint32_t(m.SlotOff)
+	C.prwe_seg_init(s, m.Base, C.uint32_t(m.Capacity), C.uint32_t(m.SlotOff))
 	me := (*C.prwe_me)(C.calloc(1, C.sizeof_prwe_me))
 	C.prwe_self(me)
 	return &Seg{s: s, me: me, recs: map[uint32]*C.prwe_rec{}}
@@ -130,6 +133,9 @@ func (g *Seg) Held(o uint32) int {
 
 // Checks is how many checks the engine asked for, in all views.
 func Checks() int { return int(C.prwt_check_calls()) }
+
+// ModCapacity is the engine's x % capacity.
+func ModCapacity(capacity, x uint32) uint32 { return uint32(C.prwt_mod(C.uint32_t(capacity), C.uint32_t(x))) }
 
 // Now is the C engine's clock.
 func Now() int64 { return int64(C.prwe_now()) }

@@ -335,3 +335,22 @@ func TestIdentity(t *testing.T) {
 			pid, pstart, pidns, key, s.m.PID, s.m.Pstart, s.m.Pidns, s.m.Key)
 	}
 }
+
+// TestModCapacity: claim's division-free modulo equals %, so the C engine
+// starts its slot search where the Go engine does.
+func TestModCapacity(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for capacity := uint32(64); capacity <= 4096; capacity += 64 {
+		for _, x := range []uint32{0, 1, capacity - 1, capacity, capacity + 1, ^uint32(0), ^uint32(0) - capacity + 1} {
+			if got := ModCapacity(capacity, x); got != x%capacity {
+				t.Fatalf("%d %% %d = %d, want %d", x, capacity, got, x%capacity)
+			}
+		}
+		for k := 0; k < 20000; k++ {
+			x := r.Uint32()
+			if got := ModCapacity(capacity, x); got != x%capacity {
+				t.Fatalf("%d %% %d = %d, want %d", x, capacity, got, x%capacity)
+			}
+		}
+	}
+}
