@@ -236,14 +236,15 @@ func prwgo_create(out *C.uintptr_t) (rc C.int) {
 func prwgo_open(name *C.char, flags C.int, mode C.uint, out *C.uintptr_t) (rc C.int) {
 	defer recoverTo(&rc)
 	create, excl := flags&C.PRW_CREATE != 0, flags&C.PRW_EXCL != 0
-	if flags&^(C.PRW_CREATE|C.PRW_EXCL) != 0 || excl && !create || mode&^0o777 != 0 {
+	if flags&^(C.PRW_CREATE|C.PRW_EXCL|C.PRW_MULTIUSER) != 0 || excl && !create || mode&^0o777 != 0 {
 		return C.EINVAL
 	}
 	n := C.GoString(name)
 	if n == "" {
 		return C.EINVAL
 	}
-	l, err := lock.Open(n, lock.Options{Create: create, Exclusive: excl, Perm: uint32(mode)})
+	l, err := lock.Open(n, lock.Options{Create: create, Exclusive: excl, Perm: uint32(mode),
+		MultiUser: flags&C.PRW_MULTIUSER != 0})
 	if err != nil {
 		return errno(err)
 	}
@@ -288,6 +289,16 @@ func prwgo_serialize(h C.uintptr_t, buf *C.char, size *C.size_t) (rc C.int) {
 		return C.EBADF
 	}
 	return putString(l.Token(), buf, size)
+}
+
+//export prwgo_name
+func prwgo_name(h C.uintptr_t, buf *C.char, size *C.size_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	return putString(l.Path(), buf, size)
 }
 
 //export prwgo_is_anonymous

@@ -488,23 +488,55 @@ static int abort_write(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen
   return 1;
 }
 
-/* writeWait's giveUp closure. */
-static int write_give_up(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
+/* writeWait waits in slot i (slotWaitWrite) for write: first for the
+ * writer field, then for the readers inside to leave. */
+static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                             prwe_wait *w, prwe_rec *r, int i, uint32_t gen);
+static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                         prwe_rec *r, int i, uint32_t gen, int *revoked);
+
+static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                      prwe_rec *r, int i, uint32_t gen) {
+  for (;;) {
+    int err = take_writer_field(s, me, env, w, r, i, gen), revoked;
+    if (err) return err;
+    if ((err = drain_readers(s, me, env, w, r, i, gen, &revoked)) != 0) return err;
+    if (!revoked) break;
+    /* Our process was stopped while we drained, and another process took
+     * the field away (see Hand-off in layout.go): queue again. */
+  }
+  if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_WRITE)) return lost(r);
+  r->slot = i, r->gen = gen, r->mode = PRWE_WRITE, r->wait = PRWE_NONE;
+  int err = grant_result(ld32(state(s)));
+  r->told = err != 0 && !w->silent;
+  return err;
+}
+
+/* queueWrite records that r's write wait stays queued in slot i (a slice
+ * ended) and returns err. */
+static int queue_write(prwe_rec *r, int i, uint32_t gen, int err) {
+  r->slot = i, r->gen = gen, r->wait = PRWE_WRITE;
+  return err;
+}
+
+/* giveUpWrite withdraws r's write wait in slot i, which does not own the
+ * writer field, and returns err (ENOTRECOVERABLE if the slot was
+ * recovered). */
+static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
                          int err) {
   if (!cancel_wait(s, me, i, gen, PRWL_SLOT_WAIT_WRITE)) return lost(r);
   r->slot = -1, r->wait = PRWE_NONE;
   return err;
 }
 
-/* writeWait waits in slot i (slotWaitWrite) for write: first for the
- * writer field, then for the readers inside to leave. */
-static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
-                      prwe_rec *r, int i, uint32_t gen) {
-  int woken = 0, err;
-  /* Phase 1: own the writer field. It blocks new readers at once. */
+/* takeWriterField waits in slot i (slotWaitWrite) until it owns the writer
+ * field, which blocks new readers at once. */
+static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                             prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
+  int woken = 0;
   for (;;) {
     uint32_t st = ld32(state(s));
-    if (prwl_writer_of(st) == i) break; /* resumed while owning it */
+    if (prwl_writer_of(st) == i) return 0; /* resumed while owning it */
     /* (The waiting bit cannot stand in for the scan: a release clears it
      * before the woken writers run.) */
     if (!prwl_has_writer(st) && older_writer(s, i) < 0) {
@@ -513,58 +545,84 @@ static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
       /* Other writers may still sleep: keep the bit so our release wakes
        * them. */
       if (woken) nw |= PRWL_STATE_WRITERS_WAITING;
-      if (cas32(state(s), st, nw)) break;
+      if (cas32(state(s), st, nw)) return 0;
       continue;
     }
     int ok;
     writer_slot(s, st, &ok);
-    if (!ok) return write_give_up(s, me, r, i, gen, EPROTO); /* corrupt lock word */
-    if (w->deadline == 0) return write_give_up(s, me, r, i, gen, EBUSY);
+    if (!ok) return give_up_write(s, me, r, i, gen, EPROTO); /* corrupt lock word */
+    if (w->deadline == 0) return give_up_write(s, me, r, i, gen, EBUSY);
     /* First wait, or demoted while stopped: take a place. */
     if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
     __atomic_or_fetch(state(s), PRWL_STATE_WRITERS_WAITING, SC);
     uint32_t seq = ld32(write_seq(s));
     uint32_t st2 = ld32(state(s));
     if (!prwl_has_writer(st2) && older_writer(s, i) < 0) continue;
-    if ((err = wait_sleep(env, w, write_seq(s), seq, PRWE_CHECK_WRITE_WAIT, i)) != 0) {
-      if (err == EINTR) {
-        r->slot = i, r->gen = gen, r->wait = PRWE_WRITE;
-        return err;
-      }
-      return write_give_up(s, me, r, i, gen, err);
-    }
+    int err = wait_sleep(env, w, write_seq(s), seq, PRWE_CHECK_WRITE_WAIT, i);
+    if (err) return err == EINTR ? queue_write(r, i, gen, err) : give_up_write(s, me, r, i, gen, err);
     woken = 1;
   }
-  /* Phase 2: wait for the readers inside to leave. */
-  if (any_reader(s)) {
-    if (w->deadline == 0) {
+}
+
+/* setDrainWaiting sets the drain bit for pending writer i, which sleeps on
+ * drainSeq; only the owner of the writer field sets it. It returns 0 if i
+ * no longer owns the field. */
+static int set_drain_waiting(const prwe_seg *s, int i) {
+  for (;;) {
+    uint32_t st = ld32(state(s));
+    if (prwl_writer_of(st) != i) return 0;
+    if ((st & PRWL_STATE_DRAIN_WAITING) || cas32(state(s), st, st | PRWL_STATE_DRAIN_WAITING))
+      return 1;
+  }
+}
+
+/* endDrain clears the drain bit of pending writer i, which found no reader
+ * inside. The CAS races with the Go engine's revokeFieldIfStopped: exactly
+ * one wins. It returns 0 if the field was revoked. */
+static int end_drain(const prwe_seg *s, int i) {
+  for (;;) {
+    uint32_t st = ld32(state(s));
+    if (prwl_writer_of(st) != i) return 0;
+    if (!(st & PRWL_STATE_DRAIN_WAITING) || cas32(state(s), st, st & ~PRWL_STATE_DRAIN_WAITING))
+      return 1;
+  }
+}
+
+/* drainReaders waits, owning the writer field, for the readers inside to
+ * leave. *revoked reports that the field was taken away meanwhile (our
+ * process was stopped while it waited): the caller must queue again. */
+static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                         prwe_rec *r, int i, uint32_t gen, int *revoked) {
+  *revoked = 0;
+  /* The drain bit was never set, so nobody can revoke the field. */
+  if (!any_reader(s)) return 0;
+  if (w->deadline == 0) {
+    if (!abort_write(s, me, i, gen)) return lost(r);
+    r->slot = -1, r->wait = PRWE_NONE;
+    return EBUSY;
+  }
+  if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
+  for (;;) {
+    if (!set_drain_waiting(s, i)) {
+      *revoked = 1;
+      return 0;
+    }
+    uint32_t seq = ld32(drain_seq(s));
+    if (!any_reader(s)) break;
+    int err = wait_sleep(env, w, drain_seq(s), seq, PRWE_CHECK_READERS, -1);
+    if (err) {
+      if (err == EINTR) return queue_write(r, i, gen, err); /* keep the field: new readers stay out */
       if (!abort_write(s, me, i, gen)) return lost(r);
       r->slot = -1, r->wait = PRWE_NONE;
-      return EBUSY;
+      return err;
     }
-    if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
-    for (;;) {
-      __atomic_or_fetch(state(s), PRWL_STATE_DRAIN_WAITING, SC);
-      uint32_t seq = ld32(drain_seq(s));
-      if (!any_reader(s)) break;
-      if ((err = wait_sleep(env, w, drain_seq(s), seq, PRWE_CHECK_READERS, -1)) != 0) {
-        if (err == EINTR) { /* keep the field: new readers stay out */
-          r->slot = i, r->gen = gen, r->wait = PRWE_WRITE;
-          return err;
-        }
-        if (!abort_write(s, me, i, gen)) return lost(r);
-        r->slot = -1, r->wait = PRWE_NONE;
-        return err;
-      }
-    }
-    __atomic_and_fetch(state(s), ~(uint32_t)PRWL_STATE_DRAIN_WAITING, SC);
-    st_since(s, i, prwe_now());
   }
-  if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_WRITE)) return lost(r);
-  r->slot = i, r->gen = gen, r->mode = PRWE_WRITE, r->wait = PRWE_NONE;
-  err = grant_result(ld32(state(s)));
-  r->told = err != 0 && !w->silent;
-  return err;
+  if (!end_drain(s, i)) {
+    *revoked = 1;
+    return 0;
+  }
+  st_since(s, i, prwe_now());
+  return 0;
 }
 
 /* cancelPending withdraws the wait a slice left queued for r. If the wait

@@ -45,6 +45,7 @@ typedef struct prw_copy_fns {
   int (*close)(prw_lock *);
   int (*unlink)(const char *);
   int (*serialize)(prw_lock *, char *, size_t *);
+  int (*name)(prw_lock *, char *, size_t *);
   int (*is_anonymous)(prw_lock *);
   int (*info)(prw_lock *, prw_info_t *);
   int (*holders)(prw_lock *, prw_holder_t *, size_t, size_t *);
@@ -85,6 +86,7 @@ static int c_deserialize(const char *t, uintptr_t *bh) {
 static int c_close(uintptr_t bh) { return cp.fns.close(H(bh)); }
 static int c_unlink(const char *n) { return cp.fns.unlink(n); }
 static int c_serialize(uintptr_t bh, char *b, size_t *n) { return cp.fns.serialize(H(bh), b, n); }
+static int c_name(uintptr_t bh, char *b, size_t *n) { return cp.fns.name(H(bh), b, n); }
 static int c_is_anonymous(uintptr_t bh) { return cp.fns.is_anonymous(H(bh)); }
 static int c_info(uintptr_t bh, prw_info_t *i) { return cp.fns.info(H(bh), i); }
 static int c_holders(uintptr_t bh, prw_holder_t *o, size_t c, size_t *n) {
@@ -103,6 +105,7 @@ static const prw_ops copy_ops = {
     .close = c_close,
     .unlink = c_unlink,
     .serialize = c_serialize,
+    .name = c_name,
     .is_anonymous = c_is_anonymous,
     .info = c_info,
     .holders = c_holders,
@@ -217,6 +220,7 @@ static int resolve(void *dl) {
   SYM(close, "prw_close");
   SYM(unlink, "prw_unlink");
   SYM(serialize, "prw_serialize");
+  SYM(name, "prw_name");
   SYM(is_anonymous, "prw_is_anonymous");
   SYM(info, "prw_info");
   SYM(holders, "prw_holders");

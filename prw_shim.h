@@ -46,6 +46,7 @@ typedef struct prw_ops {
   int (*close)(uintptr_t bh);
   int (*unlink)(const char *name);
   int (*serialize)(uintptr_t bh, char *buf, size_t *len);
+  int (*name)(uintptr_t bh, char *buf, size_t *len);
   int (*is_anonymous)(uintptr_t bh);
   int (*info)(uintptr_t bh, prw_info_t *info);
   int (*holders)(uintptr_t bh, prw_holder_t *out, size_t cap, size_t *count);

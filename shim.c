@@ -126,7 +126,8 @@ typedef struct prw_entry {
   uint64_t bepoch;   /* fork epoch in which bh is a handle of the backend */
   uintptr_t bh;
   prw_seg *seg;      /* fixed while live */
-  char *token;       /* the lock's token; fixed while live, freed under bind_mu */
+  char *token;       /* the lock's token and file; fixed while live, freed under bind_mu */
+  char *path;
   uint64_t gen;      /* last generation issued; under tab.mu */
 } prw_entry;
 
@@ -239,10 +240,10 @@ static void seg_retire(prw_seg *s) {
 }
 
 /* table_add issues a handle for a lock bound to (epoch, bh) whose mapping
- * is m; it takes ownership of token. It returns NULL if the table is full
+ * is m; it takes ownership of token and path. It returns NULL if the table is full
  * or memory ran out. */
 static prw_lock *table_add(uint64_t epoch, uintptr_t bh, const prwi_mapping *m, char *token,
-                           int anon) {
+                           char *path, int anon) {
   pthread_mutex_lock(&tab.mu);
   prw_seg *s = seg_get(m);
   for (; s;) {
@@ -265,6 +266,7 @@ static prw_lock *table_add(uint64_t epoch, uintptr_t bh, const prwi_mapping *m, 
       if (h == 0) continue; /* 0 is NULL */
       set_binding(e, epoch, bh);
       e->token = token;
+      e->path = path;
       e->anon = (uint32_t)anon;
       e->seg = s;
       __atomic_store_n(&e->hv, h, __ATOMIC_RELEASE);
@@ -495,6 +497,7 @@ static int g_deserialize(const char *t, uintptr_t *bh) { return prwgo_deserializ
 static int g_close(uintptr_t bh) { return prwgo_close(bh); }
 static int g_unlink(const char *n) { return prwgo_unlink((char *)n); }
 static int g_serialize(uintptr_t bh, char *b, size_t *n) { return prwgo_serialize(bh, b, n); }
+static int g_name(uintptr_t bh, char *b, size_t *n) { return prwgo_name(bh, b, n); }
 static int g_is_anonymous(uintptr_t bh) { return prwgo_is_anonymous(bh); }
 static int g_info(uintptr_t bh, prw_info_t *i) { return prwgo_info(bh, i); }
 static int g_holders(uintptr_t bh, prw_holder_t *o, size_t c, size_t *n) {
@@ -512,6 +515,7 @@ static const prw_ops go_ops = {
     .close = g_close,
     .unlink = g_unlink,
     .serialize = g_serialize,
+    .name = g_name,
     .is_anonymous = g_is_anonymous,
     .info = g_info,
     .holders = g_holders,
@@ -529,20 +533,22 @@ static inline const prw_ops *backend(uint64_t epoch) {
  * entry keeps (the token, anonymity, the mapping) and registers it. On
  * failure it closes bh. */
 static int adopt(const prw_ops *ops, uint64_t epoch, uintptr_t bh, prw_lock **out) {
-  char buf[4096];
-  size_t n = sizeof buf;
+  char buf[4096], file[4096];
+  size_t n = sizeof buf, fn = sizeof file;
   prwi_mapping m;
   int rc = ops->serialize(bh, buf, &n);
+  if (rc == 0) rc = ops->name(bh, file, &fn);
   int anon = rc == 0 ? ops->is_anonymous(bh) : 0;
   if (rc == 0 && anon != 0 && anon != 1) rc = anon;
   if (rc == 0) rc = ops->mapping(bh, &m);
   if (rc == 0 && epoch == 0) adopt_identity(&m);
-  char *tok = rc == 0 ? strdup(buf) : NULL;
-  if (rc == 0 && !tok) rc = ENOMEM;
-  prw_lock *h = rc == 0 ? table_add(epoch, bh, &m, tok, anon) : NULL;
+  char *tok = rc == 0 ? strdup(buf) : NULL, *path = rc == 0 ? strdup(file) : NULL;
+  if (rc == 0 && (!tok || !path)) rc = ENOMEM;
+  prw_lock *h = rc == 0 ? table_add(epoch, bh, &m, tok, path, anon) : NULL;
   if (rc == 0 && !h) rc = EMFILE;
   if (rc != 0) {
     free(tok);
+    free(path);
     ops->close(bh);
     return rc;
   }
@@ -785,8 +791,8 @@ static int close_entry(prw_lock *lock, int64_t deadline) {
   pthread_mutex_lock(&bind_mu);
   uint64_t ep = __atomic_load_n(&e->bepoch, __ATOMIC_RELAXED);
   uintptr_t bh = __atomic_load_n(&e->bh, __ATOMIC_RELAXED);
-  char *tok = e->token;
-  e->token = NULL;
+  char *tok = e->token, *path = e->path;
+  e->token = e->path = NULL;
   pthread_mutex_unlock(&bind_mu);
   int rc = 0;
   uint64_t epoch = prw_epoch();
@@ -794,6 +800,7 @@ static int close_entry(prw_lock *lock, int64_t deadline) {
    * nothing to close but its entry. */
   if (ep == epoch) rc = backend(epoch)->close(bh);
   free(tok);
+  free(path);
   table_free(handle_index((uint64_t)(uintptr_t)lock));
   if (last) seg_retire(s);
   return rc;
@@ -928,33 +935,26 @@ static int put_string(const char *s, size_t len, char *buf, size_t *size) {
   return 0;
 }
 
-/* token_part copies the whole token of lock, or (path_only) the path it
- * ends with: "prwlock:<version>:<dev>:<ino>:<path>". */
-static int token_part(prw_lock *lock, int path_only, char *buf, size_t *size) {
+/* kept copies the token (or the file) that lock's entry keeps. */
+static int kept(prw_lock *lock, int file, char *buf, size_t *size) {
   prw_entry *e = lookup(lock);
   if (!e) return EBADF;
   int rc = EBADF;
   pthread_mutex_lock(&bind_mu);
-  const char *t = e->token;
-  if (live(e, lock) && t) {
-    for (int k = 0; path_only && k < 4 && t; k++) {
-      t = strchr(t, ':');
-      if (t) t++;
-    }
-    rc = t ? put_string(t, strlen(t), buf, size) : EIO;
-  }
+  const char *t = file ? e->path : e->token;
+  if (live(e, lock) && t) rc = put_string(t, strlen(t), buf, size);
   pthread_mutex_unlock(&bind_mu);
   return rc;
 }
 
 int prw_serialize(prw_lock *lock, char *buf, size_t *len) {
   if (!lock || !len) return EINVAL;
-  return token_part(lock, 0, buf, len);
+  return kept(lock, 0, buf, len);
 }
 
 int prw_name(prw_lock *lock, char *buf, size_t *len) {
   if (!lock || !len) return EINVAL;
-  return token_part(lock, 1, buf, len);
+  return kept(lock, 1, buf, len);
 }
 
 int prw_is_anonymous(prw_lock *lock) {
@@ -979,7 +979,9 @@ const char *prw_strerror(int err) {
   case EINVAL: return "invalid argument";
   case ENOENT: return "no such lock";
   case EEXIST: return "lock already exists";
-  case EACCES: return "permission denied";
+  case EACCES:
+    return "permission denied (by the file's mode, or the lock's file belongs to "
+           "another user or others can write it: see PRW_MULTIUSER)";
   case ERANGE: return "buffer too small";
   case ENOTRECOVERABLE:
     return "hold lost: another process recovered it, judging its owner dead";

@@ -99,8 +99,9 @@ extern "C" {
 #define PRW_VERSION_PATCH 0
 
 /* Flags for prw_open. */
-#define PRW_CREATE 1 /* create the lock if it does not exist */
-#define PRW_EXCL 2   /* with PRW_CREATE: fail with EEXIST if it exists */
+#define PRW_CREATE 1    /* create the lock if it does not exist */
+#define PRW_EXCL 2      /* with PRW_CREATE: fail with EEXIST if it exists */
+#define PRW_MULTIUSER 4 /* accept a lock shared between users (see prw_open) */
 
 /* Modes, as reported in prw_holder_t.mode. */
 #define PRW_MODE_READ 1
@@ -160,19 +161,35 @@ int prw_create(prw_lock **out);
 
 /* prw_open opens the lock called name and stores its handle in *out.
  * A name without '/' names /dev/shm/prwlock.<name>; a name containing '/' is
- * a file path. flags is 0 or PRW_CREATE, optionally with PRW_EXCL. mode is
- * the permission of a lock this call creates, applied exactly (no umask);
- * 0 means 0600. The lock stays until prw_unlink removes it.
+ * a file path. flags is 0 or PRW_CREATE, optionally with PRW_EXCL, and
+ * optionally PRW_MULTIUSER. mode is the permission of a lock this call
+ * creates, applied exactly (no umask); 0 means 0600. The lock stays until
+ * prw_unlink removes it.
+ *
+ * Ownership. Without PRW_MULTIUSER an existing lock file must be owned by
+ * the caller's effective uid or by root, and must not be writable by users
+ * other than its owner (no group or other write bit), or the open fails
+ * with EACCES: another local user could have planted it (anyone can create
+ * files in /dev/shm) and, attached, could break the lock's exclusion. The
+ * check is made on the opened file, not its name. PRW_MULTIUSER accepts any
+ * owner and mode, for a lock meant to be shared between users, and is
+ * needed to create one with group or other write bits in mode. Share such
+ * a lock by a path in a directory that only the group can write, with mode
+ * 0660, rather than by a bare name. Its token carries the opt-in (see
+ * prw_deserialize).
  *
  * Returns:
  *   0           success; *out is a new handle
  *   EINVAL      name or out is NULL; name is not a valid lock name (empty,
  *               "." or "..", a path with a ".." component or a trailing
  *               '/', or too long); flags has unknown bits; PRW_EXCL without
- *               PRW_CREATE; or mode has bits outside 0777
+ *               PRW_CREATE; mode has bits outside 0777; or PRW_CREATE with
+ *               group or other write bits in mode but no PRW_MULTIUSER
  *   ENOENT      no such lock and PRW_CREATE not given
  *   EEXIST      PRW_CREATE|PRW_EXCL and the lock exists
- *   EACCES      permission denied
+ *   EACCES      permission denied by the file's mode; or, without
+ *               PRW_MULTIUSER, the file belongs to a user other than the
+ *               caller and root, or others can write it (see Ownership)
  *   EPROTO      the file is not a prwlock segment, or its layout version is
  *               incompatible with this library
  *   ETIMEDOUT   the file's creator did not finish initialising it within
@@ -202,13 +219,16 @@ int prw_close(prw_lock *lock);
 /* prw_unlink removes the named lock's file (see prw_open for names).
  * Processes that have it open keep using it; a later prw_open with
  * PRW_CREATE makes a new, different lock. Only a file that really is a
- * prwlock segment is removed.
+ * prwlock segment, owned by the caller's effective uid or by root, is
+ * removed, whatever its mode; another user's lock is left to its owner (or
+ * to rm).
  *
  * Returns:
  *   0           success
  *   EINVAL      name is NULL or not a valid lock name (see prw_open)
  *   ENOENT      no such lock
  *   EPROTO      the file exists but is not a prwlock segment; it is kept
+ *   EACCES      the file is owned by another user (not root); it is kept
  *   EACCES, EPERM, ...  errno of unlink
  *   PRW_EFORKED called in a forked child */
 int prw_unlink(const char *name);
@@ -332,6 +352,11 @@ int prw_serialize(prw_lock *lock, char *buf, size_t *len);
 
 /* prw_deserialize opens the lock that token (from prw_serialize) names and
  * stores a new handle in *out. Close it with prw_close as any other.
+ * The file must pass prw_open's ownership check. The token of a handle
+ * opened with PRW_MULTIUSER carries that opt-in, pinned to the uid that
+ * owned the file: it is accepted for a file still owned by that uid only.
+ * So a token is as trustworthy as whoever hands it over: accept tokens only
+ * from processes you would let choose the lock.
  *
  * Returns:
  *   0           success; *out is a new handle
@@ -340,7 +365,10 @@ int prw_serialize(prw_lock *lock, char *buf, size_t *len);
  *               another lock or file than the one the token was made for
  *   EPROTO      the token was made by an incompatible version of the
  *               library, or its file is not a prwlock segment
- *   EAGAIN, ETIMEDOUT, EACCES, ...  as for prw_open
+ *   EACCES      as for prw_open without PRW_MULTIUSER, or, for a token
+ *               that carries the opt-in, the file's owner is not the uid
+ *               the token names
+ *   EAGAIN, ETIMEDOUT, ...  as for prw_open
  *   PRW_EFORKED called in a forked child
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_deserialize(const char *token, prw_lock **out);

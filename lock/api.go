@@ -49,8 +49,18 @@ type Options struct {
 	// (EEXIST) when the lock already exists.
 	Exclusive bool
 	// Perm is the file mode of a lock this call creates; 0 means 0600. It is
-	// applied exactly, regardless of the umask.
+	// applied exactly, regardless of the umask. A mode that lets users other
+	// than the owner write (group or other write bits) needs MultiUser.
 	Perm uint32
+	// MultiUser accepts a lock meant to be shared between users. Without
+	// it, Open and CreateAnonymous refuse, with ErrPermission, a file owned
+	// by neither the caller's effective uid nor root, and a file that users
+	// other than its owner can write, because another local user could have
+	// planted it (in /dev/shm, anyone can). With it, any owner and mode are
+	// accepted and the lock's Token carries the opt-in, pinned to the
+	// file's owner. Share such a lock through a path in a directory only
+	// its group can write, created with Perm 0660; see README, Permissions.
+	MultiUser bool
 	// Capacity is the number of holder slots of a lock this call creates,
 	// rounded up to a multiple of 64; 0 means DefaultCapacity.
 	Capacity int

@@ -16,12 +16,13 @@ type lockError struct {
 
 func (e *lockError) Error() string { return "prwlock: " + e.msg }
 
-// Is reports whether target is this sentinel or its errno.
+// Is reports whether target is this sentinel or its errno. ErrPermission
+// also matches fs.ErrPermission, as the kernel's EACCES does.
 func (e *lockError) Is(target error) bool {
 	if t, ok := target.(syscall.Errno); ok {
 		return t == e.errno
 	}
-	return target == e
+	return target == e || e == ErrPermission && target == fs.ErrPermission
 }
 
 // Errno returns the errno value carried by the sentinel.
@@ -47,6 +48,10 @@ var (
 	ErrProtocol = &lockError{syscall.EPROTO, "not a valid prwlock segment"}
 	// ErrClosed: the handle was closed (EBADF).
 	ErrClosed = &lockError{syscall.EBADF, "lock handle is closed"}
+	// ErrPermission: the lock's file is owned by a user other than the
+	// caller and root, or users other than its owner can write it, and the
+	// caller did not set Options.MultiUser (EACCES). See checkTrust.
+	ErrPermission = &lockError{syscall.EACCES, "permission denied"}
 	// ErrInvalid: an argument is out of range or malformed (EINVAL).
 	ErrInvalid = &lockError{syscall.EINVAL, "invalid argument"}
 	// ErrSliceEnded: AcquireSlice reached the end of its slice; the wait is

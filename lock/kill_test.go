@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -20,7 +21,8 @@ func parseMode(s string) Mode {
 }
 
 func init() {
-	// hold NAME MODE: take the lock and keep it until killed.
+	// hold NAME MODE [exec]: take the lock and keep it until killed, or
+	// exec a program that does not use it.
 	helpers["hold"] = func(args []string) {
 		runtime.LockOSThread()
 		l, err := Open(args[0], Options{})
@@ -31,6 +33,12 @@ func init() {
 			panic(err)
 		}
 		fmt.Println("held")
+		if len(args) > 2 && args[2] == "exec" {
+			// Become a program that knows nothing of the lock: the pid
+			// and start time live on, the mapping does not.
+			os.Stdout.Sync()
+			panic(syscall.Exec("/bin/sleep", []string{"sleep", "60"}, os.Environ()))
+		}
 		for {
 			time.Sleep(time.Hour)
 		}

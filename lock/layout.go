@@ -47,7 +47,8 @@ package lock
 //	bits 0..12   writer: 1 + index of the slot that owns the writer field, 0 if none
 //	bit  16      stateReadersWaiting: a reader sleeps on readSeq
 //	bit  17      stateWritersWaiting: a writer sleeps on writeSeq
-//	bit  18      stateDrainWaiting: the pending writer sleeps on drainSeq
+//	bit  18      stateDrainWaiting: the pending writer sleeps on drainSeq; set
+//	             only by the owner of the writer field, by CAS
 //	bit  19      stateOwnerDead: a writer died holding the lock; the data may
 //	             be inconsistent until a writer that was told releases
 //
@@ -122,6 +123,14 @@ package lock
 // that was only waiting never holds the lock up. Exactly one of the two
 // CASes wins, so a reader that runs never loses a grant it accepted.
 //
+// Likewise a pending writer whose process is stopped while it sleeps until
+// readers leave (the drain bit set) may have the writer field taken away:
+// another process clears the field and the drain bit by CAS (and resets
+// the writer's since, so it queues again at the back). The pending writer
+// leaves the drain by a CAS that clears the drain bit while it still owns
+// the field; exactly one of the two CASes wins. A writer that found no
+// reader never set the bit, so its field cannot be taken.
+//
 // # Attachments (32 bytes each)
 //
 //	0   pid     uint32  0 = free; claimed by CAS
@@ -150,8 +159,9 @@ package lock
 //
 // A process that is stopped is alive, but it must not hold others up while
 // it only waits: a waiting writer that others would defer to as the oldest
-// loses its place (its since is reset to 0, "never waited"), and a reader
-// granted read while stopped has the grant revoked, as above. A stopped
+// loses its place (its since is reset to 0, "never waited"), a reader
+// granted read while stopped has the grant revoked, and a pending writer
+// stopped while it drains readers loses the writer field, as above. A stopped
 // process that really holds the lock still blocks others: that is what
 // holding means.
 //

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,25 +14,6 @@ import (
 
 // Tests of who counts as dead, alive or merely stopped (layout.go,
 // "Liveness"), and of what an owner may still do to its slot.
-
-func init() {
-	// hold-exec NAME MODE: take the lock, then exec a program that knows
-	// nothing of it: the pid and start time live on, the mapping does not.
-	helpers["hold-exec"] = func(args []string) {
-		runtime.LockOSThread()
-		l, err := Open(args[0], Options{})
-		if err != nil {
-			panic(err)
-		}
-		if err := l.Acquire(gettid(), parseMode(args[1]), -1); err != nil && err != ErrOwnerDead {
-			panic(err)
-		}
-		fmt.Println("held")
-		os.Stdout.Sync()
-		err = syscall.Exec("/bin/sleep", []string{"sleep", "60"}, os.Environ())
-		panic(err)
-	}
-}
 
 // recoverByHand does to slot i what another process's recovery does,
 // as if it had judged our process dead.
@@ -141,6 +121,23 @@ func TestKeysTellIncarnationsApart(t *testing.T) {
 	}
 }
 
+// everyMillisecond runs f every millisecond in a goroutine until the
+// returned stop function is called.
+func everyMillisecond(f func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+				f()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // Wake-ups by other threads must not postpone the dead-holder check
 // (case A: a dead reader, with a TryRLock loop waking the pending writer).
 func TestRecoveryDespiteWakeupsDeadReader(t *testing.T) {
@@ -149,21 +146,11 @@ func TestRecoveryDespiteWakeupsDeadReader(t *testing.T) {
 	out.expect(t, "held", 10*time.Second)
 	cmd.Process.Kill()
 	cmd.Wait()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if l.TryRLock() {
-				l.RUnlock()
-			}
-			time.Sleep(time.Millisecond)
+	defer everyMillisecond(func() {
+		if l.TryRLock() {
+			l.RUnlock()
 		}
-	}()
+	})()
 	t0 := time.Now()
 	if err := l.Acquire(1, ModeWrite, 3*time.Second); err != nil {
 		t.Fatalf("pending writer behind a dead reader, woken every ms: %v after %v", err, time.Since(t0))
@@ -184,21 +171,11 @@ func TestRecoveryDespiteWakeupsDeadOldestWriter(t *testing.T) {
 	atomic.StoreUint32(s.state(), 0) // it waits; it does not own the field
 	atomic.StoreUint64(s.ctl(i), makeCtl(1, slotWaitWrite))
 	atomic.StoreInt64(s.since(i), MonotonicNow()-int64(time.Second))
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if l.TryLock() {
-				l.Unlock()
-			}
-			time.Sleep(time.Millisecond)
+	defer everyMillisecond(func() {
+		if l.TryLock() {
+			l.Unlock()
 		}
-	}()
+	})()
 	t0 := time.Now()
 	if err := l.Acquire(1, ModeWrite, 3*time.Second); err != nil {
 		t.Fatalf("writer behind a dead oldest writer, woken every ms: %v after %v", err, time.Since(t0))
@@ -280,6 +257,44 @@ func TestStoppedGrantedReaderRevoked(t *testing.T) {
 	killHelper(t, cmd.Process)
 }
 
+// A stopped process whose writer took the field and waits for readers to
+// leave has the field taken away, so new readers are not held up; when it
+// runs again it queues again and gets the lock in turn.
+func TestStoppedPendingWriterLosesField(t *testing.T) {
+	l, name := openTest(t, Options{})
+	mustAcquire(t, l, 1, ModeRead)
+	cmd, out := startHelper(t, "wait", name, "write")
+	out.expect(t, "waiting", 10*time.Second)
+	waitFor(t, 5*time.Second, "writer draining", func() bool {
+		st, _ := l.Stats()
+		return st.WriterPID == uint32(cmd.Process.Pid) && atomic.LoadUint32(l.seg.state())&stateDrainWaiting != 0
+	})
+	stopHelper(t, cmd.Process)
+	t0 := time.Now()
+	if err := l.Acquire(2, ModeRead, 3*time.Second); err != nil {
+		t.Fatalf("reader behind a stopped pending writer: %v", err)
+	}
+	d := time.Since(t0)
+	t.Logf("took the field from a stopped pending writer in %v", d)
+	if d > time.Second {
+		t.Fatalf("took %v (aim: about a poll interval)", d)
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	waitFor(t, 5*time.Second, "writer pending again", func() bool {
+		st, _ := l.Stats()
+		return st.WriterPID == uint32(cmd.Process.Pid)
+	})
+	if st, _ := l.Stats(); st.WriterActive || st.Readers != 2 {
+		t.Fatalf("the continued writer got in beside readers: %+v", st)
+	}
+	mustRelease(t, l, 1)
+	mustRelease(t, l, 2)
+	if got := out.expect(t, "got", 5*time.Second); got != "got <nil>" {
+		t.Fatalf("the continued writer: %q", got)
+	}
+	killHelper(t, cmd.Process)
+}
+
 // A stopped process that really holds the lock still blocks others: that
 // is what holding means (documented).
 func TestStoppedHolderStillBlocks(t *testing.T) {
@@ -301,7 +316,7 @@ func TestExecWhileHoldingIsDeath(t *testing.T) {
 	}{{"read", nil}, {"write", ErrOwnerDead}} {
 		t.Run(tc.mode, func(t *testing.T) {
 			l, name := openTest(t, Options{})
-			cmd, out := startHelper(t, "hold-exec", name, tc.mode)
+			cmd, out := startHelper(t, "hold", name, tc.mode, "exec")
 			out.expect(t, "held", 10*time.Second)
 			waitFor(t, 5*time.Second, "exec", func() bool {
 				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid))

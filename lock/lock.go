@@ -43,6 +43,11 @@ type Lock struct {
 	name   string
 	closed atomic.Bool
 
+	// Set at open: the handle was opened with Options.MultiUser, and the
+	// owner its file had then. Token carries both (see open_linux.go).
+	multiUser bool
+	ownerUID  uint32
+
 	// State of the sync.RWMutex-style methods (rwmutex.go).
 	rwmu    sync.Mutex
 	rOwners []Owner // synthetic owners holding read, most recent last
@@ -407,23 +412,54 @@ func (s *segment) olderWriter(i int) int {
 // writeWait waits in slot i (slotWaitWrite) for write: first for the
 // writer field, then for the readers inside to leave.
 func (s *segment) writeWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
-	woken := false
-	queued := func(err error) error {
-		r.slot, r.gen, r.wait = int32(i), gen, ModeWrite
-		return err
-	}
-	giveUp := func(err error) error {
-		if !s.cancelWait(i, gen, slotWaitWrite) {
-			return s.lost(r)
+	for {
+		if err := s.takeWriterField(w, r, i, gen); err != nil {
+			return err
 		}
-		r.slot, r.wait = -1, ModeNone
-		return err
+		revoked, err := s.drainReaders(w, r, i, gen)
+		if err != nil {
+			return err
+		}
+		if !revoked {
+			break
+		}
+		// Our process was stopped while we drained, and another process
+		// took the field away (see Hand-off in layout.go): queue again.
 	}
-	// Phase 1: own the writer field. It blocks new readers at once.
+	if !s.move(i, gen, slotWaitWrite, slotWrite) {
+		return s.lost(r)
+	}
+	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
+	err := grantResult(atomic.LoadUint32(s.state()))
+	r.told = err != nil && !w.silent
+	return err
+}
+
+// queueWrite records that r's write wait stays queued in slot i (a slice
+// ended) and returns err.
+func (s *segment) queueWrite(r *ownerRec, i int, gen uint32, err error) error {
+	r.slot, r.gen, r.wait = int32(i), gen, ModeWrite
+	return err
+}
+
+// giveUpWrite withdraws r's write wait in slot i, which does not own the
+// writer field, and returns err (ErrLost if the slot was recovered).
+func (s *segment) giveUpWrite(r *ownerRec, i int, gen uint32, err error) error {
+	if !s.cancelWait(i, gen, slotWaitWrite) {
+		return s.lost(r)
+	}
+	r.slot, r.wait = -1, ModeNone
+	return err
+}
+
+// takeWriterField waits in slot i (slotWaitWrite) until it owns the writer
+// field, which blocks new readers at once.
+func (s *segment) takeWriterField(w *waitCtl, r *ownerRec, i int, gen uint32) error {
+	woken := false
 	for {
 		st := atomic.LoadUint32(s.state())
 		if writerOf(st) == i {
-			break // resumed while owning it
+			return nil // resumed while owning it
 		}
 		// (The waiting bit cannot stand in for the scan: a release clears
 		// it before the woken writers run.)
@@ -438,15 +474,15 @@ func (s *segment) writeWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 				nw |= stateWritersWaiting
 			}
 			if atomic.CompareAndSwapUint32(s.state(), st, nw) {
-				break
+				return nil
 			}
 			continue
 		}
 		if _, ok := s.writerSlot(st); !ok {
-			return giveUp(detail(ErrProtocol, "corrupt lock word %#x", st))
+			return s.giveUpWrite(r, i, gen, detail(ErrProtocol, "corrupt lock word %#x", st))
 		}
 		if w.deadline == 0 {
-			return giveUp(ErrBusy)
+			return s.giveUpWrite(r, i, gen, ErrBusy)
 		}
 		if atomic.LoadInt64(s.since(i)) == 0 {
 			// First wait, or demoted while stopped: take a place.
@@ -465,51 +501,86 @@ func (s *segment) writeWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 		}
 		if err := s.sleep(w, s.writeSeq(), seq, check); err != nil {
 			if err == ErrSliceEnded {
-				return queued(err)
+				return s.queueWrite(r, i, gen, err)
 			}
-			return giveUp(err)
+			return s.giveUpWrite(r, i, gen, err)
 		}
 		woken = true
 	}
-	// Phase 2: wait for the readers inside to leave.
-	if s.anyReader() {
-		if w.deadline == 0 {
-			if !s.abortWrite(i, gen) {
-				return s.lost(r)
-			}
-			r.slot, r.wait = -1, ModeNone
-			return ErrBusy
+}
+
+// drainReaders waits, owning the writer field, for the readers inside to
+// leave. revoked reports that the field was taken away meanwhile (our
+// process was stopped while it waited): the caller must queue again.
+func (s *segment) drainReaders(w *waitCtl, r *ownerRec, i int, gen uint32) (revoked bool, err error) {
+	if !s.anyReader() {
+		// The drain bit was never set, so nobody can revoke the field.
+		return false, nil
+	}
+	if w.deadline == 0 {
+		if !s.abortWrite(i, gen) {
+			return false, s.lost(r)
 		}
-		if atomic.LoadInt64(s.since(i)) == 0 {
-			atomic.StoreInt64(s.since(i), MonotonicNow())
-		}
-		for {
-			atomic.OrUint32(s.state(), stateDrainWaiting)
-			seq := atomic.LoadUint32(s.drainSeq())
-			if !s.anyReader() {
-				break
-			}
-			if err := s.sleep(w, s.drainSeq(), seq, s.checkReaders); err != nil {
-				if err == ErrSliceEnded {
-					return queued(err) // keep the field: new readers stay out
-				}
-				if !s.abortWrite(i, gen) {
-					return s.lost(r)
-				}
-				r.slot, r.wait = -1, ModeNone
-				return err
-			}
-		}
-		atomic.AndUint32(s.state(), ^uint32(stateDrainWaiting))
+		r.slot, r.wait = -1, ModeNone
+		return false, ErrBusy
+	}
+	if atomic.LoadInt64(s.since(i)) == 0 {
 		atomic.StoreInt64(s.since(i), MonotonicNow())
 	}
-	if !s.move(i, gen, slotWaitWrite, slotWrite) {
-		return s.lost(r)
+	for {
+		if !s.setDrainWaiting(i) {
+			return true, nil
+		}
+		seq := atomic.LoadUint32(s.drainSeq())
+		if !s.anyReader() {
+			break
+		}
+		if err := s.sleep(w, s.drainSeq(), seq, s.checkReaders); err != nil {
+			if err == ErrSliceEnded {
+				return false, s.queueWrite(r, i, gen, err) // keep the field: new readers stay out
+			}
+			if !s.abortWrite(i, gen) {
+				return false, s.lost(r)
+			}
+			r.slot, r.wait = -1, ModeNone
+			return false, err
+		}
 	}
-	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
-	err := grantResult(atomic.LoadUint32(s.state()))
-	r.told = err != nil && !w.silent
-	return err
+	if !s.endDrain(i) {
+		return true, nil
+	}
+	atomic.StoreInt64(s.since(i), MonotonicNow())
+	return false, nil
+}
+
+// setDrainWaiting sets the drain bit for pending writer i, which sleeps on
+// drainSeq; only the owner of the writer field sets it. It reports false if
+// i no longer owns the field.
+func (s *segment) setDrainWaiting(i int) bool {
+	for {
+		st := atomic.LoadUint32(s.state())
+		if writerOf(st) != i {
+			return false
+		}
+		if st&stateDrainWaiting != 0 || atomic.CompareAndSwapUint32(s.state(), st, st|stateDrainWaiting) {
+			return true
+		}
+	}
+}
+
+// endDrain clears the drain bit of pending writer i, which found no reader
+// inside. The CAS races with revokeFieldIfStopped: exactly one wins. It
+// reports false if the field was revoked.
+func (s *segment) endDrain(i int) bool {
+	for {
+		st := atomic.LoadUint32(s.state())
+		if writerOf(st) != i {
+			return false
+		}
+		if st&stateDrainWaiting == 0 || atomic.CompareAndSwapUint32(s.state(), st, st&^stateDrainWaiting) {
+			return true
+		}
+	}
 }
 
 // abortWrite gives up the writer field and the slot of a writer that never

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -87,11 +88,11 @@ func Open(name string, opt Options) (*Lock, error) {
 			return nil, err
 		}
 	}
-	seg, err := openPath(path, opt, 0)
+	seg, uid, err := openPath(path, opt, trustFor(opt), 0)
 	if err != nil {
 		return nil, err
 	}
-	return &Lock{seg: seg, name: name}, nil
+	return &Lock{seg: seg, name: name, multiUser: opt.MultiUser, ownerUID: uid}, nil
 }
 
 // CreateAnonymous creates a lock with a unique name in ShmDir. It is
@@ -107,28 +108,43 @@ func CreateAnonymous(opt Options) (*Lock, error) {
 			return nil, err
 		}
 		path := ShmDir + "/" + anonPrefix + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(rb[:])
-		seg, err := openPath(path, opt, flagAnonymous)
+		seg, uid, err := openPath(path, opt, trustFor(opt), flagAnonymous)
 		if errors.Is(err, os.ErrExist) && tries < 8 {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &Lock{seg: seg, name: path}, nil
+		return &Lock{seg: seg, name: path, multiUser: opt.MultiUser, ownerUID: uid}, nil
 	}
 }
 
+// tokenMultiUser introduces the token field that carries Options.MultiUser.
+const tokenMultiUser = "multiuser="
+
 // Token returns a printable string that names this lock's file and its
 // identity; OpenToken attaches to the same lock from any process of the
-// machine for as long as the file exists.
+// machine for as long as the file exists. The token of a handle opened with
+// Options.MultiUser carries that opt-in, pinned to the uid that owned the
+// file at open:
+//
+//	prwlock:<layout>:<dev>:<ino>:<path>
+//	prwlock:<layout>:<dev>:<ino>:multiuser=<uid>:<path>
 func (l *Lock) Token() string {
 	s := l.seg
-	return fmt.Sprintf("prwlock:%d:%d:%d:%s", layoutVersion, s.dev, s.ino, s.path)
+	mu := ""
+	if l.multiUser {
+		mu = tokenMultiUser + strconv.FormatUint(uint64(l.ownerUID), 10) + ":"
+	}
+	return fmt.Sprintf("prwlock:%d:%d:%d:%s%s", layoutVersion, s.dev, s.ino, mu, s.path)
 }
 
 // OpenToken attaches to the lock a token from Token names. A token whose
 // file is gone or was replaced by another file fails with an error
-// matching fs.ErrNotExist; a malformed token fails with ErrInvalid.
+// matching fs.ErrNotExist; a malformed token fails with ErrInvalid. The
+// file must pass the same ownership check as Open, with the MultiUser
+// opt-in only if the token carries it, and then only for a file still
+// owned by the uid the token names (ErrPermission otherwise).
 func OpenToken(token string) (*Lock, error) {
 	parts := strings.SplitN(token, ":", 5)
 	if len(parts) != 5 || parts[0] != "prwlock" {
@@ -139,18 +155,26 @@ func OpenToken(token string) (*Lock, error) {
 	}
 	dev, err1 := strconv.ParseUint(parts[2], 10, 64)
 	ino, err2 := strconv.ParseUint(parts[3], 10, 64)
-	path := parts[4]
+	path, rule := parts[4], trustRule{pinUID: -1}
+	if rest, ok := strings.CutPrefix(path, tokenMultiUser); ok {
+		u, p, _ := strings.Cut(rest, ":")
+		uid, err := strconv.ParseUint(u, 10, 32)
+		if err != nil {
+			return nil, detail(ErrInvalid, "malformed lock token")
+		}
+		path, rule = p, trustRule{multiUser: true, pinUID: int64(uid)}
+	}
 	if err1 != nil || err2 != nil || !strings.HasPrefix(path, "/") {
 		return nil, detail(ErrInvalid, "malformed lock token")
 	}
 	if _, err := ResolvePath(path); err != nil {
 		return nil, err
 	}
-	seg, err := openPath(path, Options{}, 0)
+	seg, uid, err := openPath(path, Options{}, rule, 0)
 	if err != nil {
 		return nil, err
 	}
-	l := &Lock{seg: seg, name: path}
+	l := &Lock{seg: seg, name: path, multiUser: rule.multiUser, ownerUID: uid}
 	if seg.dev != dev || seg.ino != ino {
 		l.Close()
 		return nil, &os.PathError{Op: "open", Path: path, Err: unix.ENOENT}
@@ -158,18 +182,24 @@ func OpenToken(token string) (*Lock, error) {
 	return l, nil
 }
 
-// openPath opens or creates the segment at path and attaches to it.
-func openPath(path string, opt Options, flags uint32) (*segment, error) {
+// openPath opens or creates the segment at path and attaches to it. An
+// existing file must pass rule (checkTrust); uid is the file's owner.
+func openPath(path string, opt Options, rule trustRule, flags uint32) (seg *segment, uid uint32, err error) {
 	capacity, err := normCapacity(opt.Capacity)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	perm := opt.Perm
 	if perm == 0 {
 		perm = 0o600
 	}
 	if perm&^0o777 != 0 {
-		return nil, detail(ErrInvalid, "mode %#o has bits beyond 0777", perm)
+		return nil, 0, detail(ErrInvalid, "mode %#o has bits beyond 0777", perm)
+	}
+	if opt.Create && perm&0o022 != 0 && !opt.MultiUser {
+		// Such a lock would fail the check of every later default open.
+		return nil, 0, detail(ErrInvalid, "mode %#o lets users other than the owner write the lock; %s",
+			perm, multiUserHint)
 	}
 	const base = unix.O_RDWR | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK
 	deadline := time.Now().Add(5 * time.Second)
@@ -178,10 +208,17 @@ func openPath(path string, opt Options, flags uint32) (*segment, error) {
 		if opt.Create {
 			fd, err := unix.Open(path, base|unix.O_CREAT|unix.O_EXCL, perm)
 			if err == nil {
-				return createSegment(fd, path, capacity, perm, flags)
+				// Ours (O_EXCL), but the filesystem picks the owner.
+				var st unix.Stat_t
+				uid = uint32(os.Geteuid())
+				if unix.Fstat(fd, &st) == nil {
+					uid = st.Uid
+				}
+				seg, err := createSegment(fd, path, capacity, perm, flags)
+				return seg, uid, err
 			}
 			if err != unix.EEXIST || opt.Exclusive {
-				return nil, pathErr("create", path, err)
+				return nil, 0, pathErr("create", path, err)
 			}
 		}
 		fd, err := unix.Open(path, base, 0)
@@ -189,7 +226,13 @@ func openPath(path string, opt Options, flags uint32) (*segment, error) {
 			continue // removed between our create and open attempts
 		}
 		if err != nil {
-			return nil, pathErr("open", path, err)
+			return nil, 0, pathErr("open", path, err)
+		}
+		// Checked on the descriptor we map: the file cannot be swapped
+		// between the check and the use.
+		if uid, err = checkTrust(fd, path, rule); err != nil {
+			unix.Close(fd)
+			return nil, 0, err
 		}
 		seg, err := openExisting(fd, path, deadline)
 		if err == errRetryOpen {
@@ -199,13 +242,66 @@ func openPath(path string, opt Options, flags uint32) (*segment, error) {
 				removedSince = time.Now()
 			}
 			if time.Since(removedSince) > time.Second {
-				return nil, pathErr("open", path, unix.ENOENT)
+				return nil, 0, pathErr("open", path, unix.ENOENT)
 			}
 			sleepBriefly()
 			continue
 		}
-		return seg, err
+		return seg, uid, err
 	}
+}
+
+// trustRule says which existing files an open accepts.
+//
+// By default a file must be owned by the caller's effective uid or by root,
+// and no user other than its owner may write it: no group or other write
+// bit (with POSIX ACLs the group bits are the mask, which bounds every named
+// entry, so this covers ACL grants too). Anyone else could have planted the
+// file in a shared directory such as /dev/shm, or could rewrite the lock
+// word under the caller's holds. multiUser lifts both conditions; pinUID >= 0
+// (from a token) then requires that exact owner.
+type trustRule struct {
+	multiUser bool
+	pinUID    int64
+}
+
+func trustFor(opt Options) trustRule { return trustRule{multiUser: opt.MultiUser, pinUID: -1} }
+
+// multiUserHint is the way out named by every refusal.
+const multiUserHint = "if the lock is meant to be shared between users, set MultiUser (C: PRW_MULTIUSER, Python: multiuser=True)"
+
+// checkTrust applies rule to the open file fd and returns its owner. A
+// file that is not a regular file is no lock, whoever owns it (ErrProtocol).
+func checkTrust(fd int, path string, rule trustRule) (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, pathErr("stat", path, err)
+	}
+	euid := uint32(os.Geteuid())
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return 0, detail(ErrProtocol, "%s is not a regular file", path)
+	case rule.multiUser && rule.pinUID >= 0 && int64(st.Uid) != rule.pinUID:
+		return 0, detail(ErrPermission, "%s is owned by %s, but the token was made for a lock owned by %s",
+			path, describeUser(st.Uid), describeUser(uint32(rule.pinUID)))
+	case rule.multiUser:
+	case st.Uid != euid && st.Uid != 0:
+		return 0, detail(ErrPermission, "%s is owned by %s, neither by you nor by root, so another user could have planted it; %s",
+			path, describeUser(st.Uid), multiUserHint)
+	case st.Mode&0o022 != 0:
+		return 0, detail(ErrPermission, "%s has mode %#o: users other than its owner (%s) can write it; %s",
+			path, st.Mode&0o777, describeUser(st.Uid), multiUserHint)
+	}
+	return st.Uid, nil
+}
+
+// describeUser names uid for an error message: "nobody (uid 65534)".
+func describeUser(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil && u.Username != "" {
+		return u.Username + " (uid " + id + ")"
+	}
+	return "uid " + id
 }
 
 var errRetryOpen = errors.New("retry")
@@ -433,7 +529,12 @@ func (s *segment) releaseAll() (err error) {
 
 // Unlink removes the named lock's file, like sem_unlink: processes that
 // have it open keep using it; later opens create a new lock. It refuses,
-// with ErrProtocol, to remove a file that is not a prwlock segment.
+// with ErrProtocol, to remove a file that is not a prwlock segment, and,
+// with ErrPermission, one owned by neither the caller's effective uid nor
+// root (the mode does not matter: removing a name trusts nothing in it).
+// Both checks are made on the open file. The unlink itself goes by path;
+// in a sticky directory such as /dev/shm only the file's owner or root can
+// replace the file meanwhile.
 func Unlink(name string) error {
 	path, err := ResolvePath(name)
 	if err != nil {
@@ -451,6 +552,10 @@ func Unlink(name string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return detail(ErrProtocol, "%s is not a regular file", path)
 	}
+	if euid := uint32(os.Geteuid()); st.Uid != euid && st.Uid != 0 {
+		return detail(ErrPermission, "%s is owned by %s, neither by you nor by root; not removing another user's lock (remove it as its owner, or with rm)",
+			path, describeUser(st.Uid))
+	}
 	var hdr [offState]byte
 	n, _ := unix.Pread(fd, hdr[:], 0)
 	if atomicMagic(hdr[:n]) != magicValue {
@@ -466,8 +571,9 @@ var sweepAnonymousOnce sync.Once
 
 // SweepAnonymous removes anonymous lock files in ShmDir whose users are
 // all dead, and those whose last user died between marking them removed
-// and unlinking them. CreateAnonymous runs it once per process. It returns
-// how many files it removed.
+// and unlinking them; only files owned by the caller's effective uid.
+// CreateAnonymous runs it once per process. It returns how many files it
+// removed.
 func SweepAnonymous() int {
 	ents, err := os.ReadDir(ShmDir)
 	if err != nil {
@@ -487,8 +593,11 @@ func SweepAnonymous() int {
 			}
 		case segReady:
 			// Attach and detach: the detach removes the file if no live
-			// user is left.
-			if seg, err := openPath(path, Options{}, 0); err == nil {
+			// user is left. Only our own files (anonState checked the
+			// owner; the pin re-checks it on the descriptor we map), of
+			// any mode: CreateAnonymous may have been given MultiUser.
+			rule := trustRule{multiUser: true, pinUID: int64(os.Geteuid())}
+			if seg, _, err := openPath(path, Options{}, rule, 0); err == nil {
 				(&Lock{seg: seg}).Close()
 				if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 					n++
@@ -501,7 +610,8 @@ func SweepAnonymous() int {
 
 // anonState reads the segment state of an anonymous lock file without
 // attaching to it, or returns -1 if the file is not a valid anonymous
-// segment.
+// segment of the caller's effective uid (other users' files are theirs to
+// sweep, and a planted one is not ours to act on).
 func anonState(path string) int {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -510,7 +620,7 @@ func anonState(path string) int {
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	var hdr [offState]byte
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != uint32(os.Geteuid()) {
 		return -1
 	}
 	n, _ := unix.Pread(fd, hdr[:], 0)

@@ -361,10 +361,32 @@ func (s *segment) sweep() int {
 	return n
 }
 
-// checkWriter recovers the writer named by lock word st if it is dead.
+// checkWriter recovers the writer named by lock word st if it is dead, and
+// takes the field away from it if it only waits for readers to leave while
+// its process is stopped.
 func (s *segment) checkWriter(st uint32) {
-	if idx, ok := s.writerSlot(st); ok && idx >= 0 {
-		s.recoverIfDead(idx, liveCache{})
+	if idx, ok := s.writerSlot(st); ok && idx >= 0 && !s.recoverIfDead(idx, liveCache{}) {
+		s.revokeFieldIfStopped(idx)
+	}
+}
+
+// revokeFieldIfStopped clears the writer field of pending writer j, which
+// sleeps until readers leave (the drain bit is set), if its process is
+// stopped. The CAS needs the drain bit, which the pending writer clears by
+// CAS before it takes the lock (endDrain): exactly one of the two wins. The
+// writer loses its place and queues again when it runs.
+func (s *segment) revokeFieldIfStopped(j int) {
+	st := atomic.LoadUint32(s.state())
+	own := atomic.LoadUint64(s.owner(j))
+	if writerOf(st) != j || st&stateDrainWaiting == 0 || s.slotState(j) != slotWaitWrite ||
+		own == 0 || isMarker(own) || own == s.key || !sameNamespace(own, s.me.pidns) ||
+		!stopped(keyPID(own), atomic.LoadUint64(s.holder(j))) {
+		return
+	}
+	atomic.StoreInt64(s.since(j), 0)
+	nw := st &^ (stateWriterMask | stateDrainWaiting | stateReadersWaiting | stateWritersWaiting)
+	if atomic.CompareAndSwapUint32(s.state(), st, nw) {
+		s.wakeFor(st)
 	}
 }
 

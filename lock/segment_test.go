@@ -451,10 +451,11 @@ func TestOpenRefusesSymlink(t *testing.T) {
 	})
 }
 
-// asUserArgs are the cases helperAsUser runs as an unprivileged user.
+// helperAsUser opens each path of args[1:] as an unprivileged user, with
+// Options.MultiUser if args[0] is "multi", and reports the errno.
 func helperAsUser(args []string) {
 	for _, path := range args[1:] {
-		l, err := Open(path, Options{})
+		l, err := Open(path, Options{MultiUser: args[0] == "multi"})
 		if err == nil {
 			err = l.Acquire(1, ModeWrite, 0)
 			if err == nil {
@@ -468,26 +469,11 @@ func helperAsUser(args []string) {
 
 // Access control is the file's: a user without write permission cannot
 // attach, whatever the file holds. Needs root to run a helper as nobody.
+// The helper opens with MultiUser, so that only the kernel's permission
+// check is at play here; owner_test.go tests the default refusals.
 func TestOpenAsOtherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a helper as another user")
-	}
-	const uid, gid = 65534, 65534
+	dir, bin := asUserBinary(t)
 	good := segmentBytes(t, 64, false, nil)
-	// Everything the unprivileged helper touches must be reachable: its
-	// own copy of the test binary and a world-searchable directory.
-	dir, err := os.MkdirTemp("", "prwlock-asuser-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "lock.test")
-	if err := copyFile(os.Args[0], bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	mk := func(name string, mode os.FileMode, owner int) string {
 		p := writeSeg(t, dir, name, good)
 		if err := os.Chmod(p, mode); err != nil {
@@ -502,29 +488,24 @@ func TestOpenAsOtherUser(t *testing.T) {
 		path string
 		want syscall.Errno
 	}{
-		{mk("root0600", 0o600, 0), syscall.EACCES},  // a default lock of another user
-		{mk("root0644", 0o644, 0), syscall.EACCES},  // readable is not enough
-		{mk("own0444", 0o444, uid), syscall.EACCES}, // a read-only file of one's own
-		{mk("root0666", 0o666, 0), 0},               // shared on purpose
-		{mk("own0600", 0o600, uid), 0},              // one's own lock
+		{mk("root0600", 0o600, 0), syscall.EACCES},       // a default lock of another user
+		{mk("root0644", 0o644, 0), syscall.EACCES},       // readable is not enough
+		{mk("own0444", 0o444, otherUID), syscall.EACCES}, // a read-only file of one's own
+		{mk("root0666", 0o666, 0), 0},                    // shared on purpose
+		{mk("own0600", 0o600, otherUID), 0},              // one's own lock
 		{filepath.Join(dir, "missing"), syscall.ENOENT},
 	}
 	var before []fileState
-	args := []string{"x"}
+	args := []string{"multi"}
 	for _, f := range files {
 		args = append(args, f.path)
 		if f.want != syscall.ENOENT {
 			before = append(before, snapshot(t, f.path))
 		}
 	}
-	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PRWLOCK_HELPER=seg-asuser", "PRWLOCK_ARGS="+strings.Join(args, " "),
-		"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	out, err := asUserCmd(t, bin, "seg-asuser", args...).Output()
 	if err != nil {
-		t.Fatalf("helper as uid %d: %v", uid, err)
+		t.Fatalf("helper as uid %d: %v", otherUID, err)
 	}
 	got := strings.Fields(string(out))
 	if len(got) != 2*len(files) {
@@ -532,7 +513,7 @@ func TestOpenAsOtherUser(t *testing.T) {
 	}
 	for i, f := range files {
 		if got[2*i] != filepath.Base(f.path) || got[2*i+1] != strconv.Itoa(int(f.want)) {
-			t.Errorf("uid %d opening %s: errno %s, want %d (%v)", uid, got[2*i], got[2*i+1], int(f.want), f.want)
+			t.Errorf("uid %d opening %s: errno %s, want %d (%v)", otherUID, got[2*i], got[2*i+1], int(f.want), f.want)
 		}
 	}
 	// Refused files are untouched (the accepted ones carry a recorded
@@ -665,7 +646,8 @@ func TestCreatePermissions(t *testing.T) {
 	for _, umask := range []int{0, 0o022, 0o077, 0o777} {
 		for _, perm := range []uint32{0, 0o600, 0o640, 0o644, 0o660, 0o666, 0o400} {
 			unix.Umask(umask)
-			l, err := Open(filepath.Join(t.TempDir(), "lock"), Options{Create: true, Perm: perm})
+			opt := Options{Create: true, Perm: perm, MultiUser: perm&0o022 != 0}
+			l, err := Open(filepath.Join(t.TempDir(), "lock"), opt)
 			unix.Umask(0)
 			if err != nil {
 				t.Fatalf("umask %#o perm %#o: %v", umask, perm, err)

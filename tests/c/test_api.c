@@ -119,7 +119,7 @@ static void test_open_unlink(void) {
   b = (prw_lock *)0x1;
   EXPECT_RC(prw_open(name, 0, 0, &b), ENOENT);
   CHECK(b == NULL);
-  EXPECT_RC(prw_open(name, 4, 0, &b), EINVAL);
+  EXPECT_RC(prw_open(name, 8, 0, &b), EINVAL); /* an unknown flag */
   EXPECT_RC(prw_open(name, PRW_EXCL, 0, &b), EINVAL);
   EXPECT_RC(prw_open(name, PRW_CREATE, 01777, &b), EINVAL);
   EXPECT_RC(prw_open("", PRW_CREATE, 0, &b), EINVAL);

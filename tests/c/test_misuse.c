@@ -206,12 +206,12 @@ static void test_close_with_waiters(void) {
   EXPECT_RC(prw_unlink(name), 0);
 }
 
-/* A second user cannot attach to a 0600 lock. Needs root and setpriv. */
-static void test_other_user(const char *self) {
-  if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
-    printf("other user: skipped (needs root and setpriv)\n");
-    return;
-  }
+/* A second user cannot attach to a 0600 lock. Needs root and setpriv. The
+ * helper opens with PRW_MULTIUSER, so that only the file's mode is at play
+ * (test_owner.c tests the default refusals). */
+static void test_other_user(void) {
+  t_asuser a;
+  if (t_asuser_setup(&a, "other user") != 0) return;
   static const struct {
     unsigned mode;
     int want;
@@ -220,11 +220,9 @@ static void test_other_user(const char *self) {
     char name[128], reply[256];
     prw_lock *l;
     t_name(name, sizeof name, "asuser");
-    REQUIRE(prw_open(name, PRW_CREATE | PRW_EXCL, cases[i].mode, &l) == 0);
-    char *argv[] = {(char *)"/usr/bin/setpriv", (char *)"--reuid=65534", (char *)"--regid=65534",
-                    (char *)"--clear-groups", (char *)self, (char *)"asuser", name, NULL};
+    REQUIRE(prw_open(name, PRW_CREATE | PRW_EXCL | PRW_MULTIUSER, cases[i].mode, &l) == 0);
     t_helper h;
-    t_spawn(&h, argv);
+    t_spawn_asuser(&h, &a, "asuser", name, NULL);
     int got = t_line(&h, reply, sizeof reply, 20000) == 0 ? atoi(reply) : -1;
     t_wait(&h, 10000);
     if (got != cases[i].want) {
@@ -238,12 +236,13 @@ static void test_other_user(const char *self) {
     EXPECT_RC(prw_close(l), 0);
     EXPECT_RC(prw_unlink(name), 0);
   }
+  t_asuser_cleanup(&a);
 }
 
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "asuser") == 0) {
     prw_lock *l;
-    int rc = prw_open(argv[2], 0, 0, &l);
+    int rc = prw_open(argv[2], PRW_MULTIUSER, 0, &l);
     if (rc == 0) {
       rc = prw_acquire_write(l, 0);
       if (rc == 0) rc = prw_release(l);
@@ -252,15 +251,11 @@ int main(int argc, char **argv) {
     printf("%d\n", rc);
     return 0;
   }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  REQUIRE(n > 0);
-  self[n] = 0;
   test_names();
   test_tokens();
   test_holds();
   test_after_unlink();
   test_close_with_waiters();
-  test_other_user(self);
+  test_other_user();
   return t_done("test_misuse");
 }

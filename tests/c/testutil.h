@@ -5,6 +5,7 @@
 #define PRW_TESTUTIL_H
 
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -232,6 +233,85 @@ static inline int t_wait(t_helper *h, int timeout_ms) {
 static inline void t_kill(t_helper *h) {
   kill(h->pid, SIGKILL);
   t_wait(h, 10000);
+}
+
+/* Running helpers as another user
+ * -------------------------------
+ * T_OTHER_UID runs this program through setpriv, with no groups. The repo
+ * may live under a directory that user cannot enter, so t_asuser_setup
+ * copies this program and the library it loaded into a fresh 0755
+ * directory under /tmp, and t_spawn_asuser runs the copies from there. */
+#define T_OTHER_UID 65534
+#define T_SETPRIV "/usr/bin/setpriv"
+
+typedef struct {
+  char dir[256];
+  char prog[300];
+  char lib[300];
+} t_asuser;
+
+static inline int t_copy_file(const char *src, const char *dst, mode_t mode) {
+  int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ok = 0;
+  char buf[65536];
+  ssize_t n;
+  if (in < 0) return -1;
+  out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (out >= 0) {
+    ok = 1;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+      if (write(out, buf, (size_t)n) != n) ok = 0;
+    if (n < 0 || fchmod(out, mode) != 0) ok = 0;
+    close(out);
+  }
+  close(in);
+  return ok ? 0 : -1;
+}
+
+/* t_asuser_setup prepares a; returns 0, or -1 with the reason printed when
+ * the test must be skipped (not root, or no setpriv). */
+static inline int t_asuser_setup(t_asuser *a, const char *what) {
+  char self[4096];
+  Dl_info info;
+  if (geteuid() != 0 || access(T_SETPRIV, X_OK) != 0) {
+    printf("%s: skipped (needs root and %s)\n", what, T_SETPRIV);
+    return -1;
+  }
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  REQUIRE(n > 0);
+  self[n] = 0;
+  REQUIRE(dladdr((void *)prw_version, &info) != 0 && info.dli_fname != NULL);
+  snprintf(a->dir, sizeof a->dir, "/tmp/prwlock-asuser-XXXXXX");
+  REQUIRE(mkdtemp(a->dir) != NULL && chmod(a->dir, 0755) == 0);
+  snprintf(a->prog, sizeof a->prog, "%s/prog", a->dir);
+  /* Named after the SONAME, which is what the program asks the loader for. */
+  snprintf(a->lib, sizeof a->lib, "%s/libprwlock.so.1", a->dir);
+  REQUIRE(t_copy_file(self, a->prog, 0755) == 0);
+  REQUIRE(t_copy_file(info.dli_fname, a->lib, 0644) == 0);
+  return 0;
+}
+
+static inline void t_asuser_cleanup(t_asuser *a) {
+  unlink(a->prog);
+  unlink(a->lib);
+  rmdir(a->dir);
+}
+
+/* t_spawn_asuser starts the copied program with up to 6 arguments (NULL
+ * terminated) as T_OTHER_UID, its library found through LD_LIBRARY_PATH. */
+static inline void t_spawn_asuser(t_helper *h, t_asuser *a, ...) {
+  char env[300], uid[32], gid[32];
+  char *argv[16] = {(char *)T_SETPRIV, uid, gid, (char *)"--clear-groups", (char *)"/usr/bin/env",
+                    env, a->prog};
+  int k = 7;
+  va_list ap;
+  va_start(ap, a);
+  for (char *arg; k < 15 && (arg = va_arg(ap, char *)) != NULL;) argv[k++] = arg;
+  va_end(ap);
+  argv[k] = NULL;
+  snprintf(uid, sizeof uid, "--reuid=%d", T_OTHER_UID);
+  snprintf(gid, sizeof gid, "--regid=%d", T_OTHER_UID);
+  snprintf(env, sizeof env, "LD_LIBRARY_PATH=%s", a->dir);
+  t_spawn(h, argv);
 }
 
 #endif

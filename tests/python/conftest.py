@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator, List, Set
+from typing import Callable, Iterator, List, Set
 
 import pytest
 
@@ -101,3 +103,45 @@ def wait_gone(paths: List[Path], timeout: float = 5.0) -> List[Path]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
+
+
+OTHER_UID = 65534
+SETPRIV = "/usr/bin/setpriv"
+
+
+@pytest.fixture(scope="session")
+def as_other_user() -> Iterator[Callable[..., subprocess.CompletedProcess]]:
+    """A function that runs Python code as uid 65534, with no groups.
+
+    The repository may live under a directory that user cannot enter, so the
+    package and the library are copied into a fresh 0755 directory under
+    /tmp, removed at the end of the session; the child runs the venv's base
+    interpreter. Skips the test when not root, without setpriv, or when that
+    user cannot run the interpreter.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a child as another user")
+    if not os.access(SETPRIV, os.X_OK):
+        pytest.skip("needs %s" % SETPRIV)
+    d = tempfile.mkdtemp(prefix="prwlock-asuser-")
+    try:
+        shutil.copytree(ROOT / "python" / "src" / "prwlock", os.path.join(d, "prwlock"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        lib = shutil.copyfile(LIBRARY, os.path.join(d, "libprwlock.so"))
+        for top, dirs, files in os.walk(d):
+            os.chmod(top, 0o755)
+            for f in files:
+                os.chmod(os.path.join(top, f), 0o644)
+        python = os.path.realpath(sys.executable)
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": d, "PRWLOCK_LIBRARY": lib, "PYTHONDONTWRITEBYTECODE": "1"}
+        argv = [SETPRIV, "--reuid=%d" % OTHER_UID, "--regid=%d" % OTHER_UID, "--clear-groups", python, "-c"]
+
+        def run(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+            return subprocess.run(argv + [code], env=env, cwd=d, capture_output=True, text=True, timeout=timeout)
+
+        probe = run("import prwlock; prwlock.library_version()")
+        if probe.returncode != 0:
+            pytest.skip("uid %d cannot run %s: %s" % (OTHER_UID, python, probe.stderr.strip()[-300:]))
+        yield run
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -59,11 +59,8 @@ def test_release_unrepaired_keeps_mark(ctx):
     lock.close()
 
 
-@pytest.mark.parametrize("timeout", [18446744074, 1e300, 2**63 / 1e9, 2**64])
-@pytest.mark.parametrize("where", ["main", "thread"])
-def test_huge_timeouts_wait_forever(timeout, where):
-    # About 584 years overflowed a 64-bit ns count and came back short.
-    lock = RWLock()
+def _writer_thread(lock):
+    """Hold write on another thread until the returned event is set."""
     held, done = threading.Event(), threading.Event()
 
     def writer():
@@ -72,15 +69,25 @@ def test_huge_timeouts_wait_forever(timeout, where):
         done.wait(10)
         lock.release()
 
+    th = threading.Thread(target=writer)
+    th.start()
+    assert held.wait(10)
+    return done, th
+
+
+@pytest.mark.parametrize("timeout", [18446744074, 1e300, 2**63 / 1e9, 2**64])
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_huge_timeouts_wait_forever(timeout, where):
+    # About 584 years overflowed a 64-bit ns count and came back short.
+    lock = RWLock()
+
     def waiter(result):
         t = time.monotonic()
         result["got"] = lock.acquire_read(timeout=timeout)
         result["after"] = time.monotonic() - t
         lock.release()
 
-    w = threading.Thread(target=writer)
-    w.start()
-    assert held.wait(10)
+    done, w = _writer_thread(lock)
     threading.Timer(1.0, done.set).start()
     result = {}
     if where == "main":
@@ -106,17 +113,7 @@ def test_timeout_type_errors(bad):
 
 def test_short_timeout_still_times_out():
     lock = RWLock()
-    held, done = threading.Event(), threading.Event()
-
-    def writer():
-        lock.acquire_write()
-        held.set()
-        done.wait(10)
-        lock.release()
-
-    w = threading.Thread(target=writer)
-    w.start()
-    assert held.wait(10)
+    done, w = _writer_thread(lock)
     t = time.monotonic()
     assert lock.acquire_read(timeout=0.2) is False
     assert time.monotonic() - t >= 0.19

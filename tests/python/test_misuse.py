@@ -8,8 +8,6 @@ import errno
 import os
 import pickle
 import random
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -18,7 +16,7 @@ import prwlock
 from prwlock import LockClosedError, LockNotFoundError, LockPermissionError, NotHeldError, PrwlockError, RWLock
 from prwlock._lock import _restore
 
-from conftest import SHM, child_env
+from conftest import SHM
 
 
 @pytest.fixture
@@ -200,35 +198,26 @@ def test_thousands_of_open_close_cycles(lock_name):
     assert _own_shm_files() == shm0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a child as another user")
 @pytest.mark.parametrize("mode,expect", [(0o600, "EACCES"), (0o644, "EACCES"), (0o666, "ok")])
-def test_other_user_cannot_attach(mode, expect):
+def test_other_user_cannot_attach(mode, expect, as_other_user):
     """A process of another user cannot attach to a 0600 (or 0644) lock.
 
-    The lock is handed to uid 65534 and the child runs as root with every
-    capability dropped (setpriv), so it is simply another user: the venv's
-    interpreter under /root stays reachable for it, which it would not be
-    for uid 65534 itself.
+    The child runs as uid 65534 and opens with ``multiuser=True``, so that
+    only the file's mode is at play (test_owner.py tests the default
+    refusals).
     """
-    setpriv = "/usr/bin/setpriv"
-    if not os.access(setpriv, os.X_OK):
-        pytest.skip("needs setpriv")
     name = "pytest-%d-asuser-%s" % (os.getpid(), uuid.uuid4().hex[:8])
-    lk = RWLock(name, exclusive=True, mode=mode)
+    lk = RWLock(name, exclusive=True, mode=mode, multiuser=True)
     try:
-        os.chown(lk.path, 65534, 65534)
         code = (
             "import prwlock, sys\n"
             "try:\n"
-            "    l = prwlock.RWLock(%r, create=False)\n"
+            "    l = prwlock.RWLock(%r, create=False, multiuser=True)\n"
             "    l.acquire_write(timeout=0); l.release(); l.close(); print('ok')\n"
             "except prwlock.LockPermissionError as e:\n"
             "    print('EACCES' if e.errno == 13 else 'errno %%d' %% e.errno)\n" % name
         )
-        out = subprocess.run(
-            [setpriv, "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-c", code],
-            env=child_env(), capture_output=True, text=True, timeout=60,
-        )
+        out = as_other_user(code)
         assert out.stdout.strip() == expect, out.stderr
         assert lk.stats().used_slots == 0
     finally:

@@ -22,8 +22,10 @@ def _display_name(path: str) -> str:
     return path
 
 
-def _open(name: str) -> RWLock:
-    return RWLock(name, create=False)
+def _open(name: str, multiuser: bool = False) -> RWLock:
+    # Never create, and by default refuse what another user could have
+    # planted (README, Permissions): inspecting attaches to the lock.
+    return RWLock(name, create=False, multiuser=multiuser)
 
 
 def _stats_dict(lock: RWLock) -> Dict[str, Any]:
@@ -40,7 +42,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         path = os.path.join(SHM_DIR, entry)
         row: Dict[str, Any] = {"name": _display_name(path), "path": path}
         try:
-            with _open(path) as lock:
+            with _open(path, args.multiuser) as lock:
                 row.update(_stats_dict(lock))
         except (PrwlockError, OSError) as exc:
             row["error"] = exc.strerror or str(exc)
@@ -95,7 +97,7 @@ def _age(since: Optional[float], now: float) -> str:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     try:
-        lock = _open(args.name)
+        lock = _open(args.name, args.multiuser)
     except LockNotFoundError:
         print("prwlock: no lock named %r" % args.name, file=sys.stderr)
         return 1
@@ -155,6 +157,12 @@ def cmd_unlink(args: argparse.Namespace) -> int:
     return 0
 
 
+_MULTIUSER_HELP = (
+    "also attach to locks owned by other users or writable by them "
+    "(by default refused: another user could have planted them)"
+)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(
@@ -163,12 +171,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the locks in %s with their state" % SHM_DIR)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--multiuser", action="store_true", help=_MULTIUSER_HELP)
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("inspect", help="show a lock's holders, waiters and recoveries")
     p.add_argument("name", help="lock name (as given to RWLock) or path")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--multiuser", action="store_true", help=_MULTIUSER_HELP)
     p.set_defaults(func=cmd_inspect)
-    p = sub.add_parser("unlink", help="remove a named lock")
+    p = sub.add_parser("unlink", help="remove a named lock (of your own, or root's)")
     p.add_argument("name", help="lock name (as given to RWLock) or path")
     p.set_defaults(func=cmd_unlink)
     args = parser.parse_args(argv)

@@ -72,7 +72,12 @@ class LockExistsError(PrwlockError, FileExistsError):
 
 
 class LockPermissionError(PrwlockError, PermissionError):
-    """The lock file may not be opened (``EACCES``), or is a symlink (``ELOOP``)."""
+    """The lock file may not be opened (``EACCES``), or is a symlink (``ELOOP``).
+
+    ``EACCES`` also means that the file is owned by another user (not root),
+    or that users other than its owner can write it, and the caller did not
+    pass ``multiuser=True``; the message then says which.
+    """
 
 
 class HoldLostError(PrwlockError):
@@ -121,6 +126,8 @@ _MESSAGES: Dict[int, str] = {
     _errno.EPROTO: "not a prwlock segment, or an incompatible layout version",
     _errno.EBADF: "lock is closed",
     _errno.ELOOP: "refusing to open a symlink",
+    _errno.EACCES: "permission denied, by the file's mode, or because the lock's file is another "
+    "user's or others can write it (pass multiuser=True to share a lock between users)",
     _errno.ENOTRECOVERABLE: "hold lost: another process recovered it, judging its owner dead",
     EFORKED: "library copy inherited through fork() cannot be used",
 }

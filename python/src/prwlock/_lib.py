@@ -27,6 +27,7 @@ LIBRARY_NAME = "libprwlock.so"
 #: ``prw_open`` flags.
 PRW_CREATE = 1
 PRW_EXCL = 2
+PRW_MULTIUSER = 4
 
 #: ``prw_holder_t.mode`` values.
 MODE_READ = 1
@@ -329,6 +330,7 @@ __all__ = [
     "MODE_WRITE",
     "PRW_CREATE",
     "PRW_EXCL",
+    "PRW_MULTIUSER",
     "candidate_paths",
     "current_generation",
     "get",

@@ -14,7 +14,7 @@ import warnings
 import weakref
 from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from . import _lib
+from . import _lib, _owner
 from ._errors import (
     LockClosedError,
     LockTimeoutError,
@@ -258,11 +258,12 @@ def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
 
     :param name: a bare name (``/dev/shm/prwlock.<name>``) or a path.
     :raises LockNotFoundError: there is no such lock.
+    :raises LockPermissionError: the file is another user's (other than root's).
     """
     raw = os.fsencode(name)
     err = _lib.get().unlink(raw)
     if err:
-        raise error_for(err, os.fsdecode(raw))
+        raise _owner.explain(error_for(err, os.fsdecode(raw)), raw, unlink=True)
 
 
 class _Guard:
@@ -327,8 +328,17 @@ class RWLock:
     :param name: the lock's name or path; ``None`` for an anonymous lock.
     :param create: create the named lock if it does not exist.
     :param exclusive: with *create*, fail if it already exists.
-    :param mode: file mode of a lock this call creates.
+    :param mode: file mode of a lock this call creates. Group or other write
+        bits need *multiuser*.
+    :param multiuser: accept a named lock meant to be shared between users.
+        Without it, a lock file owned by neither this process's effective
+        uid nor root, or writable by users other than its owner, is refused
+        with :class:`LockPermissionError`, because another user could have
+        planted it. Pickles of a lock opened with it carry the opt-in, for a
+        file of the same owner only. See README, Permissions.
     :raises LockNotFoundError: the named lock does not exist and *create* is false.
+    :raises LockPermissionError: (a :class:`PermissionError`) the file's mode
+        denies access, or the ownership check above refused it.
     :raises LockExistsError: it exists and *exclusive* is true.
     :raises PrwlockError: the file is not a prwlock (``EPROTO``), or another
         error of the library.
@@ -360,24 +370,33 @@ class RWLock:
         create: bool = True,
         exclusive: bool = False,
         mode: int = 0o600,
+        multiuser: bool = False,
     ) -> None:
         self._closed = False
         self._token: Optional[bytes] = None
         lib = _lib.get()
         out = ctypes.c_void_p()
         if name is None:
+            if multiuser:
+                raise ValueError("multiuser applies to named locks; an anonymous lock is always the creator's")
             op: Callable[[_lib.Library], int] = lambda l: l.create(ctypes.byref(out))
             self._name: Optional[str] = None
         else:
             raw = os.fsencode(name)
             if not raw or b"\0" in raw:
                 raise ValueError("invalid lock name %r" % (name,))
+            if create and mode & 0o022 and not multiuser:
+                raise ValueError(
+                    "mode %#o lets users other than the owner write the lock; "
+                    "pass multiuser=True if it is meant to be shared between users" % mode
+                )
             flags = (_lib.PRW_CREATE if create else 0) | (_lib.PRW_EXCL if exclusive and create else 0)
+            flags |= _lib.PRW_MULTIUSER if multiuser else 0
             op = lambda l: l.open(raw, flags, mode, ctypes.byref(out))
             self._name = os.fsdecode(raw)
         err = op(lib)
         if err:
-            raise error_for(err, self._name)
+            raise _owner.explain(error_for(err, self._name), self._name or "", multiuser)
         self._adopt(lib, out)
         if name is None:
             _tracker_register(self._h.path)
