@@ -855,8 +855,12 @@ func (l *Lock) Holders() (out []Holder, err error) {
 		if own == 0 || isMarker(own) {
 			return true
 		}
-		// The fast path reads no clock: stamp holds on first sight.
-		atomic.CompareAndSwapInt64(s.since(i), 0, now)
+		// The fast path reads no clock: stamp holds on first sight. Never
+		// a wait: a waiting writer's since is its place in the queue
+		// (0 for one that lost its place while stopped).
+		if !h.Waiting {
+			atomic.CompareAndSwapInt64(s.since(i), 0, now)
+		}
 		h.Since = atomic.LoadInt64(s.since(i))
 		out = append(out, h)
 		return true

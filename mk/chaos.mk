@@ -1,5 +1,6 @@
 # The chaos test (tests/chaos/): mixed C, Go and Python workers on shared
-# named locks, SIGKILLed and restarted at random by a Go supervisor.
+# named locks, SIGKILLed and restarted, SIGSTOPped and continued, and made to
+# exec while they hold, at random, by a Go supervisor.
 #   make test-chaos     the short run (part of `make test`): at least 20,000
 #                       critical sections in CHAOS_SECONDS (20) seconds
 #   make soak           the same for SOAK_SECONDS (600), sampling RSS, file
@@ -47,9 +48,13 @@ soak: chaos-build
 	  -min-ops 0 $(CHAOS_FLAGS)
 
 # The checks must be able to fail: Go workers that cheat on purpose must be
-# caught (writing without the lock; claiming owner-dead with no death).
+# caught (writing without the lock; claiming owner-dead with no death), and
+# so must a supervisor that calls stopped holders mere waiters (the locks
+# they hold then stall while "only a waiter" is stopped).
 test-chaos-selftest: chaos-build
 	set -o pipefail; env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration 3s -procs 3 -survivors 3 -min-ops 0 \
 	  -cheat nolock -expect-fail "invariant violations" 2>&1 | grep -v VIOLATION | tail -3
 	set -o pipefail; env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration 3s -procs 3 -survivors 3 -min-ops 0 \
 	  -cheat fakedead -expect-fail "no earlier kill of a writer" 2>&1 | tail -2
+	set -o pipefail; env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration 4s -procs 3 -survivors 3 -min-ops 0 \
+	  -stop-every-max 200ms -cheat hideholders -expect-fail "granted nothing" 2>&1 | tail -2

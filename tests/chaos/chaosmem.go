@@ -26,6 +26,7 @@ const (
 	hNLocks   = 16
 	hNSlots   = 24
 	hOverflow = 32
+	hExecReq  = 1024
 
 	lockBase   = 65536
 	lockStride = 131072
@@ -33,14 +34,15 @@ const (
 	lA         = 0
 	lB         = 64
 	lRepairs   = 128
+	lRGrants   = 192
+	lWGrants   = 256
 	lWEp       = 4096
 	lREp       = 36864
 	episodes   = 4096
 
 	slotBase = lockBase + maxLocks*lockStride
-	slotSize = 128
+	slotSize = 256
 	maxSlots = 1024
-	memSize  = slotBase + maxSlots*slotSize
 
 	sMark       = 0
 	sWPhase     = 8
@@ -57,12 +59,27 @@ const (
 	sReads      = 96
 	sWrites     = 104
 	sDowngrades = 112
+	sExecAt     = 120
+	sWaitInfo   = 128
+	sRingHead   = 136
+
+	ringBase  = slotBase + maxSlots*slotSize
+	ringLen   = 64
+	ringEntry = 32
+	rStart    = 0
+	rEnd      = 8
+	rInfo     = 16
+	ringMinNs = 50_000_000
+	memSize   = ringBase + maxSlots*ringLen*ringEntry
 
 	modeRead  = 1
 	modeWrite = 2
 )
 
-type chaosMem struct{ b []byte }
+type chaosMem struct {
+	b    []byte
+	path string // a process that no longer maps it has left every critical section
+}
 
 func createMem(path string, nlocks int) (*chaosMem, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
@@ -77,7 +94,7 @@ func createMem(path string, nlocks int) (*chaosMem, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &chaosMem{b}
+	m := &chaosMem{b, path}
 	atomic.StoreUint64(m.w(hNLocks), uint64(nlocks))
 	atomic.StoreUint64(m.w(hMagic), cmMagic)
 	return m, nil
@@ -93,7 +110,7 @@ func mapMem(path string) (*chaosMem, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &chaosMem{b}
+	m := &chaosMem{b, path}
 	if atomic.LoadUint64(m.w(hMagic)) != cmMagic {
 		return nil, fmt.Errorf("%s: not a chaos memory file", path)
 	}
@@ -105,7 +122,11 @@ func (m *chaosMem) slot(s, f int) *uint64 {
 	return m.w(slotBase + s*slotSize + f)
 }
 func (m *chaosMem) lockw(k, f int) *uint64 { return m.w(lockBase + k*lockStride + f) }
-func (m *chaosMem) stop() bool             { return atomic.LoadUint64(m.w(hStop)) != 0 }
+func (m *chaosMem) ring(s, i, f int) *uint64 {
+	return m.w(ringBase + (s*ringLen+i%ringLen)*ringEntry + f)
+}
+func (m *chaosMem) execReq(s int) *uint64 { return m.w(hExecReq + 8*(s/8)) }
+func (m *chaosMem) stop() bool            { return atomic.LoadUint64(m.w(hStop)) != 0 }
 
 func bump(p *uint64) { atomic.StoreUint64(p, atomic.LoadUint64(p)+1) }
 
@@ -116,6 +137,25 @@ func pidGone(pid uint32) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
+// mapsFile reports whether process pid maps the file path: 1 yes, 0 no (it
+// exec'd, or its memory is already gone), -1 unknown.
+func mapsFile(pid uint32, path string) int {
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/maps")
+	if err != nil {
+		return -1
+	}
+	if bytes.Contains(b, []byte(path)) {
+		return 1
+	}
+	return 0
+}
+
+// markStale: the process that published a mark can no longer be inside a
+// critical section (see mark_stale in cs.c).
+func (m *chaosMem) markStale(pid uint32) bool {
+	return pidGone(pid) || mapsFile(pid, m.path) == 0
 }
 
 func (m *chaosMem) violation(slot int, format string, args ...any) {
@@ -136,7 +176,7 @@ func (m *chaosMem) check(slot, k, mode int) {
 		if mode == modeRead && mk&0xff != modeWrite {
 			continue
 		}
-		if pidGone(uint32(mk >> 32)) {
+		if m.markStale(uint32(mk >> 32)) {
 			continue
 		}
 		m.violation(slot, "inside together with mark %#x (slot %d)", mk, s)
@@ -159,6 +199,11 @@ func (m *chaosMem) waitBegin(slot, k int, write bool) int64 {
 	if write {
 		atomic.StoreUint64(m.slot(slot, sWPhase), uint64(k+1))
 	}
+	info := uint64(k)
+	if write {
+		info |= 1 << 8
+	}
+	atomic.StoreUint64(m.slot(slot, sWaitInfo), info)
 	now := lock.MonotonicNow()
 	atomic.StoreUint64(m.slot(slot, sWaitStart), uint64(now))
 	return now
@@ -166,8 +211,16 @@ func (m *chaosMem) waitBegin(slot, k int, write bool) int64 {
 
 // waitEnd: outcome 0 granted, 1 owner-dead, 2 busy/timeout, 3 error.
 func (m *chaosMem) waitEnd(slot int, start int64, outcome int, errno uint64) {
-	took := uint64(lock.MonotonicNow() - start)
+	end := lock.MonotonicNow()
+	took := uint64(end - start)
 	atomic.StoreUint64(m.slot(slot, sWaitStart), 0)
+	if took >= ringMinNs {
+		h := atomic.LoadUint64(m.slot(slot, sRingHead))
+		atomic.StoreUint64(m.ring(slot, int(h), rStart), uint64(start))
+		atomic.StoreUint64(m.ring(slot, int(h), rEnd), uint64(end))
+		atomic.StoreUint64(m.ring(slot, int(h), rInfo), atomic.LoadUint64(m.slot(slot, sWaitInfo))|uint64(outcome)<<16)
+		atomic.StoreUint64(m.slot(slot, sRingHead), h+1)
+	}
 	if took > atomic.LoadUint64(m.slot(slot, sMaxWait)) {
 		atomic.StoreUint64(m.slot(slot, sMaxWait), took)
 	}
@@ -179,6 +232,13 @@ func (m *chaosMem) waitEnd(slot int, start int64, outcome int, errno uint64) {
 	case 3:
 		bump(m.slot(slot, sErrs))
 		atomic.StoreUint64(m.slot(slot, sLastErr), errno)
+	}
+	if outcome <= 1 {
+		info, g := atomic.LoadUint64(m.slot(slot, sWaitInfo)), lRGrants
+		if info>>8&1 != 0 {
+			g = lWGrants
+		}
+		atomic.AddUint64(m.lockw(int(info&0xff), g), 1)
 	}
 	if outcome >= 2 {
 		atomic.StoreUint64(m.slot(slot, sWPhase), 0)
@@ -246,6 +306,19 @@ func (m *chaosMem) downgrading(slot, k int) {
 func (m *chaosMem) downgraded(slot int) {
 	atomic.StoreUint64(m.slot(slot, sWPhase), 0)
 	bump(m.slot(slot, sDowngrades))
+}
+
+// execDue is called while holding: if the supervisor asked this worker to
+// exec and this thread claims the request, it records the time and returns
+// how many ms the new program should sleep; otherwise 0.
+func (m *chaosMem) execDue(slot int) int {
+	req := m.execReq(slot)
+	ms := atomic.LoadUint64(req)
+	if ms == 0 || !atomic.CompareAndSwapUint64(req, ms, 0) {
+		return 0
+	}
+	atomic.StoreUint64(m.slot(slot, sExecAt), uint64(lock.MonotonicNow()))
+	return int(ms)
 }
 
 func (m *chaosMem) leave(slot int) { atomic.StoreUint64(m.slot(slot, sMark), 0) }

@@ -10,11 +10,36 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prwlock/prwlock/lock"
 	"golang.org/x/sys/unix"
 )
+
+// execSleeper replaces the whole process, holds and all, by this binary in
+// sleep mode: a new Go runtime that knows nothing of the lock.
+func execSleeper(ms int) {
+	self, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(self, []string{self, "sleep", strconv.Itoa(ms) + "ms"}, os.Environ())
+	}
+	fmt.Fprintln(os.Stderr, "chaos: Go worker: exec:", err)
+	os.Exit(3)
+}
+
+// sleepMode is what a Go worker execs while it holds: `chaos sleep DURATION`.
+func sleepMode(args []string) int {
+	if len(args) != 1 {
+		return 2
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		return 2
+	}
+	time.Sleep(d)
+	return 0
+}
 
 // goWorker is the Go worker: `chaos worker MEMFILE SLOTBASE NTHREADS SEED
 // LOCKNAME...`. Each thread is a goroutine locked to its OS thread, whose
@@ -122,6 +147,9 @@ func goThread(m *chaosMem, slot int, rng *rand.Rand, locks []*lock.Lock) {
 			}
 		} else {
 			m.read(slot, k, told, n)
+		}
+		if ms := m.execDue(slot); ms != 0 {
+			execSleeper(ms)
 		}
 		if rng.IntN(200) == 0 {
 			time.Sleep(time.Millisecond)

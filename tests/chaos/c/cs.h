@@ -12,6 +12,7 @@ void cs_write(void *base, int slot, int lock, int told, uint64_t x, int n);
 void cs_read(void *base, int slot, int lock, int told, int n);
 void cs_downgrading(void *base, int slot, int lock);
 void cs_downgraded(void *base, int slot, int ok);
+int cs_exec_due(void *base, int slot);
 void cs_leave(void *base, int slot);
 void cs_released(void *base, int slot, int err);
 #endif

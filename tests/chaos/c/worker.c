@@ -1,7 +1,8 @@
 /* C worker of the chaos test: threads that randomly read, write, try, time
  * out and downgrade on the shared locks through the C ABI, checking the
  * invariants of cs.c inside every critical section, until the supervisor
- * sets the stop word or kills the process.
+ * sets the stop word or kills the process. When the supervisor asks, one
+ * thread execs sleep(1) while it holds: the lock must treat it as dead.
  *   chaos_cworker MEMFILE SLOTBASE NTHREADS SEED LOCKNAME...   */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +42,16 @@ static int64_t timeout_for(uint64_t *r) {
   }
 }
 
+/* exec_sleeper replaces the whole process, holds and all, by a program
+ * that knows nothing of the lock. */
+static void exec_sleeper(int ms) {
+  char arg[32];
+  snprintf(arg, sizeof arg, "%d.%03d", ms / 1000, ms % 1000);
+  execlp("sleep", "sleep", arg, (char *)NULL);
+  perror("chaos_cworker: exec sleep");
+  _exit(3);
+}
+
 static void *run(void *arg) {
   struct thr *t = arg;
   void *m = mem;
@@ -74,6 +85,8 @@ static void *run(void *arg) {
     } else {
       cs_read(m, slot, k, told, spin);
     }
+    int ms = cs_exec_due(m, slot);
+    if (ms) exec_sleeper(ms);
     if (next(&t->rng) % 200 == 0) { /* now and then hold long enough to queue others */
       struct timespec ts = {0, 1000000};
       nanosleep(&ts, NULL);

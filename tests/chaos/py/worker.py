@@ -3,6 +3,8 @@
 Threads randomly read, write, try, time out and downgrade on the shared
 locks through the prwlock package, and run the critical-section checks of
 cs.c (loaded as libchaoscs.so: Python has no atomics) inside every hold.
+When the supervisor asks, one thread execs a sleeping interpreter while it
+holds: the lock must treat the process as dead.
 
     python worker.py LIBCHAOSCS MEMFILE SLOTBASE NTHREADS SEED LOCKNAME...
 """
@@ -10,6 +12,7 @@ cs.c (loaded as libchaoscs.so: Python has no atomics) inside every hold.
 from __future__ import annotations
 
 import ctypes
+import os
 import random
 import sys
 import threading
@@ -29,6 +32,17 @@ def _showwarning(message, category, *args, **kwargs):
         sys.stderr.write("chaos: python worker warning: %s\n" % (message,))
 
 
+def _exec_sleeper(ms):
+    # A new program that knows nothing of the lock replaces the process,
+    # holds and all.
+    code = "import sys, time; time.sleep(float(sys.argv[1]))"
+    try:
+        os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", code, "%.3f" % (ms / 1000.0)])
+    except OSError as exc:
+        sys.stderr.write("chaos: python worker: exec: %r\n" % (exc,))
+    os._exit(3)
+
+
 def main(argv):
     if len(argv) < 6:
         sys.stderr.write(__doc__)
@@ -45,6 +59,7 @@ def main(argv):
         "cs_read": (None, [vp, i, i, i, i]),
         "cs_downgrading": (None, [vp, i, i]),
         "cs_downgraded": (None, [vp, i, i]),
+        "cs_exec_due": (i, [vp, i]),
         "cs_leave": (None, [vp, i]),
         "cs_released": (None, [vp, i, i]),
     }
@@ -95,6 +110,9 @@ def main(argv):
                     cs.cs_read(mem_, slot, k, 0, n)
             else:
                 cs.cs_read(mem_, slot, k, int(told), n)
+            ms = cs.cs_exec_due(mem_, slot)
+            if ms:
+                _exec_sleeper(ms)
             if rng.randrange(200) == 0:
                 time.sleep(0.001)
             cs.cs_leave(mem_, slot)
