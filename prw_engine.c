@@ -21,49 +21,57 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Every function of the data plane goes into one section of its own, so
+ * that the SIGBUS guard of shim.c can tell a fault of ours (the lock's file
+ * was truncated under us) from any other by the faulting instruction's
+ * address (__start_prw_dataplane .. __stop_prw_dataplane). A function with
+ * an explicit section is never split into hot and cold parts. */
+#define PRWE_TEXT __attribute__((section("prw_dataplane")))
+#define PRWE_INLINE __attribute__((section("prw_dataplane"), always_inline)) static inline
+
 /* ------------------------------------------------------------------------
  * Atomics (sync/atomic) and raw accessors (segment.go). */
 
 #define SC __ATOMIC_SEQ_CST
-static inline uint32_t ld32(uint32_t *p) { return __atomic_load_n(p, SC); }
-static inline uint64_t ld64(uint64_t *p) { return __atomic_load_n(p, SC); }
-static inline void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SC); }
-static inline void st64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, SC); }
-static inline int cas32(uint32_t *p, uint32_t old, uint32_t nw) {
+PRWE_INLINE uint32_t ld32(uint32_t *p) { return __atomic_load_n(p, SC); }
+PRWE_INLINE uint64_t ld64(uint64_t *p) { return __atomic_load_n(p, SC); }
+PRWE_INLINE void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SC); }
+PRWE_INLINE void st64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, SC); }
+PRWE_INLINE int cas32(uint32_t *p, uint32_t old, uint32_t nw) {
   return __atomic_compare_exchange_n(p, &old, nw, 0, SC, SC);
 }
-static inline int cas64(uint64_t *p, uint64_t old, uint64_t nw) {
+PRWE_INLINE int cas64(uint64_t *p, uint64_t old, uint64_t nw) {
   return __atomic_compare_exchange_n(p, &old, nw, 0, SC, SC);
 }
 
-static inline uint32_t *u32(const prwe_seg *s, size_t off) { return (uint32_t *)(s->base + off); }
-static inline uint64_t *u64(const prwe_seg *s, size_t off) { return (uint64_t *)(s->base + off); }
+PRWE_INLINE uint32_t *u32(const prwe_seg *s, size_t off) { return (uint32_t *)(s->base + off); }
+PRWE_INLINE uint64_t *u64(const prwe_seg *s, size_t off) { return (uint64_t *)(s->base + off); }
 
-static inline uint32_t *state(const prwe_seg *s) { return u32(s, PRWL_OFF_STATE); }
-static inline uint32_t *read_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_READ_SEQ); }
-static inline uint32_t *write_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_WRITE_SEQ); }
-static inline uint32_t *drain_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_DRAIN_SEQ); }
+PRWE_INLINE uint32_t *state(const prwe_seg *s) { return u32(s, PRWL_OFF_STATE); }
+PRWE_INLINE uint32_t *read_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_READ_SEQ); }
+PRWE_INLINE uint32_t *write_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_WRITE_SEQ); }
+PRWE_INLINE uint32_t *drain_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_DRAIN_SEQ); }
 
-static inline size_t slot(const prwe_seg *s, int i, size_t field) {
+PRWE_INLINE size_t slot(const prwe_seg *s, int i, size_t field) {
   return s->slot_off + (size_t)i * PRWL_SLOT_SIZE + field;
 }
-static inline uint64_t *owner(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_OWNER)); }
-static inline uint64_t *ctl(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_CTL)); }
-static inline uint32_t *count(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_COUNT)); }
-static inline uint32_t *sflags(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_FLAGS)); }
-static inline uint64_t *pstart(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PSTART)); }
-static inline uint64_t *pidns(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PIDNS)); }
-static inline uint64_t *since(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_SINCE)); }
-static inline uint64_t *holder(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_HOLDER)); }
-static inline uint64_t *bitmap_word(const prwe_seg *s, int w) { return u64(s, PRWL_OFF_BITMAP + 8 * (size_t)w); }
+PRWE_INLINE uint64_t *owner(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_OWNER)); }
+PRWE_INLINE uint64_t *ctl(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_CTL)); }
+PRWE_INLINE uint32_t *count(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_COUNT)); }
+PRWE_INLINE uint32_t *sflags(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_FLAGS)); }
+PRWE_INLINE uint64_t *pstart(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PSTART)); }
+PRWE_INLINE uint64_t *pidns(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PIDNS)); }
+PRWE_INLINE uint64_t *since(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_SINCE)); }
+PRWE_INLINE uint64_t *holder(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_HOLDER)); }
+PRWE_INLINE uint64_t *bitmap_word(const prwe_seg *s, int w) { return u64(s, PRWL_OFF_BITMAP + 8 * (size_t)w); }
 
 /* since is an int64 in Go; stored here through its uint64 view. */
-static inline int64_t ld_since(const prwe_seg *s, int i) { return (int64_t)ld64(since(s, i)); }
-static inline void st_since(const prwe_seg *s, int i, int64_t v) { st64(since(s, i), (uint64_t)v); }
+PRWE_INLINE int64_t ld_since(const prwe_seg *s, int i) { return (int64_t)ld64(since(s, i)); }
+PRWE_INLINE void st_since(const prwe_seg *s, int i, int64_t v) { st64(since(s, i), (uint64_t)v); }
 
 /* writerSlot: the writer index of lock word st, or -1; ok is false for an
  * index out of range (a corrupt or hostile segment). */
-static inline int writer_slot(const prwe_seg *s, uint32_t st, int *ok) {
+PRWE_INLINE int writer_slot(const prwe_seg *s, uint32_t st, int *ok) {
   int idx = prwl_writer_of(st);
   *ok = idx < (int)s->capacity;
   return idx;
@@ -72,7 +80,7 @@ static inline int writer_slot(const prwe_seg *s, uint32_t st, int *ok) {
 /* ------------------------------------------------------------------------
  * System (sys_linux.go). */
 
-int64_t prwe_now(void) {
+PRWE_TEXT int64_t prwe_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -81,7 +89,7 @@ int64_t prwe_now(void) {
 /* futexWait: sleep while *addr == val, until woken or until the absolute
  * CLOCK_MONOTONIC deadline (ns; <0 none). Shared futexes: waker and sleeper
  * live in different processes. */
-static void futex_wait(uint32_t *addr, uint32_t val, int64_t deadline) {
+PRWE_TEXT static void futex_wait(uint32_t *addr, uint32_t val, int64_t deadline) {
   struct timespec ts, *tsp = NULL;
   if (deadline >= 0) {
     ts.tv_sec = deadline / 1000000000;
@@ -91,13 +99,13 @@ static void futex_wait(uint32_t *addr, uint32_t val, int64_t deadline) {
   syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
-static void futex_wake_n(uint32_t *addr, int n) {
+PRWE_TEXT static void futex_wake_n(uint32_t *addr, int n) {
   syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
 }
 
 /* proc_start is procStart(self): field 22 of /proc/self/stat, after the
  * command name in parentheses (which may itself contain ") "). */
-static uint64_t proc_start(void) {
+PRWE_TEXT static uint64_t proc_start(void) {
   char buf[1024];
   int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -120,7 +128,7 @@ static uint64_t proc_start(void) {
 }
 
 /* prwe_self is self() with processKey. */
-void prwe_self(prwe_me *me) {
+PRWE_TEXT void prwe_self(prwe_me *me) {
   struct stat st;
   me->pid = (uint32_t)getpid();
   me->pstart = proc_start();
@@ -132,21 +140,21 @@ void prwe_self(prwe_me *me) {
  * segment.go */
 
 /* isReader: slot state st counts as a reader inside. */
-static inline int is_reader(uint32_t st) {
+PRWE_INLINE int is_reader(uint32_t st) {
   return st == PRWL_SLOT_READ || st == PRWL_SLOT_GRANTED;
 }
 
-static inline uint32_t slot_state(const prwe_seg *s, int i) { return prwl_ctl_state(ld64(ctl(s, i))); }
+PRWE_INLINE uint32_t slot_state(const prwe_seg *s, int i) { return prwl_ctl_state(ld64(ctl(s, i))); }
 
-static inline int bit_set(const prwe_seg *s, int i) {
+PRWE_INLINE int bit_set(const prwe_seg *s, int i) {
   return (ld64(bitmap_word(s, i / 64)) >> (i % 64)) & 1;
 }
 
-static inline void set_if_diff64(uint64_t *p, uint64_t v) {
+PRWE_INLINE void set_if_diff64(uint64_t *p, uint64_t v) {
   if (ld64(p) != v) st64(p, v);
 }
 
-void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_t slot_off) {
+PRWE_TEXT void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_t slot_off) {
   s->base = base;
   s->capacity = capacity;
   s->slot_off = slot_off;
@@ -158,7 +166,7 @@ void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_t slot_off
  * even after a sweep. The state is stored before the bitmap bit is set: a
  * writer that finds the bit then sees the state, and one that misses it
  * changed the lock word before our caller loads it. */
-static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint32_t o,
+PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint32_t o,
                  uint32_t st, uint32_t *gen) {
   int n = (int)s->capacity;
   /* Spread owners; the same owner tends to reuse its slot. */
@@ -189,19 +197,19 @@ static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint
 
 /* free returns slot i to the pool. The owner word is cleared by CAS: a
  * recoverer that replaced it by its marker finishes the free itself. */
-static void slot_free(const prwe_seg *s, const prwe_me *me, int i) {
+PRWE_TEXT static void slot_free(const prwe_seg *s, const prwe_me *me, int i) {
   __atomic_and_fetch(bitmap_word(s, i / 64), ~(UINT64_C(1) << (i % 64)), SC);
   cas64(owner(s, i), me->key, 0);
 }
 
 /* move changes the state of our own slot i from `from` to `to`; it fails
  * only when another process recovered the slot. */
-static inline int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint32_t to) {
+PRWE_INLINE int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint32_t to) {
   return cas64(ctl(s, i), prwl_make_ctl(gen, from), prwl_make_ctl(gen, to));
 }
 
 /* kickDrain wakes a pending writer that waits for readers to leave. */
-static void kick_drain(const prwe_seg *s) {
+PRWE_TEXT static void kick_drain(const prwe_seg *s) {
   if (ld32(state(s)) & PRWL_STATE_DRAIN_WAITING) {
     __atomic_add_fetch(drain_seq(s), 1, SC);
     futex_wake_n(drain_seq(s), 1);
@@ -209,7 +217,7 @@ static void kick_drain(const prwe_seg *s) {
 }
 
 /* wakeFor wakes the sleepers whose waiting bits were set in old. */
-static void wake_for(const prwe_seg *s, uint32_t old) {
+PRWE_TEXT static void wake_for(const prwe_seg *s, uint32_t old) {
   if (old & PRWL_STATE_READERS_WAITING) {
     __atomic_add_fetch(read_seq(s), 1, SC);
     futex_wake_n(read_seq(s), 1 << 30);
@@ -229,12 +237,12 @@ typedef struct used_iter {
   uint64_t m; /* its bits not yet visited */
 } used_iter;
 
-static inline used_iter used(const prwe_seg *s) {
+PRWE_INLINE used_iter used(const prwe_seg *s) {
   used_iter it = {s, 0, ld64(bitmap_word(s, 0))};
   return it;
 }
 
-static inline int next_used(used_iter *it) {
+PRWE_INLINE int next_used(used_iter *it) {
   while (it->m == 0) {
     if (++it->w >= (int)it->s->capacity / 64) return -1;
     it->m = ld64(bitmap_word(it->s, it->w));
@@ -245,7 +253,7 @@ static inline int next_used(used_iter *it) {
 }
 
 /* anyReader: some slot holds read or was granted it. */
-static int any_reader(const prwe_seg *s) {
+PRWE_TEXT static int any_reader(const prwe_seg *s) {
   int i;
   for (used_iter it = used(s); (i = next_used(&it)) >= 0;)
     if (is_reader(slot_state(s, i))) return 1;
@@ -254,7 +262,7 @@ static int any_reader(const prwe_seg *s) {
 
 /* handOffReaders grants read to every waiting reader. Only the owner of
  * the writer field calls it. */
-static void hand_off_readers(const prwe_seg *s) {
+PRWE_TEXT static void hand_off_readers(const prwe_seg *s) {
   int i;
   for (used_iter it = used(s); (i = next_used(&it)) >= 0;) {
     uint64_t c = ld64(ctl(s, i));
@@ -266,7 +274,7 @@ static void hand_off_readers(const prwe_seg *s) {
 /* clearWriter gives up the writer field held by slot idx, optionally
  * setting or clearing the owner-dead flag, and wakes the sleepers. It
  * returns 0 if idx did not own it. */
-static int clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead) {
+PRWE_TEXT static int clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead) {
   for (;;) {
     uint32_t old = ld32(state(s));
     if (prwl_writer_of(old) != idx) return 0;
@@ -286,22 +294,22 @@ static int clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead
 
 /* grantResult: 0 or EOWNERDEAD, from the lock word seen at or after the
  * grant. */
-static inline int grant_result(uint32_t st) { return st & PRWL_STATE_OWNER_DEAD ? EOWNERDEAD : 0; }
+PRWE_INLINE int grant_result(uint32_t st) { return st & PRWL_STATE_OWNER_DEAD ? EOWNERDEAD : 0; }
 
 /* owns: slot i is still ours, at generation gen and in state st. */
-static inline int owns(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, uint32_t st) {
+PRWE_INLINE int owns(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, uint32_t st) {
   return ld64(ctl(s, i)) == prwl_make_ctl(gen, st) && ld64(owner(s, i)) == me->key;
 }
 
 /* lost forgets r's slot, which another process recovered. */
-static int lost(prwe_rec *r) {
+PRWE_TEXT static int lost(prwe_rec *r) {
   r->slot = -1, r->mode = PRWE_NONE, r->wait = PRWE_NONE, r->told = 0;
   return ENOTRECOVERABLE;
 }
 
 /* wakeWritersIfFree wakes the sleeping writers when the writer field is
  * free, so that the oldest takes it. */
-static void wake_writers_if_free(const prwe_seg *s) {
+PRWE_TEXT static void wake_writers_if_free(const prwe_seg *s) {
   uint32_t st = ld32(state(s));
   if (!prwl_has_writer(st) && (st & PRWL_STATE_WRITERS_WAITING))
     wake_for(s, PRWL_STATE_WRITERS_WAITING);
@@ -309,7 +317,7 @@ static void wake_writers_if_free(const prwe_seg *s) {
 
 /* cancelWait withdraws waiting slot i. It returns 0 when the slot is no
  * longer in state st (granted meanwhile, or recovered). */
-static int cancel_wait(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, uint32_t st) {
+PRWE_TEXT static int cancel_wait(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, uint32_t st) {
   if (!move(s, i, gen, st, PRWL_SLOT_FREE)) return 0;
   slot_free(s, me, i);
   /* Writers that deferred to us as the oldest must look again. */
@@ -320,7 +328,7 @@ static int cancel_wait(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen
 /* withdrawRead withdraws the wait of reader slot i, or accepts the grant
  * it was given meanwhile (*held). It fails (ENOTRECOVERABLE) if the slot
  * was recovered. */
-static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, int *held) {
+PRWE_TEXT static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, int *held) {
   for (;;) {
     *held = 0;
     if (cancel_wait(s, me, i, gen, PRWL_SLOT_WAIT_READ)) return 0;
@@ -340,7 +348,7 @@ static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, uint32_t g
  * the slice, EBADF when the segment closes, and 0 otherwise. Whenever a
  * poll interval has passed since the wait's last check, whatever woke it,
  * it runs the check. */
-static int wait_sleep(const prwe_env *env, prwe_wait *w, uint32_t *addr,
+PRWE_TEXT static int wait_sleep(const prwe_env *env, prwe_wait *w, uint32_t *addr,
                       uint32_t seq, int kind, int arg) {
   int64_t now = prwe_now();
   if (w->deadline > 0 && now >= w->deadline) return ETIMEDOUT;
@@ -372,7 +380,7 @@ static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
 /* acquireRead. Fast path: publish the read hold, then look for a writer. A
  * writer CASes the lock word before it scans the slots, so one of us sees
  * the other. */
-static int acquire_read(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+PRWE_TEXT static int acquire_read(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                         prwe_rec *r, uint32_t o) {
   uint32_t gen;
   int i = claim(s, me, env, o, PRWL_SLOT_READ, &gen);
@@ -390,14 +398,14 @@ static int acquire_read(const prwe_seg *s, const prwe_me *me, const prwe_env *en
 }
 
 /* readWait's granted closure. */
-static int read_granted(const prwe_seg *s, prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
+PRWE_TEXT static int read_granted(const prwe_seg *s, prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
   r->slot = i, r->gen = gen, r->mode = PRWE_READ, r->wait = PRWE_NONE;
   if (w->deadline != 0) st_since(s, i, prwe_now());
   return grant_result(ld32(state(s)));
 }
 
 /* readWait's giveUp closure. */
-static int read_give_up(const prwe_seg *s, const prwe_me *me, prwe_wait *w, prwe_rec *r, int i,
+PRWE_TEXT static int read_give_up(const prwe_seg *s, const prwe_me *me, prwe_wait *w, prwe_rec *r, int i,
                         uint32_t gen, int err) {
   int held;
   if (withdraw_read(s, me, i, gen, &held) != 0) return lost(r);
@@ -407,7 +415,7 @@ static int read_give_up(const prwe_seg *s, const prwe_me *me, prwe_wait *w, prwe
 }
 
 /* readWait waits in slot i (slotWaitRead, or already granted) for read. */
-static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                      prwe_rec *r, int i, uint32_t gen) {
   for (;;) {
     /* Try: nothing to wait for, but a releasing writer may have granted us
@@ -453,7 +461,7 @@ static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, 
 }
 
 /* acquireWrite */
-static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                          prwe_rec *r, uint32_t o) {
   uint32_t gen;
   int i = claim(s, me, env, o, PRWL_SLOT_WAIT_WRITE, &gen);
@@ -465,7 +473,7 @@ static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *e
  * began to wait before slot i, or -1. A writer that never waited (since 0)
  * comes after all that did. The clock is read only when another writer
  * waits. */
-static int older_writer(const prwe_seg *s, int i) {
+PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
   int64_t mine = ld_since(s, i), now = 0;
   int j;
   for (used_iter it = used(s); (j = next_used(&it)) >= 0;) {
@@ -481,7 +489,7 @@ static int older_writer(const prwe_seg *s, int i) {
 /* abortWrite gives up the writer field and the slot of a writer that
  * never drained the readers: nothing was written, so no owner-dead mark.
  * It returns 0 if the slot was recovered meanwhile. */
-static int abort_write(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen) {
+PRWE_TEXT static int abort_write(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen) {
   clear_writer(s, i, 0, 0);
   if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_FREE)) return 0;
   slot_free(s, me, i);
@@ -495,7 +503,7 @@ static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_en
 static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                          prwe_rec *r, int i, uint32_t gen, int *revoked);
 
-static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+PRWE_TEXT static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                       prwe_rec *r, int i, uint32_t gen) {
   for (;;) {
     int err = take_writer_field(s, me, env, w, r, i, gen), revoked;
@@ -514,7 +522,7 @@ static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
 
 /* queueWrite records that r's write wait stays queued in slot i (a slice
  * ended) and returns err. */
-static int queue_write(prwe_rec *r, int i, uint32_t gen, int err) {
+PRWE_TEXT static int queue_write(prwe_rec *r, int i, uint32_t gen, int err) {
   r->slot = i, r->gen = gen, r->wait = PRWE_WRITE;
   return err;
 }
@@ -522,7 +530,7 @@ static int queue_write(prwe_rec *r, int i, uint32_t gen, int err) {
 /* giveUpWrite withdraws r's write wait in slot i, which does not own the
  * writer field, and returns err (ENOTRECOVERABLE if the slot was
  * recovered). */
-static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
+PRWE_TEXT static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
                          int err) {
   if (!cancel_wait(s, me, i, gen, PRWL_SLOT_WAIT_WRITE)) return lost(r);
   r->slot = -1, r->wait = PRWE_NONE;
@@ -531,7 +539,7 @@ static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int 
 
 /* takeWriterField waits in slot i (slotWaitWrite) until it owns the writer
  * field, which blocks new readers at once. */
-static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
                              prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
   int woken = 0;
   for (;;) {
@@ -567,7 +575,7 @@ static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_en
 /* setDrainWaiting sets the drain bit for pending writer i, which sleeps on
  * drainSeq; only the owner of the writer field sets it. It returns 0 if i
  * no longer owns the field. */
-static int set_drain_waiting(const prwe_seg *s, int i) {
+PRWE_TEXT static int set_drain_waiting(const prwe_seg *s, int i) {
   for (;;) {
     uint32_t st = ld32(state(s));
     if (prwl_writer_of(st) != i) return 0;
@@ -579,7 +587,7 @@ static int set_drain_waiting(const prwe_seg *s, int i) {
 /* endDrain clears the drain bit of pending writer i, which found no reader
  * inside. The CAS races with the Go engine's revokeFieldIfStopped: exactly
  * one wins. It returns 0 if the field was revoked. */
-static int end_drain(const prwe_seg *s, int i) {
+PRWE_TEXT static int end_drain(const prwe_seg *s, int i) {
   for (;;) {
     uint32_t st = ld32(state(s));
     if (prwl_writer_of(st) != i) return 0;
@@ -591,7 +599,7 @@ static int end_drain(const prwe_seg *s, int i) {
 /* drainReaders waits, owning the writer field, for the readers inside to
  * leave. *revoked reports that the field was taken away meanwhile (our
  * process was stopped while it waited): the caller must queue again. */
-static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                          prwe_rec *r, int i, uint32_t gen, int *revoked) {
   *revoked = 0;
   /* The drain bit was never set, so nobody can revoke the field. */
@@ -627,7 +635,7 @@ static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *e
 
 /* cancelPending withdraws the wait a slice left queued for r. If the wait
  * was granted meanwhile, the grant is given back: no phantom hold. */
-static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+PRWE_TEXT static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   int i = r->slot, ok = 1;
   uint32_t gen = r->gen;
   if (r->wait == PRWE_READ) {
@@ -651,7 +659,7 @@ static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
 }
 
 /* acquireWait. o is the owner (holder) id. */
-int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
+PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
                       uint32_t o, int m, prwe_wait *w) {
   if (o == 0 || o == 0xffffffffu || (m != PRWE_READ && m != PRWE_WRITE)) return EINVAL;
   if (r->slot < 0) return m == PRWE_READ ? acquire_read(s, me, env, w, r, o)
@@ -678,7 +686,7 @@ int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
 
 /* releaseRec drops r's hold, or its queued wait. force marks a write
  * hold's data inconsistent (the owner never released it itself). */
-static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int force) {
+PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int force) {
   if (r->wait != PRWE_NONE) return cancel_pending(s, me, r);
   int i = r->slot;
   uint32_t gen = r->gen;
@@ -706,7 +714,7 @@ static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int fo
 }
 
 /* release (Release and ReleaseUnrepaired). */
-int prwe_release(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int keep_mark) {
+PRWE_TEXT int prwe_release(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int keep_mark) {
   if (r->slot < 0) return EPERM;
   /* Nothing is held while a wait is queued, but the wait must not linger:
    * releaseRec withdraws it. */
@@ -718,13 +726,13 @@ int prwe_release(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int keep_mar
 }
 
 /* Cancel */
-int prwe_cancel(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+PRWE_TEXT int prwe_cancel(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   if (r->slot < 0 || r->wait == PRWE_NONE) return EPERM;
   return cancel_pending(s, me, r);
 }
 
 /* Abandon, without the record table: the caller forgets the record. */
-int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+PRWE_TEXT int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   if (r->slot < 0) return EPERM;
   int err = release_rec(s, me, r, r->wait == PRWE_NONE && r->mode == PRWE_WRITE);
   return err == ENOTRECOVERABLE ? 0 : err;
@@ -732,7 +740,7 @@ int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
 
 /* downgrade. Still owning the writer field, become a reader, admit the
  * waiting readers, then open the field: no writer can get in between. */
-int prwe_downgrade(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+PRWE_TEXT int prwe_downgrade(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   (void)me;
   if (r->slot < 0 || r->mode != PRWE_WRITE) return EPERM;
   int i = r->slot;

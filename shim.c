@@ -35,6 +35,9 @@
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,12 +97,18 @@ static void adopt_identity(const prwi_mapping *m) {
 
 typedef struct prw_seg {
   prwe_seg e;         /* the mapping the data plane uses; fixed while live */
+  uint64_t size;      /* of the mapping */
   uint64_t dev, ino;
   uint64_t id;        /* nonzero while live, new at each reuse; records match on it */
   uint32_t refs;      /* live entries on it; under tab.mu */
   uint32_t closing;   /* set once its last entry closes: operations end with EBADF */
+  uint32_t broken;    /* its file was truncated under the data plane: EPROTO */
   struct prw_seg *next; /* in the registry, or in the pool */
+  struct prw_seg *all_next; /* every segment ever made (the SIGBUS guard walks it) */
 } prw_seg;
+
+static prw_seg *all_segs;
+static void bus_guard_install(void);
 
 #define IDX_BITS 24
 #define MAX_ENTRIES (1u << IDX_BITS)
@@ -206,10 +215,16 @@ static prw_seg *seg_get(const prwi_mapping *m) {
   prw_seg *s = tab.pool;
   if (s) {
     tab.pool = s->next;
-  } else if (!(s = calloc(1, sizeof *s))) {
+  } else if ((s = calloc(1, sizeof *s))) {
+    s->all_next = all_segs;
+    __atomic_store_n(&all_segs, s, __ATOMIC_RELEASE);
+    bus_guard_install();
+  } else {
     return NULL;
   }
   prwe_seg_init(&s->e, m->base, m->capacity, m->slot_off);
+  s->size = m->size;
+  __atomic_store_n(&s->broken, 0, __ATOMIC_RELAXED);
   s->dev = m->dev, s->ino = m->ino;
   s->refs = 1;
   __atomic_store_n(&s->closing, 0, __ATOMIC_RELAXED);
@@ -299,6 +314,90 @@ static void table_free(uint32_t idx) {
   tab.free[tab.nfree++] = idx;
   pthread_mutex_unlock(&tab.mu);
 }
+
+/* ------------------------------------------------------------------------
+ * The SIGBUS guard.
+ *
+ * A process that can write the lock's file can also truncate it; the data
+ * plane's next access beyond the new end of file then raises SIGBUS. The Go
+ * engine turns that fault into EPROTO (debug.SetPanicOnFault); so does this
+ * guard, for the C data plane. Its handler acts only on a fault raised by
+ * an instruction of the data plane (the section prw_dataplane of
+ * prw_engine.c) on an address of one of our segments: it maps an anonymous
+ * page over the faulting one, so the instruction completes on zeros, and
+ * marks the segment broken; the operation then returns EPROTO, as does
+ * every later one on that segment. Every other SIGBUS goes to the handler
+ * that was there before (the Go runtime's, or the host's). The handler is
+ * installed when the first segment is mapped. */
+
+extern char __start_prw_dataplane[] __attribute__((visibility("hidden")));
+extern char __stop_prw_dataplane[] __attribute__((visibility("hidden")));
+
+static struct sigaction bus_prev;
+static int bus_installed;
+static uintptr_t bus_page;
+
+static uintptr_t fault_pc(void *uc) {
+#if defined(__x86_64__)
+  return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+  return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.pc;
+#else
+  (void)uc;
+  return 0; /* unknown: never ours */
+#endif
+}
+
+static void bus_chain(int sig, siginfo_t *si, void *uc) {
+  if (bus_prev.sa_flags & SA_SIGINFO) {
+    if (bus_prev.sa_sigaction) {
+      bus_prev.sa_sigaction(sig, si, uc);
+      return;
+    }
+  } else if (bus_prev.sa_handler != SIG_DFL && bus_prev.sa_handler != SIG_IGN) {
+    bus_prev.sa_handler(sig);
+    return;
+  }
+  /* No handler before ours: the default action, when the faulting
+   * instruction runs again. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(sig, &dfl, NULL);
+}
+
+static void bus_handler(int sig, siginfo_t *si, void *uc) {
+  uintptr_t pc = fault_pc(uc), a = (uintptr_t)si->si_addr;
+  if (pc >= (uintptr_t)__start_prw_dataplane && pc < (uintptr_t)__stop_prw_dataplane) {
+    for (prw_seg *s = __atomic_load_n(&all_segs, __ATOMIC_ACQUIRE); s; s = s->all_next) {
+      uintptr_t b = (uintptr_t)s->e.base;
+      if (!__atomic_load_n(&s->id, __ATOMIC_ACQUIRE) || a < b || a >= b + s->size) continue;
+      void *p = (void *)(a & ~(bus_page - 1));
+      if (mmap(p, bus_page, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == p) {
+        __atomic_store_n(&s->broken, 1, __ATOMIC_RELEASE);
+        return;
+      }
+      break;
+    }
+  }
+  bus_chain(sig, si, uc);
+}
+
+/* Called with tab.mu held. */
+static void bus_guard_install(void) {
+  if (bus_installed) return;
+  bus_installed = 1;
+  bus_page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = bus_handler;
+  /* SA_ONSTACK: the signal may land on a thread of the Go runtime. */
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGBUS, &sa, &bus_prev) != 0) bus_installed = 0;
+}
+
+static inline int seg_broken(prw_seg *s) { return __atomic_load_n(&s->broken, __ATOMIC_ACQUIRE); }
 
 /* ------------------------------------------------------------------------
  * Threads and their records. */
@@ -631,7 +730,11 @@ static int hook_check(void *p, int kind, int slot) {
   return recovered;
 }
 
-static int hook_closing(void *p) { return seg_closing(((op_ctx *)p)->seg); }
+/* A wait ends when its segment closes, or breaks (see the SIGBUS guard). */
+static int hook_closing(void *p) {
+  prw_seg *s = ((op_ctx *)p)->seg;
+  return seg_closing(s) || seg_broken(s);
+}
 
 /* ------------------------------------------------------------------------
  * Load, fork and exit. */
@@ -830,11 +933,14 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
   if (!t) return ENOMEM;
   op_begin(t, s);
   int rc;
+  prw_rec *x = NULL;
   if (seg_closing(s) || !live(e, lock)) {
     rc = EBADF;
+  } else if (seg_broken(s)) {
+    rc = EPROTO;
   } else {
     const prwe_me *me = me_get();
-    prw_rec *x = rec_get(t, s);
+    x = rec_get(t, s);
     if (!x) {
       rc = ENOMEM;
     } else if (op == OP_ACQUIRE) {
@@ -847,6 +953,13 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
       rc = prwe_cancel(&s->e, me, &x->r);
     } else {
       rc = prwe_downgrade(&s->e, me, &x->r);
+    }
+    if (x && seg_broken(s)) {
+      /* The file was truncated during the operation: whatever it did, it
+       * did on zeros. The thread holds nothing that means anything. */
+      prwe_rec init = PRWE_REC_INIT;
+      x->r = init;
+      rc = EPROTO;
     }
   }
   op_end(t);
