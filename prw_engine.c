@@ -65,6 +65,14 @@ PRWE_INLINE uint64_t *since(const prwe_seg *s, int i) { return u64(s, slot(s, i,
 PRWE_INLINE uint64_t *holder(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_HOLDER)); }
 PRWE_INLINE uint64_t *bitmap_word(const prwe_seg *s, int w) { return u64(s, PRWL_OFF_BITMAP + 8 * (size_t)w); }
 
+/* LOCAL_SEG(s) points s at a copy of *s on the stack. The segment's
+ * description never changes, but every atomic access is a compiler barrier
+ * after which the fields of *s would be loaded again; a local copy that
+ * nothing else can see need not be. */
+#define LOCAL_SEG(s)             \
+  const prwe_seg local_seg_ = *s; \
+  s = &local_seg_
+
 /* since is an int64 in Go; stored here through its uint64 view. */
 PRWE_INLINE int64_t ld_since(const prwe_seg *s, int i) { return (int64_t)ld64(since(s, i)); }
 PRWE_INLINE void st_since(const prwe_seg *s, int i, int64_t v) { st64(since(s, i), (uint64_t)v); }
@@ -168,6 +176,7 @@ PRWE_TEXT void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_
  * changed the lock word before our caller loads it. */
 PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint32_t o,
                  uint32_t st, uint32_t *gen) {
+  LOCAL_SEG(s);
   int n = (int)s->capacity;
   /* Spread owners; the same owner tends to reuse its slot. */
   int start = (int)prwe_mod_capacity(s, o * 2654435761u);
@@ -198,6 +207,7 @@ PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env 
 /* free returns slot i to the pool. The owner word is cleared by CAS: a
  * recoverer that replaced it by its marker finishes the free itself. */
 PRWE_TEXT static void slot_free(const prwe_seg *s, const prwe_me *me, int i) {
+  LOCAL_SEG(s);
   __atomic_and_fetch(bitmap_word(s, i / 64), ~(UINT64_C(1) << (i % 64)), SC);
   cas64(owner(s, i), me->key, 0);
 }
@@ -210,6 +220,7 @@ PRWE_INLINE int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint
 
 /* kickDrain wakes a pending writer that waits for readers to leave. */
 PRWE_TEXT static void kick_drain(const prwe_seg *s) {
+  LOCAL_SEG(s);
   if (ld32(state(s)) & PRWL_STATE_DRAIN_WAITING) {
     __atomic_add_fetch(drain_seq(s), 1, SC);
     futex_wake_n(drain_seq(s), 1);
@@ -254,6 +265,7 @@ PRWE_INLINE int next_used(used_iter *it) {
 
 /* anyReader: some slot holds read or was granted it. */
 PRWE_TEXT static int any_reader(const prwe_seg *s) {
+  LOCAL_SEG(s);
   int i;
   for (used_iter it = used(s); (i = next_used(&it)) >= 0;)
     if (is_reader(slot_state(s, i))) return 1;
@@ -263,6 +275,7 @@ PRWE_TEXT static int any_reader(const prwe_seg *s) {
 /* handOffReaders grants read to every waiting reader. Only the owner of
  * the writer field calls it. */
 PRWE_TEXT static void hand_off_readers(const prwe_seg *s) {
+  LOCAL_SEG(s);
   int i;
   for (used_iter it = used(s); (i = next_used(&it)) >= 0;) {
     uint64_t c = ld64(ctl(s, i));
@@ -275,6 +288,7 @@ PRWE_TEXT static void hand_off_readers(const prwe_seg *s) {
  * setting or clearing the owner-dead flag, and wakes the sleepers. It
  * returns 0 if idx did not own it. */
 PRWE_TEXT static int clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead) {
+  LOCAL_SEG(s);
   for (;;) {
     uint32_t old = ld32(state(s));
     if (prwl_writer_of(old) != idx) return 0;
@@ -382,6 +396,7 @@ static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
  * the other. */
 PRWE_TEXT static int acquire_read(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                         prwe_rec *r, uint32_t o) {
+  LOCAL_SEG(s);
   uint32_t gen;
   int i = claim(s, me, env, o, PRWL_SLOT_READ, &gen);
   if (i < 0) return EAGAIN;
@@ -474,6 +489,7 @@ PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const p
  * comes after all that did. The clock is read only when another writer
  * waits. */
 PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
+  LOCAL_SEG(s);
   int64_t mine = ld_since(s, i), now = 0;
   int j;
   for (used_iter it = used(s); (j = next_used(&it)) >= 0;) {
@@ -687,6 +703,7 @@ PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe
 /* releaseRec drops r's hold, or its queued wait. force marks a write
  * hold's data inconsistent (the owner never released it itself). */
 PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int force) {
+  LOCAL_SEG(s);
   if (r->wait != PRWE_NONE) return cancel_pending(s, me, r);
   int i = r->slot;
   uint32_t gen = r->gen;
