@@ -453,25 +453,56 @@ static void abandon_recs(prw_thr *t, prw_seg *s, const prwe_me *me) {
     }
 }
 
-/* thr_exit ends the holds of an exiting thread: its tid may be given to a
- * new thread, which must not inherit them, and nobody can release them any
- * more. A write hold leaves the lock owner-dead, as a dead process's does. */
-static void thr_exit(void *p) {
-  prw_thr *t = p;
-  pthread_mutex_lock(&thr_mu);
-  abandon_recs(t, NULL, me_get());
-  for (prw_thr **q = &thr_list; *q; q = &(*q)->next)
-    if (*q == t) {
-      *q = t->next;
-      break;
-    }
-  pthread_mutex_unlock(&thr_mu);
+static void thr_free(prw_thr *t) {
   for (prw_recs *b = t->recs.next; b;) {
     prw_recs *n = b->next;
     free(b);
     b = n;
   }
   free(t);
+}
+
+/* Threads that exited, whose holds still have to end. A thread's holds die
+ * with it (a write hold leaves the lock owner-dead, as a dead process's
+ * does), and nobody else can release them. The exiting thread only queues
+ * its descriptor (thr_exit, the destructor of thr_key); the process's next
+ * call into the data plane, from any thread, ends them (reap_dead), and so
+ * does a waiter at its next check. So they end at a point of the caller's
+ * program, as the documentation says, not somewhere during the exit. */
+static prw_thr *thr_dead;
+static int dead_pending;
+
+static void thr_exit(void *p) {
+  prw_thr *t = p;
+  pthread_mutex_lock(&thr_mu);
+  for (prw_thr **q = &thr_list; *q; q = &(*q)->next)
+    if (*q == t) {
+      *q = t->next;
+      break;
+    }
+  t->next = thr_dead;
+  thr_dead = t;
+  __atomic_store_n(&dead_pending, 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&thr_mu);
+}
+
+static void reap_dead_slow(void) {
+  const prwe_me *me = me_get();
+  pthread_mutex_lock(&thr_mu);
+  prw_thr *dead = thr_dead;
+  thr_dead = NULL;
+  __atomic_store_n(&dead_pending, 0, __ATOMIC_RELAXED);
+  for (prw_thr *t = dead; t; t = t->next) abandon_recs(t, NULL, me);
+  pthread_mutex_unlock(&thr_mu);
+  for (prw_thr *t = dead; t;) {
+    prw_thr *n = t->next;
+    thr_free(t);
+    t = n;
+  }
+}
+
+static inline void reap_dead(void) {
+  if (__builtin_expect(__atomic_load_n(&dead_pending, __ATOMIC_ACQUIRE), 0)) reap_dead_slow();
 }
 
 static prw_thr *thr_new(void) {
@@ -566,7 +597,10 @@ static inline int seg_closing(prw_seg *s) { return __atomic_load_n(&s->closing, 
  * before deadline (>0), leaving s as it is. */
 static int seg_quiesce(prw_seg *s, int64_t deadline) {
   __atomic_store_n(&s->closing, 1, __ATOMIC_SEQ_CST);
-  if (!prw_fence) syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  if (prw_fence)
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with the fence of op_begin */
+  else
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   for (;;) {
     pthread_mutex_lock(&thr_mu);
     int busy = 0;
@@ -580,6 +614,7 @@ static int seg_quiesce(prw_seg *s, int64_t deadline) {
   }
   const prwe_me *me = me_get();
   for (prw_thr *t = thr_list; t; t = t->next) abandon_recs(t, s, me);
+  for (prw_thr *t = thr_dead; t; t = t->next) abandon_recs(t, s, me);
   pthread_mutex_unlock(&thr_mu);
   return 0;
 }
@@ -730,9 +765,12 @@ static int hook_check(void *p, int kind, int slot) {
   return recovered;
 }
 
-/* A wait ends when its segment closes, or breaks (see the SIGBUS guard). */
+/* A wait ends when its segment closes, or breaks (see the SIGBUS guard).
+ * Between its sleeps it also ends the holds of exited threads: one of them
+ * may be what it waits for. */
 static int hook_closing(void *p) {
   prw_seg *s = ((op_ctx *)p)->seg;
+  reap_dead();
   return seg_closing(s) || seg_broken(s);
 }
 
@@ -770,16 +808,16 @@ static void prw_on_child(void) {
   prw_thr *self = thr_cur;
   for (prw_thr *t = thr_list; t;) {
     prw_thr *n = t->next;
-    if (t != self) {
-      for (prw_recs *b = t->recs.next; b;) {
-        prw_recs *bn = b->next;
-        free(b);
-        b = bn;
-      }
-      free(t);
-    }
+    if (t != self) thr_free(t);
     t = n;
   }
+  for (prw_thr *t = thr_dead; t;) {
+    prw_thr *n = t->next;
+    thr_free(t);
+    t = n;
+  }
+  thr_dead = NULL;
+  dead_pending = 0;
   thr_list = self;
   if (self) {
     self->next = NULL;
@@ -931,6 +969,7 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
   prw_seg *s = e->seg;
   prw_thr *t = thr_get();
   if (!t) return ENOMEM;
+  reap_dead();
   op_begin(t, s);
   int rc;
   prw_rec *x = NULL;
