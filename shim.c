@@ -427,11 +427,12 @@ static pthread_mutex_t thr_mu = PTHREAD_MUTEX_INITIALIZER;
 static prw_thr *thr_list;
 static pthread_key_t thr_key;
 
-/* The calling thread's descriptor. The access goes through __tls_get_addr
- * (~10 instructions). Keep it that way: initial-exec TLS, or TLSDESC
- * (-mtls-dialect=gnu2), which glibc backs with static TLS when it can, would
- * eat into the static TLS that each private copy of the library needs for
- * its Go runtime (see prw_fork.c). */
+/* The calling thread's descriptor. The access goes through __tls_get_addr.
+ * Keep it that way: initial-exec TLS, or TLSDESC (-mtls-dialect=gnu2), which
+ * glibc backs with static TLS when it can, would eat into the static TLS
+ * that each private copy of the library needs for its Go runtime, and so
+ * lower the number of copies (fork generations) one process can load before
+ * dlopen fails (see prw_fork.c). */
 static __thread prw_thr *thr_cur;
 
 /* rec_live: x belongs to a live segment (a record goes stale when its

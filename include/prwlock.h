@@ -97,6 +97,7 @@
 #ifndef PRWLOCK_H
 #define PRWLOCK_H
 
+#include <errno.h>  /* the return codes: EOWNERDEAD, EDEADLK, ETIMEDOUT... */
 #include <stddef.h> /* size_t */
 #include <stdint.h> /* int64_t, uint32_t, uint64_t */
 

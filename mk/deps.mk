@@ -1,10 +1,18 @@
-# Install what a fresh machine lacks: Debian build tools and Go modules.
-DEB_TOOLS := gcc:gcc g++:g++ cmake:cmake pkg-config:pkg-config make:make
+# Install what a fresh Debian machine lacks: build tools and python3-venv from
+# Debian (apt-get, with sudo when not root), and the Go modules. Go itself is
+# not a Debian package here (Debian 12's golang-go is older than go.mod asks
+# for): install a release from go.dev/dl and put its bin/ on PATH; deps-go
+# says so when it is missing or too old.
+DEB_TOOLS := gcc:gcc g++:g++ cmake:cmake pkg-config:pkg-config make:make python3:python3
+GO_MIN := $(shell sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' $(ROOT)/go.mod)
 .PHONY: deps deps-debian deps-go
 deps: deps-debian deps-go
 
 deps-debian:
 	@missing=""; for t in $(DEB_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	  missing="$$missing python3-venv"; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -12,4 +20,11 @@ deps-debian:
 	fi
 
 deps-go:
+	@if ! command -v $(GO) >/dev/null 2>&1; then \
+	  echo "prwlock needs Go >= $(GO_MIN) (go.mod): install a release from go.dev/dl and put its bin/ on PATH" >&2; exit 1; \
+	fi; \
+	have=$$($(GO) env GOVERSION | sed 's/^go//'); \
+	if [ "$$(printf '%s\n%s\n' "$(GO_MIN)" "$$have" | sort -V | head -1)" != "$(GO_MIN)" ]; then \
+	  echo "prwlock needs Go >= $(GO_MIN) (go.mod), found $$have at $$(command -v $(GO)): install a newer release from go.dev/dl" >&2; exit 1; \
+	fi
 	@$(GO) mod download

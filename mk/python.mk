@@ -25,4 +25,5 @@ python-dev: $(PY_STAMP)
 
 # The library is built by mk/c.mk's rule for $(BUILD)/libprwlock.so.
 test-python: $(PY_STAMP) $(BUILD)/libprwlock.so
-	cd $(ROOT) && env -u PRWLOCK_LIBRARY $(PY) -m pytest -n $(PYTEST_WORKERS) tests/python
+	cd $(ROOT) && env -u PRWLOCK_LIBRARY $(PY) -m pytest -n $(PYTEST_WORKERS) \
+	  -o tmp_path_retention_policy=failed tests/python

@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
   alarm(200);
   char name[128], shm[256], self[4096], iters[16];
   t_name(name, sizeof name, "xlang");
-  snprintf(shm, sizeof shm, "/tmp/prwlock-xlang-%d", (int)getpid());
+  snprintf(shm, sizeof shm, "%s/prwlock-xlang-%d", t_tmpdir(), (int)getpid());
   snprintf(iters, sizeof iters, "%d", ITERS);
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   REQUIRE(n > 0);

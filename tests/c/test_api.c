@@ -154,7 +154,7 @@ static void test_open_unlink(void) {
   EXPECT_RC(prw_close(a), 0);
 
   /* Default mode 0600, path names, and files that are not locks. */
-  snprintf(path, sizeof path, "/tmp/prwlock-ctest-%d", (int)getpid());
+  snprintf(path, sizeof path, "%s/prwlock-ctest-%d", t_tmpdir(), (int)getpid());
   EXPECT_RC(prw_open(path, PRW_CREATE, 0, &a), 0);
   CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
   n = sizeof other;

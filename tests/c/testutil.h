@@ -83,6 +83,13 @@ static inline void t_sleep_ms(int ms) {
 
 static inline uint32_t t_gettid(void) { return (uint32_t)syscall(SYS_gettid); }
 
+/* t_tmpdir: where tests put their files, TMPDIR or /tmp. `make test` gives
+ * each run a TMPDIR of its own and checks what is left in it. */
+static inline const char *t_tmpdir(void) {
+  const char *d = getenv("TMPDIR");
+  return d && d[0] == '/' ? d : "/tmp";
+}
+
 /* t_name: a bare lock name unique to this process and call. */
 static inline const char *t_name(char *buf, size_t n, const char *tag) {
   static int seq;
@@ -240,7 +247,7 @@ static inline void t_kill(t_helper *h) {
  * T_OTHER_UID runs this program through setpriv, with no groups. The repo
  * may live under a directory that user cannot enter, so t_asuser_setup
  * copies this program and the library it loaded into a fresh 0755
- * directory under /tmp, and t_spawn_asuser runs the copies from there. */
+ * directory under t_tmpdir(), and t_spawn_asuser runs the copies from there. */
 #define T_OTHER_UID 65534
 #define T_SETPRIV "/usr/bin/setpriv"
 
@@ -267,11 +274,31 @@ static inline int t_copy_file(const char *src, const char *dst, mode_t mode) {
   return ok ? 0 : -1;
 }
 
+/* With T_PROBE_ENV set, a program that includes this header prints
+ * "probe UID" and exits before main: t_asuser_setup runs it so to learn
+ * whether the other user can run the copies at all (exec, and load the
+ * library, which the loader does before this runs). */
+#define T_PROBE_ENV "PRW_T_PROBE"
+__attribute__((constructor)) static void t_probe_answer(void) {
+  if (getenv(T_PROBE_ENV)) {
+    printf("probe %d\n", (int)getuid());
+    fflush(stdout);
+    _exit(0);
+  }
+}
+
+static inline void t_asuser_cleanup(t_asuser *a);
+static inline void t_spawn_asuser(t_helper *h, t_asuser *a, ...);
+
 /* t_asuser_setup prepares a; returns 0, or -1 with the reason printed when
- * the test must be skipped (not root, or no setpriv). */
+ * the test must be skipped: not root, no setpriv, or the other user cannot
+ * run the copies (say /tmp is mounted noexec). It never fails the test for
+ * what the machine lacks. */
 static inline int t_asuser_setup(t_asuser *a, const char *what) {
-  char self[4096];
+  char self[4096], reply[64], want[64];
+  const char *why = NULL;
   Dl_info info;
+  memset(a, 0, sizeof *a);
   if (geteuid() != 0 || access(T_SETPRIV, X_OK) != 0) {
     printf("%s: skipped (needs root and %s)\n", what, T_SETPRIV);
     return -1;
@@ -280,17 +307,39 @@ static inline int t_asuser_setup(t_asuser *a, const char *what) {
   REQUIRE(n > 0);
   self[n] = 0;
   REQUIRE(dladdr((void *)prw_version, &info) != 0 && info.dli_fname != NULL);
-  snprintf(a->dir, sizeof a->dir, "/tmp/prwlock-asuser-XXXXXX");
-  REQUIRE(mkdtemp(a->dir) != NULL && chmod(a->dir, 0755) == 0);
+  snprintf(a->dir, sizeof a->dir, "%s/prwlock-asuser-XXXXXX", t_tmpdir());
+  if (mkdtemp(a->dir) == NULL) {
+    a->dir[0] = 0;
+    why = "cannot make a directory in the temporary directory";
+  }
   snprintf(a->prog, sizeof a->prog, "%s/prog", a->dir);
   /* Named after the SONAME, which is what the program asks the loader for. */
   snprintf(a->lib, sizeof a->lib, "%s/libprwlock.so.1", a->dir);
-  REQUIRE(t_copy_file(self, a->prog, 0755) == 0);
-  REQUIRE(t_copy_file(info.dli_fname, a->lib, 0644) == 0);
+  if (!why && (chmod(a->dir, 0755) != 0 || t_copy_file(self, a->prog, 0755) != 0 ||
+               t_copy_file(info.dli_fname, a->lib, 0644) != 0))
+    why = "cannot copy the program and the library to the temporary directory";
+  if (!why) {
+    t_helper h;
+    REQUIRE(setenv(T_PROBE_ENV, "1", 1) == 0);
+    t_spawn_asuser(&h, a, NULL);
+    unsetenv(T_PROBE_ENV);
+    int got = t_line(&h, reply, sizeof reply, 20000);
+    t_wait(&h, 10000);
+    snprintf(want, sizeof want, "probe %d", T_OTHER_UID);
+    if (got != 0 || strcmp(reply, want) != 0)
+      why = "uid 65534 cannot run a copy of the program from the temporary directory "
+            "(not searchable by that user, or mounted noexec?)";
+  }
+  if (why) {
+    printf("%s: skipped (%s)\n", what, why);
+    t_asuser_cleanup(a);
+    return -1;
+  }
   return 0;
 }
 
 static inline void t_asuser_cleanup(t_asuser *a) {
+  if (!a->dir[0]) return;
   unlink(a->prog);
   unlink(a->lib);
   rmdir(a->dir);

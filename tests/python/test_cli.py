@@ -7,6 +7,7 @@ import os
 
 import subprocess
 import sys
+import threading
 
 from conftest import child_env
 from prwlock import RWLock
@@ -44,3 +45,33 @@ def test_list_inspect_unlink(lock_name):
 def test_usage_error():
     r = cli()
     assert r.returncode == 2
+
+
+def test_inspect_counts_other_processes_in_plain_words(lock_name):
+    """The inspector attaches to look; it does not count itself."""
+    lock = RWLock(lock_name)
+    lock.acquire_write()
+    try:
+        r = cli("inspect", lock_name)
+        assert r.returncode == 0, r.stderr
+        assert "1 other process attached" in r.stdout, r.stdout
+        assert "thread %d (holding)" % threading.get_native_id() in r.stdout, r.stdout
+        assert "0 readers, 0 writers" in r.stdout and "0 dead holders" in r.stdout
+        data = json.loads(cli("inspect", "--json", lock_name).stdout)
+        assert data["stats"]["attached"] == 1
+        (row,) = [e for e in json.loads(cli("list", "--json").stdout) if e["name"] == lock_name]
+        assert row["attached"] == 1
+    finally:
+        lock.release()
+        lock.close()
+    r = cli("inspect", lock_name)
+    assert "no other process attached" in r.stdout, r.stdout
+    RWLock.unlink(lock_name)
+
+
+def test_go_holds_show_as_go_not_as_a_tid():
+    from prwlock.__main__ import _thread
+
+    assert _thread(4242) == "4242"
+    assert _thread(0x80000001) == "Go#1"
+    assert _thread(0x80000000 | 77) == "Go#77"

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 import prwlock
-from prwlock import LockClosedError, LockNotFoundError, LockPermissionError, NotHeldError, PrwlockError, RWLock
+from prwlock import InvalidNameError, LockClosedError, LockNotFoundError, LockPermissionError, NotHeldError, PrwlockError, RWLock
 from prwlock._lock import _restore
 
 from conftest import SHM
@@ -44,13 +44,13 @@ BAD_NAMES = {
 @pytest.mark.parametrize("create", [True, False])
 @pytest.mark.parametrize("what", sorted(BAD_NAMES))
 def test_bad_names(what, create):
+    """Every bad name gets one exception: InvalidNameError, a ValueError and an OSError(EINVAL)."""
     name = BAD_NAMES[what]
-    with pytest.raises((ValueError, OSError)) as info:
-        RWLock(name, create=create)
-    if isinstance(info.value, OSError):
-        assert info.value.errno == errno.EINVAL, info.value
-    with pytest.raises((ValueError, OSError)):
-        RWLock.unlink(name)
+    for call in (lambda: RWLock(name, create=create), lambda: RWLock.unlink(name)):
+        with pytest.raises(InvalidNameError) as info:
+            call()
+        assert isinstance(info.value, ValueError) and isinstance(info.value, OSError)
+        assert info.value.errno == errno.EINVAL and info.value.filename == name, info.value
     # Nothing was created where the name would have put a lock (other
     # workers create locks in /dev/shm meanwhile, so look only there).
     if "\0" not in name and len(name) < 255:
@@ -137,6 +137,24 @@ def test_truncated_oversized_and_random_tokens(lock):
             # A mutation that still names this very file is fine.
             assert other.path == lock.path, tok[:80]
             other.close()
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_pickling_a_closed_lock_fails_in_the_parent(named, lock_name):
+    lk = RWLock(lock_name if named else None)
+    lk.close()
+    with pytest.raises(LockClosedError, match="cannot pickle a closed lock") as info:
+        pickle.dumps(lk)
+    assert info.value.filename == lk.name
+    if named:
+        RWLock.unlink(lock_name)
+
+
+@pytest.mark.parametrize("mode, exc", [(0o1777, ValueError), (-1, ValueError), ("0600", TypeError)])
+def test_bad_modes(mode, exc, lock_name):
+    with pytest.raises(exc):
+        RWLock(lock_name, mode=mode)
+    assert not os.path.lexists(os.path.join(SHM, "prwlock." + lock_name))
 
 
 def test_tampered_pickle(lock):

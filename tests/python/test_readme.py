@@ -1,67 +1,90 @@
-"""The seed README's examples (prwlock 0.4.1), run as written."""
+"""The documentation's Python snippets and prwlock 0.4.1-style programs, run as written.
+
+``compat041/`` holds programs written the way prwlock 0.4.1's documentation
+taught: the bare constructor, a lock handed to Pool workers, the context
+managers. The README snippets are read from README.md and python/README.md
+at test time, so a snippet that stops working fails here.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import List, Tuple
 
 import pytest
 
-from conftest import ROOT, child_env
+from conftest import ROOT, START_METHODS, child_env
 
-README = Path(os.environ.get("PRWLOCK_SEED_README", ROOT.parent / "shared" / "seed" / "prwlock-0.4.1-README.rst"))
-
-
-def python_blocks():
-    assert README.is_file(), "seed README not found at %s (set PRWLOCK_SEED_README)" % README
-    text = README.read_text()
-    blocks = []
-    for m in re.finditer(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text):
-        code = "\n".join(line[4:] for line in m.group(1).splitlines())
-        blocks.append(code.strip() + "\n")
-    assert len(blocks) == 3, blocks
-    return blocks
+COMPAT = Path(__file__).resolve().parent / "compat041"
+READMES = [ROOT / "README.md", ROOT / "python" / "README.md"]
+# The snippets share the lock name "jobs" with the C snippet (see
+# tests/consumer/run_readme.sh): its file is removed after them unless it
+# existed before.
+JOBS = Path("/dev/shm/prwlock.jobs")
 
 
-def run(code: str, tmp_path: Path, timeout: float = 90):
-    script = tmp_path / "example.py"
-    script.write_text(code)
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env=child_env(), timeout=timeout, cwd=str(tmp_path))
+def run(args: List[str], cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True,
+                          env=child_env(), timeout=timeout, cwd=str(cwd))
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])
-def test_example_as_written(index, tmp_path):
-    code = python_blocks()[index]
-    r = run(code, tmp_path)
+def readme_snippets() -> List[Tuple[str, str]]:
+    out = []
+    for readme in READMES:
+        blocks = re.findall(r"^```python\n(.*?)^```", readme.read_text(), re.M | re.S)
+        assert blocks, "no Python snippet in %s" % readme
+        out += [("%s #%d" % (readme.relative_to(ROOT), i + 1), b) for i, b in enumerate(blocks)]
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_readme_snippets_as_written(tmp_path):
+    # One test for all snippets: they share a lock name, so they must not run
+    # side by side (pytest-xdist), nor beside another checkout's run of them
+    # on this machine (the flock on /dev/shm, which the C snippet's test
+    # takes too).
+    fd = os.open("/dev/shm", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    existed = JOBS.exists()
+    try:
+        for where, code in readme_snippets():
+            script = tmp_path / "snippet.py"
+            script.write_text(code)
+            r = run([str(script)], tmp_path)
+            assert r.returncode == 0, "%s failed:\n%s\n%s" % (where, code, r.stderr)
+            assert "Traceback" not in r.stderr, (where, r.stderr)
+    finally:
+        if not existed and JOBS.exists():
+            JOBS.unlink()
+        os.close(fd)
+
+
+def test_compat_create(tmp_path):
+    r = run([str(COMPAT / "create.py")], tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "Traceback" not in r.stderr and "Error" not in r.stderr, r.stderr
-    if index == 2:
-        assert r.stdout.splitlines() == ["Reading data", "Writing data"]
+    assert r.stdout.split() == ["RWLock"]
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_pool_example_runs_to_completion(method, tmp_path):
-    """The Pool example with its 20 children, waited for, under each start method."""
-    code = python_blocks()[1]
-    # Only the scaffolding a spawn/forkserver program needs is added; the
-    # example's own lines are untouched.
-    head, sep, tail = code.partition("r = RWLock()")
-    assert sep
-    body = "\n".join("    " + line for line in (sep + tail).splitlines())
-    program = (
-        head
-        + "if __name__ == '__main__':\n"
-        + "    import multiprocessing; multiprocessing.set_start_method(%r)\n" % method
-        + body
-        + "\n    pool.close()\n    pool.join()\n"
-    )
-    r = run(program, tmp_path)
+def test_compat_context_managers(tmp_path):
+    r = run([str(COMPAT / "context.py")], tmp_path)
     assert r.returncode == 0, r.stderr
-    # Children write to one pipe, so their lines may interleave: count phrases.
-    assert r.stdout.count("Releasing lock") == 40, r.stdout[-2000:]
-    assert r.stdout.count("Acquiring read lock") == 40
+    assert r.stdout.splitlines() == ["inside the reader lock", "inside the writer lock"]
+    assert not r.stderr, r.stderr
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("method", START_METHODS)
+def test_compat_pool(method, tmp_path):
+    """The lock, pickled into 10 Pool workers, under every start method (0.4.1: fork only)."""
+    r = run([str(COMPAT / "pool.py"), method], tmp_path, timeout=110)
+    assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr, r.stderr
+    # Workers write to one pipe, so their lines may interleave: count phrases.
+    assert r.stdout.count("got the read lock") == 20, r.stdout[-2000:]
+    assert r.stdout.count("giving it back") == 20
+    assert r.stdout.splitlines()[-1] == "rounds 20"

@@ -19,6 +19,7 @@ from __future__ import annotations
 from ._errors import (
     DeadlockError,
     HoldLostError,
+    InvalidNameError,
     LibraryLoadError,
     LockClosedError,
     LockExistsError,
@@ -74,6 +75,7 @@ __all__ = [
     "DeadlockError",
     "HoldLostError",
     "Holder",
+    "InvalidNameError",
     "LibraryLoadError",
     "LockClosedError",
     "LockExistsError",

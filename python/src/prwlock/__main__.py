@@ -28,8 +28,31 @@ def _open(name: str, multiuser: bool = False) -> RWLock:
     return RWLock(name, create=False, multiuser=multiuser)
 
 
+#: Owners with this bit set are not threads: the Go package makes them up for
+#: its sync.RWMutex-style methods (lock/api.go, syntheticOwnerBit).
+GO_OWNER_BIT = 1 << 31
+
+
+def _thread(tid: int) -> str:
+    """A holder's thread as a person reads it: the kernel tid, or Go#N for a Go hold."""
+    if tid & GO_OWNER_BIT:
+        return "Go#%d" % (tid & ~GO_OWNER_BIT)
+    return str(tid)
+
+
+def _others(attached: int) -> int:
+    """Processes attached besides this command, which attaches to look."""
+    return max(0, attached - 1)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return "%d %s" % (n, one if n == 1 else many)
+
+
 def _stats_dict(lock: RWLock) -> Dict[str, Any]:
-    return dict(lock.stats()._asdict())
+    out = dict(lock.stats()._asdict())
+    out["attached"] = _others(out["attached"])
+    return out
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -60,7 +83,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if "error" in r:
             table.append((r["name"], "-", "-", "-", "-", "-", "-", "error: " + r["error"]))
             continue
-        writer = "%d/%d" % (r["writer_pid"], r["writer_tid"]) if r["writer_pid"] else "-"
+        writer = "%d/%s" % (r["writer_pid"], _thread(r["writer_tid"])) if r["writer_pid"] else "-"
         state = "OWNER DIED" if r["owner_dead"] else "ok"
         table.append(
             (
@@ -105,6 +128,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         st = lock.stats()
         holders = lock.holders()
         path = lock.path
+    st = st._replace(attached=_others(st.attached))
     now = time.monotonic()
     if args.json:
         out = {
@@ -118,14 +142,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     print("lock      %s (%s)" % (args.name, path))
     if st.writer_pid:
-        writer = "pid %d tid %d (%s)" % (st.writer_pid, st.writer_tid, "holding" if st.writer_active else "draining readers")
+        writer = "pid %d thread %s (%s)" % (
+            st.writer_pid, _thread(st.writer_tid), "holding" if st.writer_active else "draining readers"
+        )
     else:
         writer = "none"
     print("readers   %d" % st.readers)
     print("writer    %s" % writer)
-    print("waiting   %d readers, %d writers" % (st.waiting_readers, st.waiting_writers))
-    print("slots     %d of %d used; %d processes attached" % (st.used_slots, st.capacity, st.attached))
-    print("recovered %d dead holders; %d writers died holding it" % (st.recoveries, st.owner_deaths))
+    print("waiting   %s, %s" % (_plural(st.waiting_readers, "reader", "readers"),
+                                  _plural(st.waiting_writers, "writer", "writers")))
+    attached = _plural(st.attached, "other process", "other processes") if st.attached else "no other process"
+    print("slots     %d of %d used; %s attached" % (st.used_slots, st.capacity, attached))
+    print("recovered %s; %s" % (_plural(st.recoveries, "dead holder", "dead holders"),
+                                _plural(st.owner_deaths, "writer died", "writers died") + " holding it"))
     if st.owner_dead:
         print("STATE     OWNER DIED: a writer died holding it; data may be inconsistent")
     print()
@@ -137,7 +166,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         table.append(
             (
                 str(h.pid),
-                str(h.tid),
+                _thread(h.tid),
                 h.mode,
                 "waiting" if h.waiting else "holding",
                 str(h.count) if h.mode == "read" and not h.waiting else "-",
@@ -166,7 +195,11 @@ _MULTIUSER_HELP = (
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m prwlock", description="Inspect and manage prwlock locks."
+        prog="python -m prwlock",
+        description="Inspect and manage prwlock locks.",
+        epilog="TID is the holder's kernel thread id; holds taken through the Go package's "
+        "RWMutex-style methods belong to no thread and show as Go#N. Attached counts do not "
+        "include this command, which attaches to the lock to look at it.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list the locks in %s with their state" % SHM_DIR)

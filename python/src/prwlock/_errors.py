@@ -88,6 +88,17 @@ class HoldLostError(PrwlockError):
     """
 
 
+class InvalidNameError(PrwlockError, ValueError):
+    """The lock name is not allowed (``EINVAL``).
+
+    Refused: an empty name, a NUL byte, a ``.`` or ``..`` component, a
+    trailing ``/``, a bare name longer than the system allows, a path longer
+    than ``PATH_MAX``. It is a :class:`ValueError` (what an empty name always
+    raised) and an :class:`OSError` with ``errno == EINVAL`` (what the
+    library reports), so either ``except`` clause catches every bad name.
+    """
+
+
 class LibraryLoadError(OSError):
     """``libprwlock.so`` could not be found or loaded.
 

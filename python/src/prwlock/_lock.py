@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, U
 
 from . import _lib, _owner
 from ._errors import (
+    InvalidNameError,
     LockClosedError,
     LockTimeoutError,
     OwnerDiedWarning,
@@ -253,15 +254,34 @@ class _hybridmethod:
         return self.inst_fn.__get__(obj, objtype)
 
 
+def _name_bytes(name: Union[str, "os.PathLike[str]"]) -> bytes:
+    raw = os.fsencode(name)
+    if not raw or b"\0" in raw:
+        raise _name_error(os.fsdecode(raw))
+    return raw
+
+
+def _name_error(name: str) -> InvalidNameError:
+    return InvalidNameError(
+        _errno.EINVAL,
+        "not a valid lock name (empty, a NUL byte, a '.' or '..' component, "
+        "a trailing '/', or too long)",
+        name,
+    )
+
+
 def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
     """Remove the named lock *name*. Processes that have it open keep using it.
 
     :param name: a bare name (``/dev/shm/prwlock.<name>``) or a path.
     :raises LockNotFoundError: there is no such lock.
     :raises LockPermissionError: the file is another user's (other than root's).
+    :raises InvalidNameError: *name* is not a valid lock name.
     """
-    raw = os.fsencode(name)
+    raw = _name_bytes(name)
     err = _lib.get().unlink(raw)
+    if err == _errno.EINVAL:
+        raise _name_error(os.fsdecode(raw))
     if err:
         raise _owner.explain(error_for(err, os.fsdecode(raw)), raw, unlink=True)
 
@@ -340,6 +360,10 @@ class RWLock:
     :raises LockPermissionError: (a :class:`PermissionError`) the file's mode
         denies access, or the ownership check above refused it.
     :raises LockExistsError: it exists and *exclusive* is true.
+    :raises InvalidNameError: *name* is not a valid lock name (a
+        :class:`ValueError` and an :class:`OSError` with ``EINVAL``).
+    :raises ValueError: *mode* is not within ``0o000..0o777``.
+    :raises TypeError: *mode* is not an int.
     :raises PrwlockError: the file is not a prwlock (``EPROTO``), or another
         error of the library.
     :raises LibraryLoadError: ``libprwlock.so`` could not be loaded.
@@ -382,9 +406,12 @@ class RWLock:
             op: Callable[[_lib.Library], int] = lambda l: l.create(ctypes.byref(out))
             self._name: Optional[str] = None
         else:
-            raw = os.fsencode(name)
-            if not raw or b"\0" in raw:
-                raise ValueError("invalid lock name %r" % (name,))
+            raw = _name_bytes(name)
+            # Checked here so that EINVAL from the library means the name.
+            if isinstance(mode, bool) or not isinstance(mode, int):
+                raise TypeError("mode must be an int, not %r" % (mode,))
+            if not 0 <= mode <= 0o777:
+                raise ValueError("mode must be within 0o000..0o777, not %#o" % mode)
             if create and mode & 0o022 and not multiuser:
                 raise ValueError(
                     "mode %#o lets users other than the owner write the lock; "
@@ -395,6 +422,8 @@ class RWLock:
             op = lambda l: l.open(raw, flags, mode, ctypes.byref(out))
             self._name = os.fsdecode(raw)
         err = op(lib)
+        if err == _errno.EINVAL and self._name is not None:
+            raise _name_error(self._name)
         if err:
             raise _owner.explain(error_for(err, self._name), self._name or "", multiuser)
         self._adopt(lib, out)
@@ -793,6 +822,10 @@ class RWLock:
     def __reduce__(self) -> Tuple[Any, ...]:
         # Pickle the token, never a descriptor: it works with every start
         # method and in unrelated processes, as long as the lock exists.
+        # A closed lock may be gone (an anonymous one is removed with its
+        # last user): refuse here, not in a child that cannot attach.
+        if self._closed:
+            raise LockClosedError(_errno.EBADF, "cannot pickle a closed lock", self.name)
         return (_restore, (self._token_bytes(), self._name))
 
     def _token_bytes(self) -> bytes:
