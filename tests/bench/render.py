@@ -81,7 +81,7 @@ def pairs_md(p):
                      fratio(r.get("ratio")) + (" vs %s" % n(r["baseline"]) if r.get("baseline") else ""), extra])
     return ("### Uncontended acquire+release pair (ns)\n\nMedian over repetitions (min–max). Ratio: each "
             "repetition's figure over the baseline's in the same repetition. C `crossing` is one call of "
-            "`prw_is_anonymous`: a round trip into Go that does no lock work.\n\n"
+            "`prw_is_anonymous`, answered from the handle in C: the price of a call into the library.\n\n"
             + table(["lang", "implementation", "mode", "ns per pair", "ratio to baseline", "ratio to glibc prefer-writer"], rows))
 
 
