@@ -135,7 +135,9 @@ func (g *Seg) Held(o uint32) int {
 func Checks() int { return int(C.prwt_check_calls()) }
 
 // ModCapacity is the engine's x % capacity.
-func ModCapacity(capacity, x uint32) uint32 { return uint32(C.prwt_mod(C.uint32_t(capacity), C.uint32_t(x))) }
+func ModCapacity(capacity, x uint32) uint32 {
+	return uint32(C.prwt_mod(C.uint32_t(capacity), C.uint32_t(x)))
+}
 
 // Now is the C engine's clock.
 func Now() int64 { return int64(C.prwe_now()) }
