@@ -1067,11 +1067,20 @@ int prw_downgrade(prw_lock *lock) {
 
 /* Inspection goes to the backend. */
 
+/* inspect_bind is bind for the inspection calls: a segment whose file was
+ * truncated under the data plane is EPROTO for them too, whatever the
+ * engine's own view of the (zero-filled) pages. */
+static int inspect_bind(prw_lock *lock, const prw_ops **ops, uintptr_t *bh) {
+  prw_entry *e = lookup(lock);
+  if (e && e->seg && seg_broken(e->seg)) return EPROTO;
+  return bind(lock, ops, bh);
+}
+
 int prw_info(prw_lock *lock, prw_info_t *info) {
   if (!lock || !info) return EINVAL;
   const prw_ops *ops;
   uintptr_t bh;
-  int rc = bind(lock, &ops, &bh);
+  int rc = inspect_bind(lock, &ops, &bh);
   return rc ? rc : ops->info(bh, info);
 }
 
@@ -1087,7 +1096,7 @@ int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
   if (!lock || !count || (!out && cap > 0)) return EINVAL;
   const prw_ops *ops;
   uintptr_t bh;
-  int rc = bind(lock, &ops, &bh);
+  int rc = inspect_bind(lock, &ops, &bh);
   return rc ? rc : ops->holders(bh, out, cap, count);
 }
 
