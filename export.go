@@ -2,21 +2,21 @@
 //
 // This file is the thin Go side of the C API: it translates arguments and
 // errors and calls package lock. The public names (prw_*) are C functions in
-// shim.c; they check the fork guard, fill in the caller's thread id and NULL
-// arguments, then call the prwgo_* exports below. The linker version script
-// (libprwlock.map) hides everything but prw_*, and cgo's generated header
+// shim.c, and the data plane (acquire, release, downgrade, cancel and the
+// waits) runs in C, in prw_engine.c, without entering Go. shim.c calls the
+// prwgo_* exports below only for what is rare: open, create and close, the
+// token, inspection, the segment's mapping, and the checks a waiter runs
+// once per poll interval (liveness and recovery, which stay in package
+// lock). The linker version script (libprwlock.map) hides everything but
+// prw_* and the private table of shim.c, and cgo's generated header
 // (_cgo_export.h, libprwlock.h in the build directory) is never installed.
 //
-// Handles. A prw_lock* given to C is not a pointer but an opaque 64-bit
-// number: a slot index and that slot's generation passed through a
-// bijective scramble, so it is never reissued (a stale handle gets EBADF,
-// never a newer lock) and a garbage value is very unlikely to name a live
-// one. The table (see "The handle table" below) maps it to the *lock.Lock
-// without locks or allocation, and reuses closed slots, so memory stays
-// bounded. We do not
-// use go-pointer here: it frees its malloc'd key on Unref, and malloc hands
-// the same address to the next Save, which would let a stale handle alias a
-// newer lock.
+// Handles. The handles given to C users are issued by shim.c. Each names
+// one handle of the table below, an opaque 64-bit number: a slot index and
+// that slot's generation passed through a bijective scramble, so it is
+// never reissued (a stale handle gets EBADF, never a newer lock). The table
+// (see "The handle table" below) maps it to the *lock.Lock without locks or
+// allocation, and reuses closed slots, so memory stays bounded.
 //
 // Every export recovers from panics (recoverTo) and returns EIO instead, so
 // no Go panic crosses into C; export_test.go checks that each one does.
@@ -28,18 +28,17 @@ package main
 #include <stdint.h>
 #include <stddef.h>
 #include "prwlock.h"
+#include "prw_engine.h"
 */
 import "C"
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/prwlock/prwlock/lock"
@@ -293,133 +292,6 @@ func prwgo_unlink(name *C.char) (rc C.int) {
 	return errno(lock.Unlink(n))
 }
 
-//export prwgo_acquire
-func prwgo_acquire(h C.uintptr_t, tid C.uint32_t, mode C.int, timeoutNs C.int64_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	// <0 forever, 0 try, >0 relative; AcquireUntil wants an absolute
-	// monotonic deadline with the same signs. A timeout too long to add
-	// to the clock is forever.
-	deadline := int64(timeoutNs)
-	if deadline > 0 {
-		now := lock.MonotonicNow()
-		if deadline > math.MaxInt64-now {
-			deadline = -1
-		} else {
-			deadline += now
-		}
-	}
-	return errno(l.AcquireUntil(lock.Owner(tid), lock.Mode(mode), deadline))
-}
-
-//export prwgo_acquire_slice
-func prwgo_acquire_slice(h C.uintptr_t, tid C.uint32_t, mode C.int, deadline, sliceEnd C.int64_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	if sliceEnd <= 0 {
-		return C.EINVAL
-	}
-	return errno(l.AcquireSlice(lock.Owner(tid), lock.Mode(mode), int64(deadline), int64(sliceEnd)))
-}
-
-//export prwgo_cancel
-func prwgo_cancel(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	return errno(l.Cancel(lock.Owner(tid)))
-}
-
-//export prwgo_release
-func prwgo_release(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	return errno(l.Release(lock.Owner(tid)))
-}
-
-//export prwgo_release_unrepaired
-func prwgo_release_unrepaired(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	return errno(l.ReleaseUnrepaired(lock.Owner(tid)))
-}
-
-// prwgo_threads_exited ends the owners of threads that exited: on every
-// open lock their holds end as if they had died (lock.Abandon).
-//
-//export prwgo_threads_exited
-func prwgo_threads_exited(tids *C.uint32_t, n C.size_t) (rc C.int) {
-	defer recoverTo(&rc)
-	ended := unsafe.Slice((*uint32)(unsafe.Pointer(tids)), int(n))
-	handles.mu.Lock()
-	cnt := handles.n
-	handles.mu.Unlock()
-	for idx := uint32(0); idx < cnt; idx++ {
-		if e := handleSlot(idx).Load(); e != nil {
-			for _, t := range ended {
-				e.l.Abandon(lock.Owner(t))
-			}
-		}
-	}
-	return 0
-}
-
-//export prwgo_downgrade
-func prwgo_downgrade(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	return errno(l.Downgrade(lock.Owner(tid)))
-}
-
-//export prwgo_fence
-func prwgo_fence(h C.uintptr_t, tid C.uint32_t, out *C.uint64_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	f, err := l.Fence(lock.Owner(tid))
-	if err == nil {
-		*out = C.uint64_t(f)
-	}
-	return errno(err)
-}
-
-// prwgo_is_remote tells shim.c whether a handle names a remote lock (1) or
-// a local one (0), or is not a live handle (EBADF). A C data plane that
-// serves local locks from shared memory must send every call on a remote
-// handle to Go instead.
-//
-//export prwgo_is_remote
-func prwgo_is_remote(h C.uintptr_t) (rc C.int) {
-	defer recoverTo(&rc)
-	l := lookup(h)
-	if l == nil {
-		return C.EBADF
-	}
-	if l.Remote() {
-		return 1
-	}
-	return 0
-}
-
 //export prwgo_serialize
 func prwgo_serialize(h C.uintptr_t, buf *C.char, size *C.size_t) (rc C.int) {
 	defer recoverTo(&rc)
@@ -531,44 +403,143 @@ func prwgo_holders(h C.uintptr_t, out *C.prw_holder_t, capacity C.size_t, count 
 	return 0
 }
 
-// atexitWait bounds how long process exit waits for prwgo_atexit.
-const atexitWait = time.Second
-
-// prwgo_atexit closes the anonymous locks still open, so that their files
-// go away with their last user. shim.c calls it from an atexit handler, never
-// in a forked child. A Close that cannot finish in atexitWait (say, another
-// thread is wedged in a call) is left behind: the process is exiting, and
-// its death releases what it holds anyway.
-//
-//export prwgo_atexit
-func prwgo_atexit() (rc C.int) {
+//export prwgo_mapping
+func prwgo_mapping(h C.uintptr_t, out *C.prwi_mapping) (rc C.int) {
 	defer recoverTo(&rc)
-	var anon []*lock.Lock
-	handles.mu.Lock()
-	n := handles.n
-	handles.mu.Unlock()
-	for idx := uint32(0); idx < n; idx++ {
-		if e := handleSlot(idx).Load(); e != nil && e.l.Anonymous() {
-			if l := unregister(C.uintptr_t(e.h)); l != nil {
-				anon = append(anon, l)
-			}
-		}
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
 	}
-	if len(anon) == 0 {
-		return 0
+	m, err := l.Mapping()
+	if err != nil {
+		return errno(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() { _ = recover() }() // exiting anyway: never crash here
-		for _, l := range anon {
-			l.Close()
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(atexitWait):
-		return C.ETIMEDOUT
+	*out = C.prwi_mapping{
+		base:     m.Base,
+		size:     C.uint64_t(m.Size),
+		capacity: C.uint32_t(m.Capacity),
+		slot_off: C.uint32_t(m.SlotOff),
+		dev:      C.uint64_t(m.Dev),
+		ino:      C.uint64_t(m.Ino),
+		pid:      C.uint32_t(m.PID),
+		pstart:   C.uint64_t(m.Pstart),
+		pidns:    C.uint64_t(m.Pidns),
+		key:      C.uint64_t(m.Key),
 	}
 	return 0
+}
+
+// prwgo_check runs, for the C data plane, a check that a waiter runs when
+// a poll interval has passed (kind: PRWE_CHECK_*). A sweep stores in
+// *recovered how many slots it recovered.
+//
+//export prwgo_check
+func prwgo_check(h C.uintptr_t, kind C.int, slot C.int, recovered *C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	l := lookup(h)
+	if l == nil {
+		return C.EBADF
+	}
+	*recovered = 0
+	switch kind {
+	case C.PRWE_CHECK_WRITER:
+		return errno(l.CheckWriter())
+	case C.PRWE_CHECK_WRITE_WAIT:
+		return errno(l.CheckWriteWait(int(slot)))
+	case C.PRWE_CHECK_READERS:
+		return errno(l.CheckReaders())
+	case C.PRWE_CHECK_SWEEP:
+		n, err := l.SweepForRoom()
+		*recovered = C.int(n)
+		return errno(err)
+	}
+	return C.EINVAL
+}
+
+// Remote locks (etcd://, lock/remote.go) have no mapping: shim.c sends
+// their data-plane calls here, with the calling thread's id as the owner.
+// mode is PRW_MODE_READ or PRW_MODE_WRITE; deadline and sliceEnd are as
+// for prw_acquire_slice (sliceEnd 0: no slice).
+
+func remoteLock(h C.uintptr_t) (*lock.Lock, C.int) {
+	l := lookup(h)
+	if l == nil {
+		return nil, C.EBADF
+	}
+	if !l.Remote() {
+		return nil, C.EINVAL
+	}
+	return l, 0
+}
+
+//export prwgo_remote_acquire
+func prwgo_remote_acquire(h C.uintptr_t, tid C.uint32_t, mode C.int, deadline, sliceEnd C.int64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l, rc := remoteLock(h)
+	if l == nil {
+		return rc
+	}
+	if sliceEnd > 0 {
+		return errno(l.AcquireSlice(lock.Owner(tid), lock.Mode(mode), int64(deadline), int64(sliceEnd)))
+	}
+	return errno(l.AcquireUntil(lock.Owner(tid), lock.Mode(mode), int64(deadline)))
+}
+
+//export prwgo_remote_release
+func prwgo_remote_release(h C.uintptr_t, tid C.uint32_t, unrepaired C.int) (rc C.int) {
+	defer recoverTo(&rc)
+	l, rc := remoteLock(h)
+	if l == nil {
+		return rc
+	}
+	if unrepaired != 0 {
+		return errno(l.ReleaseUnrepaired(lock.Owner(tid)))
+	}
+	return errno(l.Release(lock.Owner(tid)))
+}
+
+//export prwgo_remote_cancel
+func prwgo_remote_cancel(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l, rc := remoteLock(h)
+	if l == nil {
+		return rc
+	}
+	return errno(l.Cancel(lock.Owner(tid)))
+}
+
+//export prwgo_remote_downgrade
+func prwgo_remote_downgrade(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l, rc := remoteLock(h)
+	if l == nil {
+		return rc
+	}
+	return errno(l.Downgrade(lock.Owner(tid)))
+}
+
+// prwgo_remote_abandon ends the holds of an exited thread (lock.Abandon).
+//
+//export prwgo_remote_abandon
+func prwgo_remote_abandon(h C.uintptr_t, tid C.uint32_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l, rc := remoteLock(h)
+	if l == nil {
+		return rc
+	}
+	return errno(l.Abandon(lock.Owner(tid)))
+}
+
+//export prwgo_remote_fence
+func prwgo_remote_fence(h C.uintptr_t, tid C.uint32_t, out *C.uint64_t) (rc C.int) {
+	defer recoverTo(&rc)
+	l, rc := remoteLock(h)
+	if l == nil {
+		return rc
+	}
+	f, err := l.Fence(lock.Owner(tid))
+	if err == nil {
+		*out = C.uint64_t(f)
+	}
+	return errno(err)
 }

@@ -1,7 +1,8 @@
 /* prwlock: a reader-writer lock shared between processes of one machine.
  *
  * This is the public C API of libprwlock.so (SONAME libprwlock.so.1). The
- * engine is written in Go; this header is written by hand and is the whole
+ * data plane (acquire, release, the waits) is written in C and the rest of
+ * the engine in Go; this header is written by hand and is the whole
  * contract. Link with -lprwlock, or use pkg-config (prwlock) or CMake
  * (find_package(prwlock 1 CONFIG REQUIRED), target prwlock::prwlock).
  *
@@ -57,23 +58,31 @@
  *
  * Fork
  * ----
- * The engine runs on a Go runtime, and a Go runtime does not survive fork():
- * a child forked without exec would hang forever on its first call into Go.
- * So this library registers a pthread_atfork child handler, and in such a
- * child every function below except prw_strerror and prw_version returns
- * PRW_EFORKED at once, without doing anything. Handles inherited from the
- * parent cannot be used, nor closed, in the child; holds the parent has stay
- * the parent's. The ways out:
- * - exec a program (the new program loads a fresh copy of the library); or
- * - load a private copy of the library in the child: write its bytes into a
- *   memfd and dlopen "/proc/<pid>/fd/<fd>" (keep the fd open, keep the pid in
- *   the path so glibc does not hand back the parent's copy). The copy has a
- *   fresh runtime and its own fork guard; attach to locks with
- *   prw_deserialize or prw_open. The Python package does this.
- * Handles belong to the copy of the library that issued them: another copy
- * rejects them with EBADF.
+ * A child forked without exec (a prefork server's worker, multiprocessing's
+ * fork start method) can make every call, on the handles it inherited and
+ * on new ones. Acquire, release, downgrade and the waits run in C on the
+ * shared memory: in the child they work at once and load nothing. Holds the
+ * parent has stay the parent's; the child holds nothing until it acquires.
+ * The calls that need the library's engine (create, open, deserialize,
+ * unlink, info, holders, close of a handle used through it, and the
+ * liveness checks of a wait that lasts longer than a poll interval) run in
+ * a private copy of the library that the library loads by itself in the
+ * child, on the first such call, once per process: a Go runtime does not
+ * survive fork, so the copy comes with its own (from a memfd, under a path
+ * of the child's own). It costs milliseconds, a few MB and a few threads
+ * (figures in docs/bench). An inherited handle is attached to the copy by
+ * its token on first need; if the lock's file was removed meanwhile, those
+ * calls return ENOENT (the data plane keeps working).
+ *
+ * PRW_EFORKED remains for a child where no copy can be loaded: memfd_create
+ * or /proc unavailable (a sandbox), the library's file replaced or removed
+ * and the descriptor kept on it closed, or the static TLS of the process
+ * used up by the copies of its ancestors (about a hundred generations of
+ * nested forks that each needed the engine). The calls that need the
+ * engine then return PRW_EFORKED at once; the data plane keeps working, but
+ * a wait there cannot recover dead holders (it still ends at its deadline).
  * A child created with vfork() or posix_spawn() that execs at once is fine.
- * A raw clone() bypasses pthread_atfork and is not detected.
+ * A raw clone() bypasses pthread_atfork and is not supported.
  *
  * Remote locks (etcd)
  * -------------------
@@ -113,7 +122,8 @@
  * At normal process exit (exit() or return from main) the library closes
  * the anonymous locks the process still has open, so that their files are
  * removed when the process was their last user; this waits at most about one
- * second. It does nothing in a forked child (see Fork). Named locks are left
+ * second. A fork child closes those its private copy attached (see Fork).
+ * Named locks are left
  * to the kernel: their holds, like those of a killed process, are reclaimed
  * by the next process that waits for them.
  */
@@ -146,9 +156,9 @@ extern "C" {
 #define PRW_MODE_READ 1
 #define PRW_MODE_WRITE 2
 
-/* Returned by every function except prw_strerror and prw_version when it is
- * called in a child process that was forked without exec from a process that
- * had this library loaded. Larger than every errno value. */
+/* Returned, in a child forked without exec where the library cannot load
+ * its private copy, by the functions that need the engine (see Fork).
+ * Larger than every errno value. */
 #define PRW_EFORKED 1024
 
 /* A handle to an open lock. Opaque: see Conventions above. */
@@ -194,7 +204,7 @@ typedef struct prw_holder {
  *   EINVAL      out is NULL
  *   EACCES, ENOSPC, EMFILE, ENOMEM, ...
  *               the file could not be created (errno of the system call)
- *   PRW_EFORKED called in a forked child
+ *   PRW_EFORKED in a fork child that cannot load the library's copy (see Fork)
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_create(prw_lock **out);
 
@@ -250,7 +260,7 @@ int prw_create_ex(unsigned int capacity, prw_lock **out);
  *               symbolic link, ENOSPC, EMFILE, ENOMEM, ...)
  *   ENOTCONN    remote lock: the etcd cluster did not answer in time
  *   ENOSYS      remote lock: this library was built without the etcd backend
- *   PRW_EFORKED called in a forked child
+ *   PRW_EFORKED in a fork child that cannot load the library's copy (see Fork)
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_open(const char *name, int flags, unsigned int mode, prw_lock **out);
 
@@ -273,8 +283,7 @@ int prw_open_ex(const char *name, int flags, unsigned int mode, unsigned int cap
  *
  * Returns:
  *   0           success, or lock is NULL
- *   EBADF       lock is not a live handle (already closed, or garbage)
- *   PRW_EFORKED called in a forked child (the handle stays the parent's) */
+ *   EBADF       lock is not a live handle (already closed, or garbage) */
 int prw_close(prw_lock *lock);
 
 /* prw_unlink removes the named lock's file (see prw_open for names).
@@ -291,7 +300,7 @@ int prw_close(prw_lock *lock);
  *   EPROTO      the file exists but is not a prwlock segment; it is kept
  *   EACCES      the file is owned by another user (not root); it is kept
  *   EACCES, EPERM, ...  errno of unlink
- *   PRW_EFORKED called in a forked child */
+ *   PRW_EFORKED in a fork child that cannot load the library's copy (see Fork) */
 int prw_unlink(const char *name);
 
 /* prw_acquire_read takes the lock for reading for the calling thread.
@@ -312,7 +321,8 @@ int prw_unlink(const char *name);
  *   EPROTO      the shared state is corrupt
  *   EINVAL      lock is NULL
  *   EBADF       lock is not a live handle, or was closed during the wait
- *   PRW_EFORKED called in a forked child */
+ *   ENOMEM      the calling thread's first call could not allocate its
+ *               record */
 int prw_acquire_read(prw_lock *lock, int64_t timeout_ns);
 
 /* prw_acquire_write takes the lock for writing for the calling thread.
@@ -325,7 +335,7 @@ int prw_acquire_read(prw_lock *lock, int64_t timeout_ns);
  *   EBUSY       timeout_ns == 0 and the lock was not free
  *   ETIMEDOUT   timeout_ns > 0 and it expired
  *   EDEADLK     the calling thread already holds the lock (read or write)
- *   EAGAIN, EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_acquire_read */
+ *   EAGAIN, EPROTO, EINVAL, EBADF  as for prw_acquire_read */
 int prw_acquire_write(prw_lock *lock, int64_t timeout_ns);
 
 /* prw_acquire_slice waits for the lock in mode (PRW_MODE_READ or
@@ -343,7 +353,7 @@ int prw_acquire_write(prw_lock *lock, int64_t timeout_ns);
  *   ETIMEDOUT   deadline_ns passed; the wait is withdrawn
  *   EBUSY       deadline_ns == 0 and the lock was not free
  *   EINVAL      lock is NULL, mode is not a mode, or slice_end_ns <= 0
- *   EDEADLK, EAGAIN, EPROTO, EBADF, PRW_EFORKED  as for prw_acquire_read */
+ *   EDEADLK, EAGAIN, EPROTO, EBADF  as for prw_acquire_read */
 int prw_acquire_slice(prw_lock *lock, int mode, int64_t deadline_ns, int64_t slice_end_ns);
 
 /* prw_cancel withdraws the wait prw_acquire_slice left queued for the
@@ -353,7 +363,7 @@ int prw_acquire_slice(prw_lock *lock, int mode, int64_t deadline_ns, int64_t sli
  * Returns:
  *   0           the wait was withdrawn
  *   EPERM       the calling thread has no queued wait on this lock
- *   EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_release */
+ *   EPROTO, EINVAL, EBADF  as for prw_release */
 int prw_cancel(prw_lock *lock);
 
 /* prw_try_acquire_read is prw_acquire_read(lock, 0). */
@@ -375,8 +385,7 @@ int prw_try_acquire_write(prw_lock *lock);
  *               defeated, sees this). Nothing was written; nothing is held
  *   EPROTO      the shared state is corrupt
  *   EINVAL      lock is NULL
- *   EBADF       lock is not a live handle
- *   PRW_EFORKED called in a forked child */
+ *   EBADF       lock is not a live handle */
 int prw_release(prw_lock *lock);
 
 /* prw_release_unrepaired is prw_release for a thread that got EOWNERDEAD
@@ -393,7 +402,7 @@ int prw_release_unrepaired(prw_lock *lock);
  * Returns:
  *   0           success
  *   EPERM       the calling thread does not hold the lock for writing
- *   EPROTO, EINVAL, EBADF, PRW_EFORKED  as for prw_release */
+ *   EPROTO, EINVAL, EBADF  as for prw_release */
 int prw_downgrade(prw_lock *lock);
 
 /* prw_fence stores in *fence the fencing token of the calling thread's
@@ -426,8 +435,7 @@ int prw_fence(prw_lock *lock, uint64_t *fence);
  *   0           success
  *   ERANGE      buf is NULL or *len is too small; *len is the size needed
  *   EINVAL      lock or len is NULL
- *   EBADF       lock is not a live handle
- *   PRW_EFORKED called in a forked child */
+ *   EBADF       lock is not a live handle */
 int prw_serialize(prw_lock *lock, char *buf, size_t *len);
 
 /* prw_deserialize opens the lock that token (from prw_serialize) names and
@@ -449,14 +457,14 @@ int prw_serialize(prw_lock *lock, char *buf, size_t *len);
  *               that carries the opt-in, the file's owner is not the uid
  *               the token names
  *   EAGAIN, ETIMEDOUT, ...  as for prw_open
- *   PRW_EFORKED called in a forked child
+ *   PRW_EFORKED in a fork child that cannot load the library's copy (see Fork)
  * On failure *out (if out is not NULL) is set to NULL. */
 int prw_deserialize(const char *token, prw_lock **out);
 
 /* prw_name writes the path of the lock's file (for an anonymous lock, its
  * generated path), with the same buffer and ERANGE rules as prw_serialize.
  *
- * Returns: 0, ERANGE, EINVAL, EBADF, PRW_EFORKED as for prw_serialize. */
+ * Returns: 0, ERANGE, EINVAL, EBADF as for prw_serialize. */
 int prw_name(prw_lock *lock, char *buf, size_t *len);
 
 /* prw_is_anonymous tells whether the lock was made by prw_create (or is a
@@ -466,8 +474,7 @@ int prw_name(prw_lock *lock, char *buf, size_t *len);
  *   1           anonymous
  *   0           named
  *   EINVAL      lock is NULL
- *   EBADF       lock is not a live handle
- *   PRW_EFORKED called in a forked child */
+ *   EBADF       lock is not a live handle */
 int prw_is_anonymous(prw_lock *lock);
 
 /* prw_info fills *info with a snapshot of the lock's state. Holds of dead
@@ -478,7 +485,7 @@ int prw_is_anonymous(prw_lock *lock);
  *   EINVAL      lock or info is NULL
  *   EBADF       lock is not a live handle
  *   EPROTO      the shared state is corrupt
- *   PRW_EFORKED called in a forked child */
+ *   PRW_EFORKED in a fork child that cannot load the library's copy (see Fork) */
 int prw_info(prw_lock *lock, prw_info_t *info);
 
 /* prw_capacity stores the lock's capacity (see Capacity), as its creator

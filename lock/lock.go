@@ -85,6 +85,9 @@ func (l *Lock) enter() (*segment, error) {
 	if l == nil || l.closed.Load() {
 		return nil, ErrClosed
 	}
+	if l.remote != nil {
+		return nil, detail(ErrInvalid, "a remote lock has no shared-memory segment")
+	}
 	s := l.seg
 	if !s.enter() {
 		return nil, ErrClosed
@@ -511,19 +514,24 @@ func (s *segment) takeWriterField(w *waitCtl, r *ownerRec, i int, gen uint32) er
 		if st2 := atomic.LoadUint32(s.state()); !hasWriter(st2) && s.olderWriter(i) < 0 {
 			continue
 		}
-		check := func() {
-			s.checkWriter(atomic.LoadUint32(s.state()))
-			if j := s.olderWriter(i); j >= 0 && (s.recoverIfDead(j, liveCache{}) || s.demoteIfStopped(j)) {
-				s.wakeWritersIfFree()
-			}
-		}
-		if err := s.sleep(w, s.writeSeq(), seq, check); err != nil {
+		if err := s.sleep(w, s.writeSeq(), seq, func() { s.checkWriteWait(i) }); err != nil {
 			if err == ErrSliceEnded {
 				return s.queueWrite(r, i, gen, err)
 			}
 			return s.giveUpWrite(r, i, gen, err)
 		}
 		woken = true
+	}
+}
+
+// checkWriteWait is the check of a writer waiting in slot i for the
+// writer field: it recovers the field's owner if dead (or takes the field
+// from it if it is stopped while draining), and the older writer i defers
+// to if that one is dead or stopped.
+func (s *segment) checkWriteWait(i int) {
+	s.checkWriter(atomic.LoadUint32(s.state()))
+	if j := s.olderWriter(i); j >= 0 && (s.recoverIfDead(j, liveCache{}) || s.demoteIfStopped(j)) {
+		s.wakeWritersIfFree()
 	}
 }
 

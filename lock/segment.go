@@ -88,6 +88,7 @@ func (s *segment) pstart(i int) *uint64      { return s.u64(s.slot(i, slotPstart
 func (s *segment) pidns(i int) *uint64       { return s.u64(s.slot(i, slotPidns)) }
 func (s *segment) since(i int) *int64        { return s.i64(s.slot(i, slotSince)) }
 func (s *segment) holder(i int) *uint64      { return s.u64(s.slot(i, slotHolder)) }
+func (s *segment) sflags(i int) *uint32      { return s.u32(s.slot(i, slotFlags)) }
 func (s *segment) bitmapWord(w int) *uint64  { return s.u64(offBitmap + 8*w) }
 
 func (s *segment) att(i int, field int) int { return s.attOff + i*attachSize + field }
@@ -168,6 +169,9 @@ func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 			}
 			if atomic.LoadUint32(s.count(i)) != 0 {
 				atomic.StoreUint32(s.count(i), 0)
+			}
+			if atomic.LoadUint32(s.sflags(i)) != 0 {
+				atomic.StoreUint32(s.sflags(i), 0) // Go owners are not thread ids
 			}
 			setIfDiff64(s.holder(i), uint64(o))
 			gen := ctlGen(atomic.LoadUint64(s.ctl(i))) + 1

@@ -4,7 +4,7 @@
 #   make bench-quick    smoke run (< 1 min) into build/bench-quick/
 #   make bench-render   re-render docs/bench/ from its JSON, no measuring
 #   make bench BENCH_ONLY=pairs,recover   re-measure some sections only
-#   make bench BENCH_ONLY=etcd   the etcd backend against the etcd recipe RWMutex
+#   (sections: pairs contended starve handoff recover scale fork stack etcd)
 # Baselines come from PyPI into a venv of their own, pinned in
 # tests/bench/requirements.txt.
 BENCH_VENV := $(BUILD)/bench-venv
@@ -27,6 +27,10 @@ $(BENCH_BIN)/bench: $(ROOT)/tests/bench/c/bench.c $(ROOT)/include/prwlock.h $(C_
 	@mkdir -p $(BENCH_BIN)
 	$(CC) $(BENCH_CFLAGS) -I$(ROOT)/include -o $@ $< -L$(BUILD) -lprwlock -Wl,-rpath,$(BUILD) -lpthread
 
+$(BENCH_BIN)/bench_fork: $(ROOT)/tests/bench/c/forkstack.c $(ROOT)/include/prwlock.h $(C_LIB)
+	@mkdir -p $(BENCH_BIN)
+	$(CC) $(BENCH_CFLAGS) -I$(ROOT)/include -o $@ $< -L$(BUILD) -lprwlock -Wl,-rpath,$(BUILD) -lpthread
+
 $(BENCH_BIN)/rss_load: $(ROOT)/tests/bench/c/rss_load.c
 	@mkdir -p $(BENCH_BIN)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -ldl
@@ -44,8 +48,8 @@ $(BENCH_BIN)/lock.test: $(wildcard $(ROOT)/lock/*.go)
 	@mkdir -p $(BENCH_BIN)
 	cd $(ROOT) && $(GO) test -c -o $@ ./lock
 
-bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/rss_load $(BENCH_BIN)/bench_go \
-	$(BENCH_BIN)/lock.test $(BENCH_BIN)/bench_etcd
+bench-tools: build $(BENCH_VENV)/.pins $(BENCH_BIN)/bench $(BENCH_BIN)/bench_fork $(BENCH_BIN)/rss_load \
+	$(BENCH_BIN)/bench_go $(BENCH_BIN)/lock.test $(BENCH_BIN)/bench_etcd
 
 bench: bench-tools
 	$(BENCH_PY) $(ROOT)/tests/bench/run.py --out $(BENCH_OUT) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))

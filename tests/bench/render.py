@@ -81,7 +81,7 @@ def pairs_md(p):
                      fratio(r.get("ratio")) + (" vs %s" % n(r["baseline"]) if r.get("baseline") else ""), extra])
     return ("### Uncontended acquire+release pair (ns)\n\nMedian over repetitions (min–max). Ratio: each "
             "repetition's figure over the baseline's in the same repetition. C `crossing` is one call of "
-            "`prw_is_anonymous`: a round trip into Go that does no lock work.\n\n"
+            "`prw_is_anonymous`, answered from the handle in C: the price of a call into the library.\n\n"
             + table(["lang", "implementation", "mode", "ns per pair", "ratio to baseline", "ratio to glibc prefer-writer"], rows))
 
 
@@ -90,15 +90,15 @@ def contended_md(ct):
     for r in sorted(ct["summary"], key=lambda r: (r["lang"], -r["read_pct"], r["procs"], r["impl"])):
         rows.append([r["lang"], "%d/%d" % (r["read_pct"], 100 - r["read_pct"]), r["procs"], n(r["impl"]),
                      fspread(r["ops_per_s"], 1e-3), fratio(r["ratio"]) + " vs " + n(r["baseline"]),
-                     "%.1f%%" % (100 * r["write_share"]), r["violations"]])
+                     fratio(r.get("ratio_pw")), "%.1f%%" % (100 * r["write_share"]), r["violations"]])
     hold = next((r["hold_ns"] for r in ct["summary"] if r.get("hold_ns")), None)
     return ("### Contended throughput (thousand acquire+release pairs per second, all processes)\n\n"
             "Each process loops: pick read or write at the given mix, acquire, check the reader-writer invariant "
             "inside, hold briefly (C: %s ns of work; Python: a few flag writes), release. `write share` is the "
             "fraction of completed operations that were writes (a lock that starves writers shows a share far "
             "below the mix). `violations` must be 0.\n\n" % (fnum(hold) if hold else "?")
-            + table(["lang", "read/write", "procs", "implementation", "kops/s", "ratio", "write share",
-                     "violations"], rows))
+            + table(["lang", "read/write", "procs", "implementation", "kops/s", "ratio",
+                     "ratio to glibc prefer-writer", "write share", "violations"], rows))
 
 
 def starve_md(s):
@@ -232,6 +232,38 @@ def capacity_md(cp):
 
 
 # ------------------------------------------------------------------- plots
+
+
+def fork_md(f):
+    sm = f["summary"]
+    rows = []
+    if sm.get("children"):
+        rows.append(["first data-plane call on an inherited handle (try-read + release)",
+                     fspread(sm["first_data_us"]) + " µs",
+                     "copy loaded by it: %d of %d children" % (sm["copy_loaded_by_data_plane"], sm["children"])])
+        rows.append(["first call that needs the engine (`prw_info`: loads the private copy)",
+                     fspread(sm["first_engine_ms"]) + " ms",
+                     "copy: %s kB RSS, %s threads" % (fnum(sm["copy_rss_kb"]["median"]),
+                                                       fnum(sm["copy_threads"]["median"]))])
+        rows.append(["second such call", fspread(sm["second_engine_us"]) + " µs", ""])
+    for x in sm.get("depth", []):
+        what = "nested forks, %s in each generation" % ("a data-plane call" if not x["engine"]
+                                                        else "a call that needs the engine")
+        res = "%d generations" % x["deepest_ok"]
+        res += (", then error %d (%s) at %d" % (x["rc"], "PRW_EFORKED" if x["rc"] == 1024 else "errno",
+                                               x["failed_at"])) if x["failed_at"] else " (the cap; no failure)"
+        rows.append([what, res, "%.1f s" % x["seconds"]])
+    return ("### Children forked without exec\n\nThe parent's uncontended read pair, for scale: %s ns.\n\n"
+            % fnum(sm.get("parent_pair_ns")) + table(["what", "figure", "note"], rows))
+
+
+def stack_md(st):
+    rows = [[r["mode"], fspread(r["thread_ns"]), fspread(r["malloc_ns"]), fratio(r["ratio"])]
+            for r in st["summary"]]
+    return ("### Calls from a stack that is not the thread's own (ns per uncontended pair)\n\n"
+            "The same loop on the thread's stack and on a 256 KiB malloc'd stack entered with "
+            "`makecontext`/`swapcontext` (what coroutine libraries, Ruby Fibers and some FFI trampolines "
+            "do).\n\n" + table(["mode", "thread's stack", "malloc'd stack", "ratio"], rows))
 
 
 def plot_pairs(p, path):
@@ -448,8 +480,22 @@ def key_table(d):
         if r and r.get("ratio"):
             rows.append(["C uncontended %s pair" % mode, "%s ns" % fnum(r["ns"]["median"]),
                          "glibc: %s ns" % fnum(pair("c", "glibc", mode)["ns"]["median"]), fratio(r["ratio"]),
-                         "report", ""])
+                         "≤ 3×", "met" if r["ratio"]["median"] <= 3 else "missed"])
+    for mode in ("read", "write"):
+        r = pair("go", "ours-rwmutex-api", mode)
+        b = pair("go", "sync.RWMutex", mode)
+        if r and b and r.get("ratio"):
+            rows.append(["Go %s pair" % ("RLock/RUnlock" if mode == "read" else "Lock/Unlock"),
+                         "%s ns" % fnum(r["ns"]["median"]), "sync.RWMutex: %s ns" % fnum(b["ns"]["median"]),
+                         fratio(r["ratio"]), "≤ 4×", "met" if r["ratio"]["median"] <= 4 else "missed"])
     if ct:
+        rs = [r for r in ct["summary"] if r["lang"] == "c" and r["impl"] == "ours" and r["read_pct"] == 90]
+        if rs and all(r.get("ratio_pw") for r in rs):
+            meds = [r["ratio_pw"]["median"] for r in rs]
+            rows.append(["C contended 90/10, %s procs, vs prefer-writer" % ",".join(str(r["procs"]) for r in rs),
+                         " / ".join("%s k/s" % fnum(r["ops_per_s"]["median"] / 1e3) for r in rs),
+                         n("glibc-pw"), " / ".join("%s×" % fnum(m) for m in meds), "≥ 1×",
+                         "met" if min(meds) >= 1 else "missed"])
         for lang, base in (("c", "glibc"), ("python", "seed")):
             rs = [r for r in ct["summary"] if r["lang"] == lang and r["impl"] == "ours" and r["read_pct"] == 90]
             if rs and all(r["ratio"] for r in rs):
@@ -471,8 +517,10 @@ def key_table(d):
         r = next((r for r in h["summary"] if (r["lang"], r["impl"], r["waiter"]) == ("c", "ours", "write")), None)
         g = next((r for r in h["summary"] if (r["lang"], r["impl"], r["waiter"]) == ("c", "glibc", "write")), None)
         if r and g:
+            ratio = r["p50_us"] / g["p50_us"]
             rows.append(["C hand-off to a waiting writer, p50", "%s µs" % fnum(r["p50_us"]),
-                         "glibc: %s µs" % fnum(g["p50_us"]), "%s×" % fnum(r["p50_us"] / g["p50_us"]), "report", ""])
+                         "glibc: %s µs" % fnum(g["p50_us"]), "%s×" % fnum(ratio), "≤ 0.8×",
+                         "met" if ratio <= 0.8 else "missed"])
     if rc:
         for lang in ("c", "python"):
             for holder in ("read", "write"):
@@ -488,6 +536,29 @@ def key_table(d):
     cp = load(d, "capacity")
     if cp:
         rows += capacity_rows(cp)
+    fk, sk = load(d, "fork"), load(d, "stack")
+    if fk and fk["summary"].get("children"):
+        sm = fk["summary"]
+        rows.append(["C child forked without exec: first call on an inherited handle",
+                     "%s µs" % fnum(sm["first_data_us"]["median"]),
+                     "parent's pair: %s ns" % fnum(sm["parent_pair_ns"]), "", "works, no load",
+                     "met" if sm["copy_loaded_by_data_plane"] == 0 else "missed"])
+        rows.append(["C child: first call that needs the engine (loads the copy)",
+                     "%s ms" % fnum(sm["first_engine_ms"]["median"]),
+                     "copy: %s kB, %s threads" % (fnum(sm["copy_rss_kb"]["median"]), fnum(sm["copy_threads"]["median"])),
+                     "", "report", ""])
+        for x in sm.get("depth", []):
+            rows.append(["C nested forks, %s" % ("data plane only" if not x["engine"] else "engine in each"),
+                         "%d generations" % x["deepest_ok"],
+                         "then PRW_EFORKED" if x["failed_at"] and x["rc"] == 1024 else
+                         ("then error %d" % x["rc"] if x["failed_at"] else "no failure up to the cap"),
+                         "", "report", ""])
+    if sk:
+        for r in sk["summary"]:
+            rows.append(["C %s pair on a malloc'd (makecontext) stack" % r["mode"],
+                         "%s ns" % fnum(r["malloc_ns"]["median"]),
+                         "thread's stack: %s ns" % fnum(r["thread_ns"]["median"]), fratio(r["ratio"]), "≤ 2×",
+                         "met" if r["ratio"]["median"] <= 2 else "missed"])
     if et:
         for r in et["summary"]:
             if not r.get("ratio"):
@@ -503,7 +574,7 @@ def key_table(d):
     return table(["what", "ours (median)", "baseline, same run", "ratio (min–max)", "goal", ""], rows)
 
 
-SECTIONS = ("pairs", "contended", "starve", "handoff", "recover", "scale", "capacity", "etcd")
+SECTIONS = ("pairs", "contended", "starve", "handoff", "recover", "scale", "capacity", "fork", "stack", "etcd")
 
 
 def main():
@@ -512,7 +583,7 @@ def main():
     meta = None
     for name, fn in (("pairs", pairs_md), ("contended", contended_md), ("starve", starve_md),
                      ("handoff", handoff_md), ("recover", recover_md), ("scale", scale_md),
-                     ("capacity", capacity_md), ("etcd", etcd_md)):
+                     ("capacity", capacity_md), ("fork", fork_md), ("stack", stack_md), ("etcd", etcd_md)):
         x = load(d, name)
         if x:
             meta = meta or x["meta"]

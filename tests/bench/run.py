@@ -2,12 +2,13 @@
 
     build/bench-venv/bin/python tests/bench/run.py [--quick] [--out DIR] [--only SECTION,...]
 
-Sections: pairs, contended, starve, handoff, recover, scale, capacity, etcd. Each writes
+Sections: pairs, contended, starve, handoff, recover, scale, capacity, fork, stack, etcd. Each writes
 DIR/<section>.json: the run's metadata, every raw measurement, and a summary
 in which each figure sits next to a baseline measured in the same run.
 tests/bench/render.py turns those files into Markdown tables and PNG plots.
 
 Programs it drives (built by mk/bench.mk): build/bench/bench (C),
+build/bench/bench_fork (C: fork children and foreign stacks),
 build/bench/rss_load (C), build/bench/bench_go (Go), build/bench/lock.test
 (the engine's test binary, for BenchmarkWriterScan), and
 tests/bench/py/bench_py.py (Python; one implementation per process, since
@@ -35,6 +36,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, "build")
 BENCH_C = os.path.join(BUILD, "bench", "bench")
+BENCH_FORK = os.path.join(BUILD, "bench", "bench_fork")
 RSS_LOAD = os.path.join(BUILD, "bench", "rss_load")
 BENCH_GO = os.path.join(BUILD, "bench", "bench_go")
 LOCK_TEST = os.path.join(BUILD, "bench", "lock.test")
@@ -54,6 +56,7 @@ FULL = dict(
     recover_reps=7, never_limit_ms=2500, py_recover_impls=["ours", "fasteners", "filelock", "seed"],
     scale_iters=2000, scale_many=10000, py_scale_iters=300, rss_runs=3,
     cap_reps=9, cap_ms=50, cap_procs=[10, 1000], scan_time="200ms", scan_count=3,
+    fork_children=20, fork_depth_cap=1000, fork_copy_depth_cap=400, stack_reps=7, stack_n=200000,
     etcd_reps=3, etcd_ms=2000, etcd_workers=4, etcd_cost_runs=9,
 )
 QUICK = dict(
@@ -66,6 +69,7 @@ QUICK = dict(
     recover_reps=1, never_limit_ms=500, py_recover_impls=["ours", "fasteners", "seed"],
     scale_iters=200, scale_many=10000, py_scale_iters=50, rss_runs=1,
     cap_reps=1, cap_ms=30, cap_procs=[10, 100], scan_time="50ms", scan_count=1,
+    fork_children=5, fork_depth_cap=100, fork_copy_depth_cap=20, stack_reps=2, stack_n=50000,
     etcd_reps=1, etcd_ms=500, etcd_workers=4, etcd_cost_runs=1,
 )
 
@@ -205,11 +209,17 @@ def sec_contended(cfg) -> dict:
         base = {x["rep"]: x["ops_per_s"] for x in raw
                 if (x["lang"], x["impl"], x["procs"], x["read_pct"]) == (lang, baselines[lang], n, mix)}
         ratios = [x["ops_per_s"] / base[x["rep"]] for x in xs if base.get(x["rep"])]
+        # The goal compares C with glibc's prefer-writer rwlock, the
+        # fair one: each repetition against its own.
+        pw = {x["rep"]: x["ops_per_s"] for x in raw
+              if (x["lang"], x["impl"], x["procs"], x["read_pct"]) == (lang, "glibc-pw", n, mix)}
+        ratios_pw = [x["ops_per_s"] / pw[x["rep"]] for x in xs if pw.get(x["rep"])]
         wshare = [x["writes"] / max(1, x["reads"] + x["writes"]) for x in xs]
         summary.append({
             "lang": lang, "impl": impl, "procs": n, "read_pct": mix, "baseline": baselines[lang],
             "ops_per_s": spread([x["ops_per_s"] for x in xs]),
             "ratio": spread(ratios) if ratios else None,
+            "ratio_pw": spread(ratios_pw) if ratios_pw and lang == "c" else None,
             "write_share": statistics.median(wshare),
             "violations": sum(x["violations"] for x in xs),
             "hold_ns": xs[0].get("hold_ns"),
@@ -381,6 +391,48 @@ def sec_capacity(cfg) -> dict:
     return {"raw": raw, "summary": summary}
 
 
+def sec_fork(cfg) -> dict:
+    log("[fork] C: %d children forked without exec: first data-plane call on an inherited handle, "
+        "first call that needs the engine (loads the private copy)" % cfg["fork_children"])
+    raw = run_json([BENCH_FORK, "fork", "--children", str(cfg["fork_children"])], env_for("c"))
+    log("[fork] C: nested forks, data plane only (up to %d generations) and with a call that needs the "
+        "engine in each (up to %d)" % (cfg["fork_depth_cap"], cfg["fork_copy_depth_cap"]))
+    raw += run_json([BENCH_FORK, "fork-depth", "--engine", "0", "--cap", str(cfg["fork_depth_cap"])],
+                    env_for("c"), timeout=300)
+    raw += run_json([BENCH_FORK, "fork-depth", "--engine", "1", "--cap", str(cfg["fork_copy_depth_cap"])],
+                    env_for("c"), timeout=300)
+    kids = [x for x in raw if x.get("what") == "child" and x["rc"] == 0]
+    parent = next((x["ns"] for x in raw if x.get("what") == "parent_pair"), None)
+    summary = {"children": len(kids), "parent_pair_ns": parent}
+    if kids:
+        summary.update({
+            "first_data_us": spread([x["first_data_ns"] / 1e3 for x in kids]),
+            "first_engine_ms": spread([x["first_engine_ns"] / 1e6 for x in kids]),
+            "second_engine_us": spread([x["second_engine_ns"] / 1e3 for x in kids]),
+            "copy_rss_kb": spread([x["rss_copy_kb"] for x in kids]),
+            "copy_threads": spread([x["threads_copy"] for x in kids]),
+            "copy_loaded_by_data_plane": sum(x["copy_after_data"] for x in kids),
+        })
+    summary["depth"] = [x for x in raw if x.get("bench") == "fork_depth"]
+    return {"raw": raw, "summary": summary}
+
+
+def sec_stack(cfg) -> dict:
+    log("[stack] C: uncontended pair on the thread's stack and on a malloc'd (makecontext) stack, %d reps"
+        % cfg["stack_reps"])
+    raw = run_json([BENCH_FORK, "stack", "--reps", str(cfg["stack_reps"]), "--n", str(cfg["stack_n"])], env_for("c"))
+    summary = []
+    for mode in ("read", "write"):
+        own = {x["rep"]: x["ns"] for x in raw if x["mode"] == mode and x["where"] == "thread"}
+        co = {x["rep"]: x["ns"] for x in raw if x["mode"] == mode and x["where"] == "malloc"}
+        reps = sorted(set(own) & set(co))
+        if reps:
+            summary.append({"mode": mode, "thread_ns": spread([own[r] for r in reps]),
+                            "malloc_ns": spread([co[r] for r in reps]),
+                            "ratio": spread([co[r] / own[r] for r in reps])})
+    return {"raw": raw, "summary": summary}
+
+
 def sec_etcd(cfg) -> dict:
     log("[etcd] ours vs etcd's recipe RWMutex on a loopback 3-member cluster (%d reps of %d ms)"
         % (cfg["etcd_reps"], cfg["etcd_ms"]))
@@ -409,7 +461,8 @@ def sec_etcd(cfg) -> dict:
 
 
 SECTIONS = {"pairs": sec_pairs, "contended": sec_contended, "starve": sec_starve, "handoff": sec_handoff,
-            "recover": sec_recover, "scale": sec_scale, "capacity": sec_capacity, "etcd": sec_etcd}
+            "recover": sec_recover, "scale": sec_scale, "capacity": sec_capacity, "fork": sec_fork,
+            "stack": sec_stack, "etcd": sec_etcd}
 
 
 def meta(quick: bool) -> dict:
@@ -450,7 +503,7 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated sections")
     a = ap.parse_args()
     cfg = QUICK if a.quick else FULL
-    for exe in (BENCH_C, BENCH_GO, RSS_LOAD, LIB, LOCK_TEST, BENCH_ETCD):
+    for exe in (BENCH_C, BENCH_FORK, BENCH_GO, RSS_LOAD, LIB, LOCK_TEST, BENCH_ETCD):
         if not os.path.exists(exe):
             log("missing %s: run `make bench` (it builds everything)" % exe)
             return 2

@@ -51,35 +51,35 @@ func main() {
 func atomic64Store(p *uint64, v uint64) { atomic.StoreUint64(p, v) }
 
 type config struct {
-	duration      time.Duration
-	procs         int
-	threads       int
-	pyThreads     int
-	nlocks        int
-	immune        int
-	killMin       time.Duration
-	killMax       time.Duration
-	maxWait       time.Duration
-	stopMin       time.Duration
-	stopMax       time.Duration
-	stopEveryMin  time.Duration
-	stopEveryMax  time.Duration
-	waiterStop    time.Duration
-	waiterBound   time.Duration
-	execMin       time.Duration
-	execMax       time.Duration
-	execSleepMin  time.Duration
-	execSleepMax  time.Duration
-	minOps        uint64
-	sampleEvery   time.Duration
-	cworker       string
-	python        string
-	pyworker      string
-	cslib         string
-	seed          uint64
-	rssGrowthMiB  float64
-	cheat         string
-	expectFail    string
+	duration     time.Duration
+	procs        int
+	threads      int
+	pyThreads    int
+	nlocks       int
+	immune       int
+	killMin      time.Duration
+	killMax      time.Duration
+	maxWait      time.Duration
+	stopMin      time.Duration
+	stopMax      time.Duration
+	stopEveryMin time.Duration
+	stopEveryMax time.Duration
+	waiterStop   time.Duration
+	waiterBound  time.Duration
+	execMin      time.Duration
+	execMax      time.Duration
+	execSleepMin time.Duration
+	execSleepMax time.Duration
+	minOps       uint64
+	sampleEvery  time.Duration
+	cworker      string
+	python       string
+	pyworker     string
+	cslib        string
+	seed         uint64
+	rssGrowthMiB float64
+	cheat        string
+	expectFail   string
 }
 
 // minAge is how long a worker must have run before it is killed, stopped

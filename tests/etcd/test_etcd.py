@@ -177,3 +177,30 @@ def test_readme_example(cluster, tmp_path):
                          env=dict(os.environ, PRWLOCK_DEMO_URL=cluster.url("readme")))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("read under fence ") and "'job-1': 'done'" in out.stdout, out.stdout
+
+
+_inherited = None
+
+
+def _fork_child_fence():
+    # The lock object came with the fork: the child's first call binds it
+    # to the child's own copy of the library, and a session of its own.
+    with _inherited.writer_lock(timeout=20):
+        return _inherited.fence()
+
+
+def test_fork_child(cluster):
+    """A child forked without exec uses an inherited remote lock; it never inherits the parent's hold."""
+    global _inherited
+    url = cluster.url("fork")
+    _inherited = lock = prwlock.RWLock(url)
+    lock.acquire_write()
+    f1 = lock.fence()
+    lock.release()
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        f2 = pool.apply(_fork_child_fence)
+    assert f2 > f1
+    with lock.writer_lock(timeout=10):
+        assert lock.fence() > f2
+    lock.close()

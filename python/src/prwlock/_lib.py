@@ -1,15 +1,14 @@
-"""The ctypes table for ``libprwlock.so`` and the fork-aware loader.
+"""The ctypes table for ``libprwlock.so`` and its loader.
 
-Two facts shape this module (see the project's engineering notes):
+The library works in a child forked without exec by itself: its data plane
+(acquire, release, waits) is C, and what needs its Go engine there runs in
+a private copy the library loads on its own. Handles stay valid across
+fork, so this module loads the library once per process tree and never
+again.
 
-* The library embeds a Go runtime, and a Go runtime does not survive
-  ``fork()``: a child forked without exec hangs when it calls into the copy
-  it inherited. So a fork child never touches that copy. It loads a fresh,
-  private copy of the library from an anonymous memory file instead, under
-  a path nobody has used in this process, and re-attaches its locks to it.
-* Loading starts Go's threads, and Python 3.12+ warns on every ``fork()`` of
-  a multi-threaded process. So nothing is loaded at import time, only on
-  first real use.
+Loading starts Go's threads, and Python 3.12+ warns on every ``fork()`` of a
+multi-threaded process. So nothing is loaded at import time, only on first
+real use.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ import ctypes
 import os
 import threading
 from pathlib import Path
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, List, Optional, Tuple
 
-from ._errors import EFORKED, LibraryLoadError
+from ._errors import LibraryLoadError
 
 LIBRARY_ENV = "PRWLOCK_LIBRARY"
 LIBRARY_NAME = "libprwlock.so"
@@ -148,11 +147,9 @@ def handle_arg(handle: ctypes.c_void_p) -> Any:
 
 
 class Library:
-    """One loaded copy of ``libprwlock.so`` with its ctypes table.
+    """The loaded ``libprwlock.so`` with its ctypes table.
 
-    The attributes are the C functions without their ``prw_`` prefix. Handles
-    from one copy must only be passed to that copy; :attr:`generation`
-    tells them apart.
+    The attributes are the C functions without their ``prw_`` prefix.
     """
 
     def __init__(self, cdll: ctypes.CDLL, path: str, generation: int) -> None:
@@ -227,24 +224,14 @@ class Library:
 
 
 class _State:
-    """Per-process loader state. Reset in a fork child."""
+    """Per-process loader state."""
 
     def __init__(self) -> None:
         self.mutex = threading.Lock()
         self.lib: Optional[Library] = None
-        # Bumped whenever the current copy becomes unusable (fork); lock
-        # objects compare it with the generation of their handle.
+        # 1 once loaded. Lock objects compare it with the generation of
+        # their handle (a closed lock sets its own to -1).
         self.generation = 0
-        # True once any copy of the Go runtime lives in this address space,
-        # ours or one inherited through fork: from then on a new copy must
-        # come from a private memory file, never the shared path.
-        self.runtime_present = False
-        self.source_path: Optional[str] = None
-        self.source_fd: Optional[int] = None  # kept open (CLOEXEC) for fork children
-        self.memfd: Optional[int] = None  # backs the current private copy
-        self.seen_paths: Set[str] = set()
-        self.seen_handles: Set[int] = set()
-        self.loads = 0
 
 
 _state = _State()
@@ -264,92 +251,36 @@ def candidate_paths() -> List[str]:
     return paths
 
 
-def _open_source() -> Tuple[str, int]:
+def _find() -> str:
     tried: List[str] = []
     for path in candidate_paths():
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
         except OSError as exc:
             tried.append("  %s: %s" % (path, exc.strerror or exc))
             continue
-        return path, fd
+        return path
     raise LibraryLoadError(
         "cannot find %s; tried, in order:\n%s\n(set %s to the library's path, "
         "or run 'make build' in a checkout)" % (LIBRARY_NAME, "\n".join(tried), LIBRARY_ENV)
     )
 
 
-def _private_copy(source_fd: int) -> Tuple[str, int]:
-    """Copy the library into a fresh memfd; return a path no copy in this process has used."""
-    pid = os.getpid()
-    memfd = os.memfd_create("prwlock-%d-%d" % (pid, _state.loads), os.MFD_CLOEXEC)
-    try:
-        size = os.fstat(source_fd).st_size
-        offset = 0
-        while offset < size:
-            n = os.sendfile(memfd, source_fd, offset, size - offset)
-            if n <= 0:
-                raise OSError("short copy of the prwlock library")
-            offset += n
-        # glibc's dlopen dedups by path string: a path that an ancestor's
-        # (dead) copy was loaded from would hand that copy back. Move the fd
-        # until the path is new to this address space.
-        extra: List[int] = []
-        path = "/proc/%d/fd/%d" % (pid, memfd)
-        while path in _state.seen_paths:
-            extra.append(memfd)
-            memfd = os.dup(memfd)
-            os.set_inheritable(memfd, False)
-            path = "/proc/%d/fd/%d" % (pid, memfd)
-        for fd in extra:
-            os.close(fd)
-        return path, memfd
-    except BaseException:
-        os.close(memfd)
-        raise
-
-
 def _load_locked() -> Library:
-    st = _state
-    if st.source_fd is None:
-        st.source_path, st.source_fd = _open_source()
-    errors: List[str] = []
-    for _attempt in range(4):
-        memfd = None
-        if st.runtime_present:
-            path, memfd = _private_copy(st.source_fd)
-        else:
-            path = st.source_path or ""
-        try:
-            cdll = ctypes.CDLL(path)
-        except OSError as exc:
-            if memfd is not None:
-                os.close(memfd)
-            raise LibraryLoadError(
-                "cannot load %s (from %s): %s; paths tried: %s"
-                % (LIBRARY_NAME, st.source_path, exc, ", ".join(candidate_paths()))
-            ) from None
-        st.seen_paths.add(path)
-        st.runtime_present = True
-        handle = int(cdll._handle)
-        if handle in st.seen_handles:
-            # dlopen gave back a copy loaded before (a dead ancestor's):
-            # never use it; try again under a new path.
-            errors.append(path)
-            if memfd is not None:
-                os.close(memfd)
-            continue
-        st.seen_handles.add(handle)
-        st.loads += 1
-        st.generation += 1
-        st.memfd = memfd
-        st.lib = Library(cdll, path, st.generation)
-        return st.lib
-    raise LibraryLoadError("dlopen kept returning stale copies: %s" % ", ".join(errors))
+    path = _find()
+    try:
+        cdll = ctypes.CDLL(path)
+    except OSError as exc:
+        raise LibraryLoadError(
+            "cannot load %s (from %s): %s; paths tried: %s" % (LIBRARY_NAME, path, exc, ", ".join(candidate_paths()))
+        ) from None
+    _state.generation = 1
+    _state.lib = Library(cdll, path, _state.generation)
+    return _state.lib
 
 
 def get() -> Library:
-    """Return the usable copy of the library for this process, loading it if needed."""
+    """Return the library, loading it on first use."""
     lib = _state.lib
     if lib is not None:
         return lib
@@ -361,34 +292,13 @@ def get() -> Library:
 
 
 def current_generation() -> int:
-    """The generation of the usable copy (0 before the first load)."""
+    """1 once the library is loaded, 0 before."""
     return _state.generation
 
 
 def loaded() -> Optional[Library]:
-    """The current copy if one is loaded and usable, without loading."""
+    """The library if it is loaded, without loading it."""
     return _state.lib
-
-
-def discard(lib: Library) -> None:
-    """Stop using *lib*: it returned ``PRW_EFORKED``, so this process is a fork child
-    that :func:`os.register_at_fork` did not see (a fork made from C)."""
-    with _state.mutex:
-        if _state.lib is lib:
-            _forget_copy()
-
-
-def _forget_copy() -> None:
-    st = _state
-    st.lib = None
-    st.generation += 1
-    if st.memfd is not None:
-        # The parent's memfd is useless here; the parent keeps its own.
-        try:
-            os.close(st.memfd)
-        except OSError:
-            pass
-        st.memfd = None
 
 
 def _before_fork() -> None:
@@ -402,11 +312,9 @@ def _after_fork_parent() -> None:
 
 def _after_fork_child() -> None:
     # The thread that held the mutex in the parent is the one that forked
-    # (we took it in _before_fork), but use a fresh one anyway.
+    # (we took it in _before_fork), but use a fresh one anyway. The library
+    # stays loaded: its handles are valid in the child.
     _state.mutex = threading.Lock()
-    if _state.lib is not None or _state.runtime_present:
-        _forget_copy()
-        _state.runtime_present = True
     for hook in list(_child_hooks):
         try:
             hook()
@@ -418,7 +326,7 @@ _child_hooks: List[Any] = []
 
 
 def on_fork_child(hook: Any) -> None:
-    """Run *hook* in every fork child, after the loader has reset itself."""
+    """Run *hook* in every fork child made through :func:`os.fork`."""
     _child_hooks.append(hook)
 
 
@@ -427,7 +335,6 @@ os.register_at_fork(
 )
 
 __all__ = [
-    "EFORKED",
     "HolderStruct",
     "InfoStruct",
     "Library",
@@ -438,7 +345,6 @@ __all__ = [
     "PRW_MULTIUSER",
     "candidate_paths",
     "current_generation",
-    "discard",
     "get",
     "loaded",
     "on_fork_child",

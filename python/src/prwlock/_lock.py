@@ -1,4 +1,4 @@
-"""The :class:`RWLock` class: a thin, fork-aware layer over ``libprwlock.so``."""
+"""The :class:`RWLock` class: a thin layer over ``libprwlock.so``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, U
 
 from . import _lib, _owner
 from ._errors import (
-    EFORKED,
     InvalidNameError,
     LockClosedError,
     LockTimeoutError,
@@ -135,7 +134,7 @@ _MODES = {_lib.MODE_READ: "read", _lib.MODE_WRITE: "write"}
 
 
 class _Handle:
-    """A handle of the C library and the copy it belongs to. Shared with the finalizer."""
+    """A handle of the C library. Shared with the finalizer."""
 
     __slots__ = ("ptr", "generation", "anonymous", "path", "__weakref__")
 
@@ -147,19 +146,12 @@ class _Handle:
 
 
 def _close_handle(h: _Handle) -> None:
-    """Close *h* if it belongs to this process's usable copy of the library."""
+    """Close *h* (also in a fork child: the library keeps its handles valid there)."""
     ptr, h.ptr = h.ptr, None
-    if ptr is None:
-        return
     lib = _lib.loaded()
-    # A handle of an inherited (fork) copy is dropped, never passed to the
-    # copy it came from: its Go runtime cannot run in this process.
-    if lib is None or lib.generation != h.generation:
+    if ptr is None or lib is None:
         return
-    err = lib.close(ptr)
-    if err == EFORKED:
-        _lib.discard(lib)
-        return
+    lib.close(ptr)
     if h.anonymous:
         _tracker_forget(h.path)
 
@@ -242,13 +234,14 @@ def _hook_mp_exit() -> None:
         pass
 
 
-_rebind_mutex = threading.Lock()
+# Serializes the first use of an unpickled lock (_attach).
+_attach_mutex = threading.Lock()
 
 
 def _after_fork_child() -> None:
-    global _mp_finalizer_pid, _rebind_mutex
+    global _mp_finalizer_pid, _attach_mutex
     _mp_finalizer_pid = 0
-    _rebind_mutex = threading.Lock()
+    _attach_mutex = threading.Lock()  # another thread may have held it at fork
 
 
 _lib.on_fork_child(_after_fork_child)
@@ -293,12 +286,7 @@ def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
     :raises InvalidNameError: *name* is not a valid lock name.
     """
     raw = _name_bytes(name)
-    lib = _lib.get()
-    err = lib.unlink(raw)
-    if err == EFORKED:
-        _lib.discard(lib)
-        lib = _lib.get()
-        err = lib.unlink(raw)
+    err = _lib.get().unlink(raw)
     if err == _errno.EINVAL:
         raise _name_error(os.fsdecode(raw))
     if err:
@@ -401,9 +389,9 @@ class RWLock:
         "_token",
         "_closed",
         "_finalizer",
-        # The uncontended fast path: the handle as a prebuilt argument and the GIL-holding
-        # entry points of the copy of the library that issued it. Valid while
-        # _gen equals _state.generation (see _bind).
+        # The uncontended fast path: the handle as a prebuilt argument and the
+        # GIL-holding entry points. Valid while _gen equals _state.generation
+        # (see _bind).
         "_arg",
         "_try_read",
         "_try_write",
@@ -450,10 +438,6 @@ class RWLock:
             op = lambda l: l.open_ex(raw, flags, mode, cap, ctypes.byref(out))
             self._name = os.fsdecode(raw)
         err = op(lib)
-        if err == EFORKED:
-            _lib.discard(lib)
-            lib = _lib.get()
-            err = op(lib)
         if err == _errno.EINVAL and self._name is not None:
             raise _name_error(self._name)
         if err:
@@ -471,8 +455,7 @@ class RWLock:
             lib.close(out)
             raise error_for(err, self._name)
         if self._token is None:
-            # Fetched now, not lazily: a fork child re-attaches with it and
-            # must never ask the parent's copy of the library.
+            # Fetched now, once: pickling needs it.
             err, token = lib.read_string(lib.serialize, out)
             if err:
                 lib.close(out)
@@ -504,51 +487,26 @@ class RWLock:
         self._gen = -1  # matches no generation: every entry point goes to _fresh
         return self
 
-    def _rebind(self) -> ctypes.c_void_p:
-        """Attach to the current copy of the library (after a fork) and return the handle."""
-        if self._closed:
-            raise LockClosedError(_errno.EBADF, "lock is closed", self._name)
-        lib = _lib.get()
-        if self._gen == lib.generation:
-            return self._ptr
-        # Two threads of a fork child may race to re-attach one lock.
-        with _rebind_mutex:
-            if self._gen == _lib.get().generation:
-                return self._ptr
-            return self._rebind_locked(_lib.get())
-
-    def _rebind_locked(self, lib: _lib.Library) -> ctypes.c_void_p:
-        # First use of an unpickled lock, or the old handle belongs to a
-        # copy inherited through fork: drop it without calling into that
-        # copy. Holds were never inherited.
-        token = self._token_bytes_cached()
-        if not isinstance(token, bytes) or b"\0" in token:
-            raise PrwlockError(_errno.EINVAL, "malformed lock token", self._name)
-        out = ctypes.c_void_p()
-        err = lib.deserialize(token, ctypes.byref(out))
-        if err == EFORKED:
-            _lib.discard(lib)
-            return self._rebind_locked(_lib.get())
-        if err:
-            raise error_for(err, self._name)
-        old = self._h
-        if old is None:
+    def _attach(self) -> None:
+        """First use of an unpickled lock: attach to it by its token."""
+        # Two threads may race to use one unpickled lock.
+        with _attach_mutex:
+            if self._h is not None:
+                return
+            token = self._token_bytes_cached()
+            if not isinstance(token, bytes) or b"\0" in token:
+                raise PrwlockError(_errno.EINVAL, "malformed lock token", self._name)
+            lib = _lib.get()
+            out = ctypes.c_void_p()
+            err = lib.deserialize(token, ctypes.byref(out))
+            if err:
+                raise error_for(err, self._name)
             self._adopt(lib, out)
-            return out
-        assert self._finalizer is not None
-        self._finalizer.detach()
-        old.ptr = None
-        self._h = _Handle(out, lib.generation, old.anonymous, old.path)
-        self._bind(lib, out)
-        self._finalizer = weakref.finalize(self, _close_handle, self._h)
-        _hook_mp_exit()
-        return out
 
     def _bind(self, lib: _lib.Library, out: ctypes.c_void_p) -> None:
         # _gen last: the fast paths trust the other fields once it matches.
-        # Since _state.generation changes whenever _state.lib does (load,
-        # fork, discard), "_gen == _state.generation" means "lib is loaded
-        # and is the copy these entry points and this handle belong to".
+        # "_gen == _state.generation" means "open, and lib is loaded"; close
+        # sets _gen to -1.
         self._ptr = out
         self._arg = _lib.handle_arg(out)
         if self.remote:
@@ -570,27 +528,19 @@ class RWLock:
     def _fresh(self) -> Tuple[_lib.Library, ctypes.c_void_p]:
         if self._closed:
             raise LockClosedError(_errno.EBADF, "lock is closed", self._name)
-        lib = _lib.get()
-        if self._gen != lib.generation:
-            ptr = self._rebind()
-            return _lib.get(), ptr
-        return lib, self._ptr
-
-    def _stale(self, lib: Optional[_lib.Library]) -> None:
-        """*lib* returned PRW_EFORKED: a fork happened behind Python's back."""
-        if lib is not None:  # None: another thread discarded it already
-            _lib.discard(lib)
+        if self._h is None:
+            self._attach()
+        return _lib.get(), self._ptr
 
     # -- acquiring -------------------------------------------------------------
 
-    def _own_lib(self) -> Optional[_lib.Library]:
-        """The copy of the library this lock's handle belongs to, if it is still the current one."""
-        lib = _state.lib
-        return lib if lib is not None and lib.generation == self._gen else None
+    def _own_lib(self) -> _lib.Library:
+        """The library this lock's handle belongs to (loaded: the lock is open)."""
+        return _lib.get()
 
     def _acquire(self, write: bool, timeout_ns: int) -> bool:
         if self._gen != _state.generation:
-            self._fresh()  # raises if closed; re-attaches after a fork
+            self._fresh()  # raises if closed
         # Try first through the GIL-keeping binding: a try never waits.
         fn = self._try_write if write else self._try_read
         err = fn(self._arg)
@@ -598,26 +548,17 @@ class RWLock:
             return True
         return self._after_try(self._own_lib(), self._ptr, err, write, timeout_ns)
 
-    def _after_try(
-        self, lib: Optional[_lib.Library], ptr: ctypes.c_void_p, err: int, write: bool, timeout_ns: int
-    ) -> bool:
-        # lib is None only if the handle's copy was discarded meanwhile by
-        # another thread (a fork made from C): start over on a fresh copy.
+    def _after_try(self, lib: _lib.Library, ptr: ctypes.c_void_p, err: int, write: bool, timeout_ns: int) -> bool:
         if err == _EBUSY:
             if timeout_ns == 0:
                 return False
-            if lib is None:
-                return self._acquire(write, timeout_ns)
             return self._acquire_slow(lib, ptr, write, timeout_ns)
         return self._acquire_error(lib, err, write, timeout_ns)
 
-    def _acquire_error(self, lib: Optional[_lib.Library], err: int, write: bool, timeout_ns: int) -> bool:
+    def _acquire_error(self, lib: _lib.Library, err: int, write: bool, timeout_ns: int) -> bool:
         if err == _EOWNERDEAD:
             self._warn_owner_died(write)
             return True
-        if err == EFORKED:
-            self._stale(lib)
-            return self._acquire(write, timeout_ns)
         if err == _EAGAIN:
             raise self._full_error(lib)
         raise error_for(err, self._name)
@@ -757,14 +698,10 @@ class RWLock:
             err = fn(self._arg)
             if not err:
                 return
-            lib = self._own_lib()  # None only if another thread discarded it (fork from C)
         else:
             lib, ptr = self._fresh()
             err = lib.release(ptr)
         if err:
-            if err == EFORKED:
-                self._stale(lib)
-                return self.release()
             raise error_for(err, self._name)
 
     def release_unrepaired(self) -> None:
@@ -780,9 +717,6 @@ class RWLock:
         lib, ptr = self._fresh()
         err = lib.release_unrepaired(ptr)
         if err:
-            if err == EFORKED:
-                self._stale(lib)
-                return self.release_unrepaired()
             raise error_for(err, self._name)
 
     def downgrade(self) -> None:
@@ -796,9 +730,6 @@ class RWLock:
         lib, ptr = self._fresh()
         err = lib.downgrade(ptr)
         if err:
-            if err == EFORKED:
-                self._stale(lib)
-                return self.downgrade()
             raise error_for(err, self._name)
 
     def fence(self) -> int:
@@ -818,9 +749,6 @@ class RWLock:
         out = ctypes.c_uint64()
         err = lib.fence(ptr, ctypes.byref(out))
         if err:
-            if err == EFORKED:
-                self._stale(lib)
-                return self.fence()
             raise error_for(err, self._name)
         return out.value
 
@@ -885,22 +813,13 @@ class RWLock:
             count)``; waiters have ``waiting=True``.
         """
         lib, ptr = self._fresh()
-        try:
-            return self._holders(lib, ptr)
-        except PrwlockError as exc:
-            if exc.errno == EFORKED:
-                self._stale(lib)
-                return self.holders()
-            raise
+        return self._holders(lib, ptr)
 
     def stats(self) -> Stats:
         """Return a :class:`Stats` snapshot: readers, writer, waiters, recoveries."""
         lib, ptr = self._fresh()
         info = _lib.InfoStruct()
         err = lib.info(ptr, ctypes.byref(info))
-        if err == EFORKED:
-            self._stale(lib)
-            return self.stats()
         if err:
             raise error_for(err, self._name)
         return Stats(

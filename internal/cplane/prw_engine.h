@@ -1,0 +1,1 @@
+../../prw_engine.h

@@ -1,0 +1,1 @@
+../../prw_layout.h

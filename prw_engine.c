@@ -1,0 +1,771 @@
+/* prw_engine.c: the C data plane. See prw_engine.h.
+ *
+ * Every function below is the C twin of the Go function named in its
+ * comment (lock/lock.go, lock/segment.go); read them side by side. All
+ * accesses to the segment are sequentially consistent atomics, as
+ * sync/atomic's are, so the orderings argued in lock/layout.go hold here
+ * word for word. Slot indices come only from the bitmap (bounded by the
+ * capacity) and from the lock word after the range check of writer_slot, so
+ * arbitrary shared state can make an operation fail, never reach outside
+ * the segment. */
+#define _GNU_SOURCE
+#include "prw_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Every function of the data plane goes into one section of its own, so
+ * that the SIGBUS guard of shim.c can tell a fault of ours (the lock's file
+ * was truncated under us) from any other by the faulting instruction's
+ * address (__start_prw_dataplane .. __stop_prw_dataplane). A function with
+ * an explicit section is never split into hot and cold parts. */
+#define PRWE_TEXT __attribute__((section("prw_dataplane")))
+#define PRWE_INLINE __attribute__((section("prw_dataplane"), always_inline)) static inline
+
+/* ------------------------------------------------------------------------
+ * Atomics (sync/atomic) and raw accessors (segment.go). */
+
+#define SC __ATOMIC_SEQ_CST
+PRWE_INLINE uint32_t ld32(uint32_t *p) { return __atomic_load_n(p, SC); }
+PRWE_INLINE uint64_t ld64(uint64_t *p) { return __atomic_load_n(p, SC); }
+PRWE_INLINE void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SC); }
+PRWE_INLINE void st64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, SC); }
+PRWE_INLINE int cas32(uint32_t *p, uint32_t old, uint32_t nw) {
+  return __atomic_compare_exchange_n(p, &old, nw, 0, SC, SC);
+}
+PRWE_INLINE int cas64(uint64_t *p, uint64_t old, uint64_t nw) {
+  return __atomic_compare_exchange_n(p, &old, nw, 0, SC, SC);
+}
+
+PRWE_INLINE uint32_t *u32(const prwe_seg *s, size_t off) { return (uint32_t *)(s->base + off); }
+PRWE_INLINE uint64_t *u64(const prwe_seg *s, size_t off) { return (uint64_t *)(s->base + off); }
+
+PRWE_INLINE uint32_t *state(const prwe_seg *s) { return u32(s, PRWL_OFF_STATE); }
+PRWE_INLINE uint32_t *read_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_READ_SEQ); }
+PRWE_INLINE uint32_t *write_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_WRITE_SEQ); }
+PRWE_INLINE uint32_t *drain_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_DRAIN_SEQ); }
+
+PRWE_INLINE size_t slot(const prwe_seg *s, int i, size_t field) {
+  return s->slot_off + (size_t)i * PRWL_SLOT_SIZE + field;
+}
+PRWE_INLINE uint64_t *owner(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_OWNER)); }
+PRWE_INLINE uint64_t *ctl(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_CTL)); }
+PRWE_INLINE uint32_t *count(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_COUNT)); }
+PRWE_INLINE uint32_t *sflags(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_FLAGS)); }
+PRWE_INLINE uint64_t *pstart(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PSTART)); }
+PRWE_INLINE uint64_t *pidns(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PIDNS)); }
+PRWE_INLINE uint64_t *since(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_SINCE)); }
+PRWE_INLINE uint64_t *holder(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_HOLDER)); }
+PRWE_INLINE uint64_t *bitmap_word(const prwe_seg *s, int w) { return u64(s, PRWL_OFF_BITMAP + 8 * (size_t)w); }
+
+/* LOCAL_SEG(s) points s at a copy of *s on the stack. The segment's
+ * description never changes, but every atomic access is a compiler barrier
+ * after which the fields of *s would be loaded again; a local copy that
+ * nothing else can see need not be. */
+#define LOCAL_SEG(s)             \
+  const prwe_seg local_seg_ = *s; \
+  s = &local_seg_
+
+/* since is an int64 in Go; stored here through its uint64 view. */
+PRWE_INLINE int64_t ld_since(const prwe_seg *s, int i) { return (int64_t)ld64(since(s, i)); }
+PRWE_INLINE void st_since(const prwe_seg *s, int i, int64_t v) { st64(since(s, i), (uint64_t)v); }
+
+/* writerSlot: the writer index of lock word st, or -1; ok is false for an
+ * index out of range (a corrupt or hostile segment). */
+PRWE_INLINE int writer_slot(const prwe_seg *s, uint32_t st, int *ok) {
+  int idx = prwl_writer_of(st);
+  *ok = idx < (int)s->capacity;
+  return idx;
+}
+
+/* ------------------------------------------------------------------------
+ * System (sys_linux.go). */
+
+PRWE_TEXT int64_t prwe_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* futexWait: sleep while *addr == val, until woken or until the absolute
+ * CLOCK_MONOTONIC deadline (ns; <0 none). Shared futexes: waker and sleeper
+ * live in different processes. */
+PRWE_TEXT static void futex_wait(uint32_t *addr, uint32_t val, int64_t deadline) {
+  struct timespec ts, *tsp = NULL;
+  if (deadline >= 0) {
+    ts.tv_sec = deadline / 1000000000;
+    ts.tv_nsec = deadline % 1000000000;
+    tsp = &ts;
+  }
+  syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+PRWE_TEXT static void futex_wake_n(uint32_t *addr, int n) {
+  syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* proc_start is procStart(self): field 22 of /proc/self/stat, after the
+ * command name in parentheses (which may itself contain ") "). */
+PRWE_TEXT static uint64_t proc_start(void) {
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  p++;
+  /* Fields from 3 (state) on, separated by single spaces; start is 22. */
+  for (int field = 2; field < 22; field++) {
+    p = strchr(p, ' ');
+    if (!p) return 0;
+    p++;
+  }
+  uint64_t v = 0;
+  for (; *p >= '0' && *p <= '9'; p++) v = v * 10 + (uint64_t)(*p - '0');
+  return v;
+}
+
+/* prwe_self is self() with processKey. */
+PRWE_TEXT void prwe_self(prwe_me *me) {
+  struct stat st;
+  me->pid = (uint32_t)getpid();
+  me->pstart = proc_start();
+  me->pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
+  me->key = prwl_process_key(me->pid, me->pstart, me->pidns);
+}
+
+/* ------------------------------------------------------------------------
+ * segment.go */
+
+/* isReader: slot state st counts as a reader inside. */
+PRWE_INLINE int is_reader(uint32_t st) {
+  return st == PRWL_SLOT_READ || st == PRWL_SLOT_GRANTED;
+}
+
+PRWE_INLINE uint32_t slot_state(const prwe_seg *s, int i) { return prwl_ctl_state(ld64(ctl(s, i))); }
+
+PRWE_INLINE int bit_set(const prwe_seg *s, int i) {
+  return (ld64(bitmap_word(s, i / 64)) >> (i % 64)) & 1;
+}
+
+PRWE_INLINE void set_if_diff64(uint64_t *p, uint64_t v) {
+  if (ld64(p) != v) st64(p, v);
+}
+
+PRWE_TEXT void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_t slot_off) {
+  s->base = base;
+  s->capacity = capacity;
+  s->slot_off = slot_off;
+  s->cap_inv = UINT64_MAX / capacity + 1;
+}
+
+/* claim takes a free slot for owner o in slot state st; *gen gets its
+ * generation. It returns the index, or -1 (EAGAIN) when the table is full
+ * even after a sweep. The state is stored before the bitmap bit is set: a
+ * writer that finds the bit then sees the state, and one that misses it
+ * changed the lock word before our caller loads it. */
+PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint32_t o,
+                 uint32_t st, uint32_t *gen) {
+  LOCAL_SEG(s);
+  int n = (int)s->capacity;
+  /* claimStart (segment.go): hash among the first 1 << PRWE_CLAIM_SPREAD_BITS
+   * slots, so concurrent claims rarely collide, an owner tends to reuse its
+   * slot, and holders stay in the first pages of the table. */
+  int start = (int)((o * 2654435761u) >> (32 - PRWE_CLAIM_SPREAD_BITS));
+  for (int pass = 0; pass < 2; pass++) {
+    for (int k = 0; k < n; k++) {
+      int i = start + k;
+      if (i >= n) i -= n;
+      if (ld64(owner(s, i)) != 0) continue;
+      if (!cas64(owner(s, i), 0, me->key)) continue;
+      /* Fields left by an earlier claim are usually ours already; a load
+       * is cheaper than a locked store. */
+      set_if_diff64(pstart(s, i), me->pstart);
+      set_if_diff64(pidns(s, i), me->pidns);
+      if (ld_since(s, i) != 0) st_since(s, i, 0);
+      if (ld32(count(s, i)) != 0) st32(count(s, i), 0);
+      if (ld32(sflags(s, i)) != PRWL_SLOT_THREAD_OWNER) st32(sflags(s, i), PRWL_SLOT_THREAD_OWNER);
+      set_if_diff64(holder(s, i), o);
+      *gen = prwl_ctl_gen(ld64(ctl(s, i))) + 1;
+      st64(ctl(s, i), prwl_make_ctl(*gen, st));
+      __atomic_or_fetch(bitmap_word(s, i / 64), UINT64_C(1) << (i % 64), SC);
+      return i;
+    }
+    if (pass == 0 && env->check(env->ctx, PRWE_CHECK_SWEEP, -1) == 0) break;
+  }
+  return -1;
+}
+
+/* free returns slot i to the pool. The owner word is cleared by CAS: a
+ * recoverer that replaced it by its marker finishes the free itself. */
+PRWE_TEXT static void slot_free(const prwe_seg *s, const prwe_me *me, int i) {
+  LOCAL_SEG(s);
+  __atomic_and_fetch(bitmap_word(s, i / 64), ~(UINT64_C(1) << (i % 64)), SC);
+  cas64(owner(s, i), me->key, 0);
+}
+
+/* move changes the state of our own slot i from `from` to `to`; it fails
+ * only when another process recovered the slot. */
+PRWE_INLINE int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint32_t to) {
+  return cas64(ctl(s, i), prwl_make_ctl(gen, from), prwl_make_ctl(gen, to));
+}
+
+/* kickDrain wakes a pending writer that waits for readers to leave. */
+PRWE_TEXT static void kick_drain(const prwe_seg *s) {
+  LOCAL_SEG(s);
+  if (ld32(state(s)) & PRWL_STATE_DRAIN_WAITING) {
+    __atomic_add_fetch(drain_seq(s), 1, SC);
+    futex_wake_n(drain_seq(s), 1);
+  }
+}
+
+/* wakeFor wakes the sleepers whose waiting bits were set in old. */
+PRWE_TEXT static void wake_for(const prwe_seg *s, uint32_t old) {
+  if (old & PRWL_STATE_READERS_WAITING) {
+    __atomic_add_fetch(read_seq(s), 1, SC);
+    futex_wake_n(read_seq(s), 1 << 30);
+  }
+  if (old & PRWL_STATE_WRITERS_WAITING) {
+    /* All of them: the oldest takes the field, the others sleep again. */
+    __atomic_add_fetch(write_seq(s), 1, SC);
+    futex_wake_n(write_seq(s), 1 << 30);
+  }
+}
+
+/* forEachUsed, as an iterator over the slots whose bitmap bit is set:
+ *   for (used_iter it = used(s); (i = next_used(&it)) >= 0;) ... */
+typedef struct used_iter {
+  const prwe_seg *s;
+  int w;      /* bitmap word */
+  uint64_t m; /* its bits not yet visited */
+} used_iter;
+
+PRWE_INLINE used_iter used(const prwe_seg *s) {
+  used_iter it = {s, 0, ld64(bitmap_word(s, 0))};
+  return it;
+}
+
+PRWE_INLINE int next_used(used_iter *it) {
+  while (it->m == 0) {
+    if (++it->w >= (int)it->s->capacity / 64) return -1;
+    it->m = ld64(bitmap_word(it->s, it->w));
+  }
+  int b = __builtin_ctzll(it->m);
+  it->m &= it->m - 1;
+  return it->w * 64 + b;
+}
+
+/* anyReader: some slot holds read or was granted it. */
+PRWE_TEXT static int any_reader(const prwe_seg *s) {
+  LOCAL_SEG(s);
+  int i;
+  for (used_iter it = used(s); (i = next_used(&it)) >= 0;)
+    if (is_reader(slot_state(s, i))) return 1;
+  return 0;
+}
+
+/* handOffReaders grants read to every waiting reader. Only the owner of
+ * the writer field calls it. */
+PRWE_TEXT static void hand_off_readers(const prwe_seg *s) {
+  LOCAL_SEG(s);
+  int i;
+  for (used_iter it = used(s); (i = next_used(&it)) >= 0;) {
+    uint64_t c = ld64(ctl(s, i));
+    if (prwl_ctl_state(c) == PRWL_SLOT_WAIT_READ)
+      cas64(ctl(s, i), c, prwl_make_ctl(prwl_ctl_gen(c), PRWL_SLOT_GRANTED));
+  }
+}
+
+/* clearWriter gives up the writer field held by slot idx, optionally
+ * setting or clearing the owner-dead flag, and wakes the sleepers. It
+ * returns 0 if idx did not own it. */
+PRWE_TEXT static int clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead) {
+  LOCAL_SEG(s);
+  for (;;) {
+    uint32_t old = ld32(state(s));
+    if (prwl_writer_of(old) != idx) return 0;
+    uint32_t nw = old & ~(PRWL_STATE_WRITER_MASK | PRWL_STATE_READERS_WAITING |
+                          PRWL_STATE_WRITERS_WAITING | PRWL_STATE_DRAIN_WAITING);
+    if (set_dead) nw |= PRWL_STATE_OWNER_DEAD;
+    if (clear_dead) nw &= ~PRWL_STATE_OWNER_DEAD;
+    if (cas32(state(s), old, nw)) {
+      wake_for(s, old);
+      return 1;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * lock.go */
+
+/* grantResult: 0 or EOWNERDEAD, from the lock word seen at or after the
+ * grant. */
+PRWE_INLINE int grant_result(uint32_t st) { return st & PRWL_STATE_OWNER_DEAD ? EOWNERDEAD : 0; }
+
+/* owns: slot i is still ours, at generation gen and in state st. */
+PRWE_INLINE int owns(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, uint32_t st) {
+  return ld64(ctl(s, i)) == prwl_make_ctl(gen, st) && ld64(owner(s, i)) == me->key;
+}
+
+/* lost forgets r's slot, which another process recovered. */
+PRWE_TEXT static int lost(prwe_rec *r) {
+  r->slot = -1, r->mode = PRWE_NONE, r->wait = PRWE_NONE, r->told = 0;
+  return ENOTRECOVERABLE;
+}
+
+/* wakeWritersIfFree wakes the sleeping writers when the writer field is
+ * free, so that the oldest takes it. */
+PRWE_TEXT static void wake_writers_if_free(const prwe_seg *s) {
+  uint32_t st = ld32(state(s));
+  if (!prwl_has_writer(st) && (st & PRWL_STATE_WRITERS_WAITING))
+    wake_for(s, PRWL_STATE_WRITERS_WAITING);
+}
+
+/* cancelWait withdraws waiting slot i. It returns 0 when the slot is no
+ * longer in state st (granted meanwhile, or recovered). */
+PRWE_TEXT static int cancel_wait(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, uint32_t st) {
+  if (!move(s, i, gen, st, PRWL_SLOT_FREE)) return 0;
+  slot_free(s, me, i);
+  /* Writers that deferred to us as the oldest must look again. */
+  if (st == PRWL_SLOT_WAIT_WRITE) wake_writers_if_free(s);
+  return 1;
+}
+
+/* withdrawRead withdraws the wait of reader slot i, or accepts the grant
+ * it was given meanwhile (*held). It fails (ENOTRECOVERABLE) if the slot
+ * was recovered. */
+PRWE_TEXT static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, int *held) {
+  for (;;) {
+    *held = 0;
+    if (cancel_wait(s, me, i, gen, PRWL_SLOT_WAIT_READ)) return 0;
+    if (move(s, i, gen, PRWL_SLOT_GRANTED, PRWL_SLOT_READ)) {
+      *held = 1;
+      return 0;
+    }
+    /* Neither: lost, unless a revoke (Granted -> WaitRead) came between. */
+    uint64_t c = ld64(ctl(s, i));
+    if (c != prwl_make_ctl(gen, PRWL_SLOT_WAIT_READ) && c != prwl_make_ctl(gen, PRWL_SLOT_GRANTED))
+      return ENOTRECOVERABLE;
+  }
+}
+
+/* sleep waits on futex addr while it holds seq, at most until the next
+ * check is due. It returns ETIMEDOUT at the deadline, EINTR at the end of
+ * the slice, EBADF when the segment closes, and 0 otherwise. Whenever a
+ * poll interval has passed since the wait's last check, whatever woke it,
+ * it runs the check. */
+PRWE_TEXT static int wait_sleep(const prwe_env *env, prwe_wait *w, uint32_t *addr,
+                      uint32_t seq, int kind, int arg) {
+  int64_t now = prwe_now();
+  if (w->deadline > 0 && now >= w->deadline) return ETIMEDOUT;
+  if (w->slice_end > 0 && now >= w->slice_end) return EINTR;
+  if (w->last_check == 0) w->last_check = now;
+  int64_t until = w->last_check + PRWL_POLL_INTERVAL;
+  if (w->deadline > 0 && w->deadline < until) until = w->deadline;
+  if (w->slice_end > 0 && w->slice_end < until) until = w->slice_end;
+  if (until > now) {
+    futex_wait(addr, seq, until);
+    now = prwe_now();
+  }
+  if (w->deadline > 0 && now >= w->deadline) return ETIMEDOUT;
+  if (w->slice_end > 0 && now >= w->slice_end) return EINTR;
+  if (now - w->last_check >= PRWL_POLL_INTERVAL) {
+    env->check(env->ctx, kind, arg);
+    w->last_check = now;
+  }
+  if (env->closing(env->ctx)) return EBADF;
+  return 0;
+}
+
+static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                     prwe_rec *r, int i, uint32_t gen);
+static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                      prwe_rec *r, int i, uint32_t gen);
+static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
+
+/* acquireRead. Fast path: publish the read hold, then look for a writer. A
+ * writer CASes the lock word before it scans the slots, so one of us sees
+ * the other. */
+PRWE_TEXT static int acquire_read(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                        prwe_rec *r, uint32_t o) {
+  LOCAL_SEG(s);
+  uint32_t gen;
+  int i = claim(s, me, env, o, PRWL_SLOT_READ, &gen);
+  if (i < 0) return EAGAIN;
+  uint32_t st = ld32(state(s));
+  if (!prwl_has_writer(st)) {
+    r->slot = i, r->gen = gen, r->mode = PRWE_READ;
+    return grant_result(st);
+  }
+  /* Slow path: back off and queue. */
+  if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_WAIT_READ)) return lost(r);
+  kick_drain(s); /* the pending writer may have counted us as a reader */
+  if (w->deadline != 0) st_since(s, i, prwe_now());
+  return read_wait(s, me, env, w, r, i, gen);
+}
+
+/* readWait's granted closure. */
+PRWE_TEXT static int read_granted(const prwe_seg *s, prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
+  r->slot = i, r->gen = gen, r->mode = PRWE_READ, r->wait = PRWE_NONE;
+  if (w->deadline != 0) st_since(s, i, prwe_now());
+  return grant_result(ld32(state(s)));
+}
+
+/* readWait's giveUp closure. */
+PRWE_TEXT static int read_give_up(const prwe_seg *s, const prwe_me *me, prwe_wait *w, prwe_rec *r, int i,
+                        uint32_t gen, int err) {
+  int held;
+  if (withdraw_read(s, me, i, gen, &held) != 0) return lost(r);
+  if (held) return read_granted(s, w, r, i, gen); /* granted just as we gave up: take it */
+  r->slot = -1, r->wait = PRWE_NONE;
+  return err;
+}
+
+/* readWait waits in slot i (slotWaitRead, or already granted) for read. */
+PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                     prwe_rec *r, int i, uint32_t gen) {
+  for (;;) {
+    /* Try: nothing to wait for, but a releasing writer may have granted us
+     * the lock meanwhile. */
+    if (w->deadline == 0) return read_give_up(s, me, w, r, i, gen, EBUSY);
+    __atomic_or_fetch(state(s), PRWL_STATE_READERS_WAITING, SC);
+    uint32_t seq = ld32(read_seq(s));
+    uint64_t c = ld64(ctl(s, i));
+    if (c == prwl_make_ctl(gen, PRWL_SLOT_GRANTED)) {
+      if (move(s, i, gen, PRWL_SLOT_GRANTED, PRWL_SLOT_READ))
+        return read_granted(s, w, r, i, gen); /* handed off by a releasing writer */
+      continue;                               /* revoked meanwhile: wait again */
+    } else if (c != prwl_make_ctl(gen, PRWL_SLOT_WAIT_READ)) {
+      return lost(r);
+    }
+    uint32_t st = ld32(state(s));
+    if (!prwl_has_writer(st)) {
+      if (move(s, i, gen, PRWL_SLOT_WAIT_READ, PRWL_SLOT_READ)) {
+        if (!prwl_has_writer(ld32(state(s)))) return read_granted(s, w, r, i, gen);
+        /* A writer got the field first. */
+        if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_WAIT_READ)) return lost(r);
+        kick_drain(s);
+      }
+      continue; /* granted, revoked or lost meanwhile: look again */
+    }
+    int ok;
+    writer_slot(s, st, &ok);
+    if (!ok) {
+      int held;
+      withdraw_read(s, me, i, gen, &held);
+      r->slot = -1, r->wait = PRWE_NONE;
+      return EPROTO; /* corrupt lock word */
+    }
+    int err = wait_sleep(env, w, read_seq(s), seq, PRWE_CHECK_WRITER, -1);
+    if (err) {
+      if (err == EINTR) {
+        r->slot = i, r->gen = gen, r->wait = PRWE_READ;
+        return err;
+      }
+      return read_give_up(s, me, w, r, i, gen, err);
+    }
+  }
+}
+
+/* acquireWrite */
+PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                         prwe_rec *r, uint32_t o) {
+  uint32_t gen;
+  int i = claim(s, me, env, o, PRWL_SLOT_WAIT_WRITE, &gen);
+  if (i < 0) return EAGAIN;
+  return write_wait(s, me, env, w, r, i, gen);
+}
+
+/* olderWriter returns a writer that has waited longer than starveNs and
+ * began to wait before slot i, or -1. A writer that never waited (since 0)
+ * comes after all that did. The clock is read only when another writer
+ * waits. */
+PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
+  LOCAL_SEG(s);
+  int64_t mine = ld_since(s, i), now = 0;
+  int j;
+  for (used_iter it = used(s); (j = next_used(&it)) >= 0;) {
+    if (j == i || slot_state(s, j) != PRWL_SLOT_WAIT_WRITE) continue;
+    int64_t sj = ld_since(s, j);
+    if (sj == 0 || (mine != 0 && (sj > mine || (sj == mine && j > i)))) continue;
+    if (now == 0) now = prwe_now();
+    if (now - sj > PRWL_STARVE_NS) return j;
+  }
+  return -1;
+}
+
+/* abortWrite gives up the writer field and the slot of a writer that
+ * never drained the readers: nothing was written, so no owner-dead mark.
+ * It returns 0 if the slot was recovered meanwhile. */
+PRWE_TEXT static int abort_write(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen) {
+  clear_writer(s, i, 0, 0);
+  if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_FREE)) return 0;
+  slot_free(s, me, i);
+  return 1;
+}
+
+/* writeWait waits in slot i (slotWaitWrite) for write: first for the
+ * writer field, then for the readers inside to leave. */
+static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                             prwe_wait *w, prwe_rec *r, int i, uint32_t gen);
+static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                         prwe_rec *r, int i, uint32_t gen, int *revoked);
+
+PRWE_TEXT static int write_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                      prwe_rec *r, int i, uint32_t gen) {
+  for (;;) {
+    int err = take_writer_field(s, me, env, w, r, i, gen), revoked;
+    if (err) return err;
+    if ((err = drain_readers(s, me, env, w, r, i, gen, &revoked)) != 0) return err;
+    if (!revoked) break;
+    /* Our process was stopped while we drained, and another process took
+     * the field away (see Hand-off in layout.go): queue again. */
+  }
+  if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_WRITE)) return lost(r);
+  r->slot = i, r->gen = gen, r->mode = PRWE_WRITE, r->wait = PRWE_NONE;
+  int err = grant_result(ld32(state(s)));
+  r->told = err != 0 && !w->silent;
+  return err;
+}
+
+/* queueWrite records that r's write wait stays queued in slot i (a slice
+ * ended) and returns err. */
+PRWE_TEXT static int queue_write(prwe_rec *r, int i, uint32_t gen, int err) {
+  r->slot = i, r->gen = gen, r->wait = PRWE_WRITE;
+  return err;
+}
+
+/* giveUpWrite withdraws r's write wait in slot i, which does not own the
+ * writer field, and returns err (ENOTRECOVERABLE if the slot was
+ * recovered). */
+PRWE_TEXT static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
+                         int err) {
+  if (!cancel_wait(s, me, i, gen, PRWL_SLOT_WAIT_WRITE)) return lost(r);
+  r->slot = -1, r->wait = PRWE_NONE;
+  return err;
+}
+
+/* takeWriterField waits in slot i (slotWaitWrite) until it owns the writer
+ * field, which blocks new readers at once. */
+PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                             prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
+  int woken = 0;
+  for (;;) {
+    uint32_t st = ld32(state(s));
+    if (prwl_writer_of(st) == i) return 0; /* resumed while owning it */
+    /* (The waiting bit cannot stand in for the scan: a release clears it
+     * before the woken writers run.) */
+    if (!prwl_has_writer(st) && older_writer(s, i) < 0) {
+      if (!owns(s, me, i, gen, PRWL_SLOT_WAIT_WRITE)) return lost(r);
+      uint32_t nw = prwl_with_writer(st, i);
+      /* Other writers may still sleep: keep the bit so our release wakes
+       * them. */
+      if (woken) nw |= PRWL_STATE_WRITERS_WAITING;
+      if (cas32(state(s), st, nw)) return 0;
+      continue;
+    }
+    int ok;
+    writer_slot(s, st, &ok);
+    if (!ok) return give_up_write(s, me, r, i, gen, EPROTO); /* corrupt lock word */
+    if (w->deadline == 0) return give_up_write(s, me, r, i, gen, EBUSY);
+    /* First wait, or demoted while stopped: take a place. */
+    if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
+    __atomic_or_fetch(state(s), PRWL_STATE_WRITERS_WAITING, SC);
+    uint32_t seq = ld32(write_seq(s));
+    uint32_t st2 = ld32(state(s));
+    if (!prwl_has_writer(st2) && older_writer(s, i) < 0) continue;
+    int err = wait_sleep(env, w, write_seq(s), seq, PRWE_CHECK_WRITE_WAIT, i);
+    if (err) return err == EINTR ? queue_write(r, i, gen, err) : give_up_write(s, me, r, i, gen, err);
+    woken = 1;
+  }
+}
+
+/* setDrainWaiting sets the drain bit for pending writer i, which sleeps on
+ * drainSeq; only the owner of the writer field sets it. It returns 0 if i
+ * no longer owns the field. */
+PRWE_TEXT static int set_drain_waiting(const prwe_seg *s, int i) {
+  for (;;) {
+    uint32_t st = ld32(state(s));
+    if (prwl_writer_of(st) != i) return 0;
+    if ((st & PRWL_STATE_DRAIN_WAITING) || cas32(state(s), st, st | PRWL_STATE_DRAIN_WAITING))
+      return 1;
+  }
+}
+
+/* endDrain clears the drain bit of pending writer i, which found no reader
+ * inside. The CAS races with the Go engine's revokeFieldIfStopped: exactly
+ * one wins. It returns 0 if the field was revoked. */
+PRWE_TEXT static int end_drain(const prwe_seg *s, int i) {
+  for (;;) {
+    uint32_t st = ld32(state(s));
+    if (prwl_writer_of(st) != i) return 0;
+    if (!(st & PRWL_STATE_DRAIN_WAITING) || cas32(state(s), st, st & ~PRWL_STATE_DRAIN_WAITING))
+      return 1;
+  }
+}
+
+/* drainReaders waits, owning the writer field, for the readers inside to
+ * leave. *revoked reports that the field was taken away meanwhile (our
+ * process was stopped while it waited): the caller must queue again. */
+PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                         prwe_rec *r, int i, uint32_t gen, int *revoked) {
+  *revoked = 0;
+  /* The drain bit was never set, so nobody can revoke the field. */
+  if (!any_reader(s)) return 0;
+  if (w->deadline == 0) {
+    if (!abort_write(s, me, i, gen)) return lost(r);
+    r->slot = -1, r->wait = PRWE_NONE;
+    return EBUSY;
+  }
+  if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
+  for (;;) {
+    if (!set_drain_waiting(s, i)) {
+      *revoked = 1;
+      return 0;
+    }
+    uint32_t seq = ld32(drain_seq(s));
+    if (!any_reader(s)) break;
+    int err = wait_sleep(env, w, drain_seq(s), seq, PRWE_CHECK_READERS, -1);
+    if (err) {
+      if (err == EINTR) return queue_write(r, i, gen, err); /* keep the field: new readers stay out */
+      if (!abort_write(s, me, i, gen)) return lost(r);
+      r->slot = -1, r->wait = PRWE_NONE;
+      return err;
+    }
+  }
+  if (!end_drain(s, i)) {
+    *revoked = 1;
+    return 0;
+  }
+  st_since(s, i, prwe_now());
+  return 0;
+}
+
+/* cancelPending withdraws the wait a slice left queued for r. If the wait
+ * was granted meanwhile, the grant is given back: no phantom hold. */
+PRWE_TEXT static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->slot, ok = 1;
+  uint32_t gen = r->gen;
+  if (r->wait == PRWE_READ) {
+    int held;
+    int err = withdraw_read(s, me, i, gen, &held);
+    if (held) {
+      ok = move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_FREE);
+      if (ok) {
+        kick_drain(s);
+        slot_free(s, me, i);
+      }
+    }
+    ok = ok && err == 0;
+  } else if (prwl_writer_of(ld32(state(s))) == i) {
+    ok = abort_write(s, me, i, gen);
+  } else {
+    ok = cancel_wait(s, me, i, gen, PRWL_SLOT_WAIT_WRITE);
+  }
+  r->slot = -1, r->mode = PRWE_NONE, r->wait = PRWE_NONE, r->told = 0;
+  return ok ? 0 : ENOTRECOVERABLE;
+}
+
+/* acquireWait. o is the owner (holder) id. */
+PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
+                      uint32_t o, int m, prwe_wait *w) {
+  if (o == 0 || o == 0xffffffffu || (m != PRWE_READ && m != PRWE_WRITE)) return EINVAL;
+  if (r->slot < 0) return m == PRWE_READ ? acquire_read(s, me, env, w, r, o)
+                                         : acquire_write(s, me, env, w, r, o);
+  if (r->wait == m) {
+    /* Resume the wait an earlier slice left queued. */
+    return m == PRWE_READ ? read_wait(s, me, env, w, r, r->slot, r->gen)
+                          : write_wait(s, me, env, w, r, r->slot, r->gen);
+  }
+  if (r->wait != PRWE_NONE) {
+    /* A different request replaces the queued one. */
+    cancel_pending(s, me, r);
+    return m == PRWE_READ ? acquire_read(s, me, env, w, r, o) : acquire_write(s, me, env, w, r, o);
+  }
+  if (r->mode == PRWE_READ && m == PRWE_READ) {
+    /* Recursive read: never consults the lock word, so it cannot deadlock
+     * against a pending writer. */
+    if (!owns(s, me, r->slot, r->gen, PRWL_SLOT_READ)) return lost(r);
+    __atomic_add_fetch(count(s, r->slot), 1, SC);
+    return grant_result(ld32(state(s)));
+  }
+  return EDEADLK;
+}
+
+/* releaseRec drops r's hold, or its queued wait. force marks a write
+ * hold's data inconsistent (the owner never released it itself). */
+PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int force) {
+  LOCAL_SEG(s);
+  if (r->wait != PRWE_NONE) return cancel_pending(s, me, r);
+  int i = r->slot;
+  uint32_t gen = r->gen;
+  if (r->mode == PRWE_READ) {
+    /* count holds the recursion levels beyond the first. */
+    if (!force && ld32(count(s, i)) > 0) {
+      if (!owns(s, me, i, gen, PRWL_SLOT_READ)) return lost(r);
+      __atomic_sub_fetch(count(s, i), 1, SC);
+      return 0;
+    }
+    if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_FREE)) return lost(r);
+    kick_drain(s);
+  } else {
+    /* The slot stops saying slotWrite first (the data is complete from
+     * here on), then the readers queued behind us get the lock before the
+     * field opens to the next writer. */
+    if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_FREE)) return lost(r);
+    hand_off_readers(s);
+    if (clear_writer(s, i, force, r->told && !force) && force)
+      __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
+  }
+  slot_free(s, me, i);
+  r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
+  return 0;
+}
+
+/* release (Release and ReleaseUnrepaired). */
+PRWE_TEXT int prwe_release(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int keep_mark) {
+  if (r->slot < 0) return EPERM;
+  /* Nothing is held while a wait is queued, but the wait must not linger:
+   * releaseRec withdraws it. */
+  int queued = r->wait != PRWE_NONE;
+  if (keep_mark) r->told = 0;
+  int err = release_rec(s, me, r, 0);
+  if (err || !queued) return err;
+  return EPERM;
+}
+
+/* Cancel */
+PRWE_TEXT int prwe_cancel(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  if (r->slot < 0 || r->wait == PRWE_NONE) return EPERM;
+  return cancel_pending(s, me, r);
+}
+
+/* Abandon, without the record table: the caller forgets the record. */
+PRWE_TEXT int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  if (r->slot < 0) return EPERM;
+  int err = release_rec(s, me, r, r->wait == PRWE_NONE && r->mode == PRWE_WRITE);
+  return err == ENOTRECOVERABLE ? 0 : err;
+}
+
+/* downgrade. Still owning the writer field, become a reader, admit the
+ * waiting readers, then open the field: no writer can get in between. */
+PRWE_TEXT int prwe_downgrade(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  (void)me;
+  if (r->slot < 0 || r->mode != PRWE_WRITE) return EPERM;
+  int i = r->slot;
+  if (!move(s, i, r->gen, PRWL_SLOT_WRITE, PRWL_SLOT_READ)) return lost(r);
+  hand_off_readers(s);
+  clear_writer(s, i, 0, r->told);
+  r->mode = PRWE_READ, r->told = 0;
+  return 0;
+}
