@@ -572,20 +572,20 @@ static prw_rec *rec_get(prw_thr *t, prw_seg *s) {
 
 /* Set when membarrier is unavailable (old kernel, seccomp): the fast path
  * then pays a full fence instead. */
-static int prw_fence;
+static int prw_full_fence;
 
 static void barrier_init(void) {
   long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
   if (q < 0 || !(q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
       syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) != 0)
-    prw_fence = 1;
+    prw_full_fence = 1;
 }
 
 /* op_begin publishes that t operates on s. Then the caller checks that s
  * is not closing: either the closer sees inop, or we see closing. */
 static inline void op_begin(prw_thr *t, prw_seg *s) {
   __atomic_store_n(&t->inop, s, __ATOMIC_RELAXED);
-  if (__builtin_expect(prw_fence, 0))
+  if (__builtin_expect(prw_full_fence, 0))
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
   else
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the closer's membarrier orders it */
@@ -603,7 +603,7 @@ static inline int seg_closing(prw_seg *s) { return __atomic_load_n(&s->closing, 
  * before deadline (>0), leaving s as it is. */
 static int seg_quiesce(prw_seg *s, int64_t deadline) {
   __atomic_store_n(&s->closing, 1, __ATOMIC_SEQ_CST);
-  if (prw_fence)
+  if (prw_full_fence)
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with the fence of op_begin */
   else
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
