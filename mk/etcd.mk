@@ -36,7 +36,7 @@ $(ETCD_DIR)/goworker: $(wildcard $(ETCD_SRC)/goworker/*.go) $(ETCD_GO_SRCS)
 	cd $(ROOT) && $(GO) build -buildvcs=false $(ETCD_TAGS) -o $@ ./tests/etcd/goworker
 
 $(ETCD_DIR)/cworker: $(ETCD_SRC)/cworker.c $(ROOT)/include/prwlock.h $(ETCD_LIB)
-	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -I$(ROOT)/include -o $@ $< \
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -pthread -I$(ROOT)/include -o $@ $< \
 	  -L$(ETCD_DIR) -lprwlock -Wl,-rpath,$(ETCD_DIR)
 
 etcd-tools: $(ETCD_LIB) $(ETCD_DIR)/etcdrun $(ETCD_DIR)/goworker $(ETCD_DIR)/cworker $(PY_STAMP)

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,10 @@ static int conflict(int write) {
     }                                                                  \
   } while (0)
 
+static void *hold_and_exit(void *l) {
+  return (void *)(intptr_t)prw_acquire_write((prw_lock *)l, 5000000000LL);
+}
+
 static int api(const char *url) {
   prw_lock *l, *local;
   uint64_t f = 0, g = 0;
@@ -83,6 +88,15 @@ static int api(const char *url) {
   CHECK(prw_deserialize(tok, &l2) == 0);
   CHECK(prw_try_acquire_write(l2) == 0 && prw_release(l2) == 0 && prw_close(l2) == 0);
   CHECK(prw_close(l) == 0);
+  /* A thread that exits holding write ends its hold as if it died, at the
+   * process's next call: the next writer is told EOWNERDEAD. */
+  CHECK(prw_open(url, 0, 0, &l) == 0);
+  pthread_t th;
+  void *thr_rc;
+  CHECK(pthread_create(&th, NULL, hold_and_exit, l) == 0 && pthread_join(th, &thr_rc) == 0 && thr_rc == NULL);
+  CHECK(prw_acquire_write(l, 5000000000LL) == EOWNERDEAD);
+  CHECK(prw_release(l) == 0);
+  CHECK(prw_acquire_read(l, 0) == 0 && prw_release(l) == 0 && prw_close(l) == 0);
   /* A local lock has no fence. */
   CHECK(prw_create(&local) == 0);
   CHECK(prw_acquire_read(local, 0) == 0);
