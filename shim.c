@@ -29,6 +29,12 @@
  * which it sees every inop that was published before the thread could see
  * "closing" (see op_begin). So the fast path pays no fence for it.
  *
+ * Remote locks (etcd://, lock/remote.go) have no segment: their entry has
+ * seg NULL, and every data-plane call on them goes to the backend (the r_*
+ * ops: Go's prwgo_remote_* exports, or the private copy's public functions
+ * in a fork child), which keeps their holds per thread id; the exit of a
+ * thread ends its remote holds there too (abandon_remote).
+ *
  * A public function never calls another public function: in a private copy
  * such a call could bind to the first copy's symbol of that name. */
 #define _GNU_SOURCE
