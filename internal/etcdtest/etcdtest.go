@@ -52,7 +52,7 @@ type Cluster struct {
 // TLS makes the members serve clients over TLS only, and require a client
 // certificate signed by CA. Files are PEM.
 type TLS struct {
-	CA, Cert, Key string     // server side: the CA of clients, the server's pair
+	CA, Cert, Key string      // server side: the CA of clients, the server's pair
 	Client        *tls.Config // what WaitReady and Leader connect with
 }
 
