@@ -1070,13 +1070,20 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
 
 /* remote_op runs a data-plane operation on a remote lock: in its backend,
  * for the calling thread. */
-static int remote_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
-  prw_thr *t = thr_get();
-  if (!t) return ENOMEM;
+/* remote_bind finds the calling thread's record and the backend of remote
+ * lock `lock`, after ending the holds of exited threads. */
+static int remote_bind(prw_lock *lock, prw_thr **t, const prw_ops **ops, uintptr_t *bh) {
+  *t = thr_get();
+  if (!*t) return ENOMEM;
   reap_dead();
+  return bind(lock, ops, bh);
+}
+
+static int remote_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
+  prw_thr *t;
   const prw_ops *ops;
   uintptr_t bh;
-  int rc = bind(lock, &ops, &bh);
+  int rc = remote_bind(lock, &t, &ops, &bh);
   if (rc) return rc;
   switch (op) {
   case OP_ACQUIRE:
@@ -1097,12 +1104,10 @@ int prw_fence(prw_lock *lock, uint64_t *fence) {
   prw_entry *e = lookup(lock);
   if (!e) return EBADF;
   if (!e->remote) return live(e, lock) ? ENOTSUP : EBADF;
-  prw_thr *t = thr_get();
-  if (!t) return ENOMEM;
-  reap_dead();
+  prw_thr *t;
   const prw_ops *ops;
   uintptr_t bh;
-  int rc = bind(lock, &ops, &bh);
+  int rc = remote_bind(lock, &t, &ops, &bh);
   return rc ? rc : ops->r_fence(bh, t->tid, fence);
 }
 

@@ -121,15 +121,7 @@ func main() {
 				n := 0
 				t0 := time.Now()
 				for time.Since(t0) < d {
-					var err error
-					if mode == "read" {
-						if err = x.rlock(); err == nil {
-							err = x.runlock()
-						}
-					} else if err = x.lock(); err == nil {
-						err = x.unlock()
-					}
-					if err != nil {
+					if err := pair(x, mode == "read"); err != nil {
 						die(err)
 					}
 					n++
@@ -149,15 +141,7 @@ func main() {
 				go func(x rw) {
 					defer wg.Done()
 					for ctx.Err() == nil {
-						var err error
-						if rand.IntN(100) < *readPct {
-							if err = x.rlock(); err == nil {
-								err = x.runlock()
-							}
-						} else if err = x.lock(); err == nil {
-							err = x.unlock()
-						}
-						if err != nil {
+						if err := pair(x, rand.IntN(100) < *readPct); err != nil {
 							die(err)
 						}
 						ops.Add(1)
@@ -171,4 +155,18 @@ func main() {
 				"rep": r, "members": 3, "ops_per_s": float64(ops.Load()) / el.Seconds()})
 		}
 	}
+}
+
+// pair takes and releases x once, for reading or for writing.
+func pair(x rw, read bool) error {
+	if read {
+		if err := x.rlock(); err != nil {
+			return err
+		}
+		return x.runlock()
+	}
+	if err := x.lock(); err != nil {
+		return err
+	}
+	return x.unlock()
 }
