@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import signal
 import threading
 import time
 import warnings
@@ -162,3 +163,16 @@ def named_open_and_hold(name, ready, release_evt):
     lock = RWLock(name, create=False)
     hold(lock, "write", ready, release_evt)
     lock.close()
+
+
+def kill_holder(ctx, lock, mode):
+    """SIGKILL a process of context ctx while it holds lock in mode; return it, reaped."""
+    ready = ctx.Event()
+    p = ctx.Process(target=hold, args=(lock, mode, ready))
+    p.start()
+    assert ready.wait(30)
+    assert lock.try_acquire_write() is False
+    assert any(h.pid == p.pid and h.mode == mode for h in lock.holders())
+    os.kill(p.pid, signal.SIGKILL)
+    p.join(10)
+    return p

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import threading
 import time
 import warnings
@@ -19,12 +18,7 @@ from prwlock import LockTimeoutError, OwnerDiedWarning, RWLock
 
 def _dead_writer(ctx):
     lock = RWLock()
-    ready = ctx.Event()
-    p = ctx.Process(target=helpers.hold, args=(lock, "write", ready))
-    p.start()
-    assert ready.wait(30)
-    os.kill(p.pid, signal.SIGKILL)
-    p.join(10)
+    helpers.kill_holder(ctx, lock, "write")
     return lock
 
 

@@ -13,21 +13,9 @@ import helpers
 from prwlock import OwnerDiedWarning, RWLock
 
 
-def _kill_holder(ctx, lock, mode):
-    ready = ctx.Event()
-    p = ctx.Process(target=helpers.hold, args=(lock, mode, ready))
-    p.start()
-    assert ready.wait(30)
-    assert lock.try_acquire_write() is False
-    assert any(h.pid == p.pid and h.mode == mode for h in lock.holders())
-    os.kill(p.pid, signal.SIGKILL)
-    p.join(10)
-    return p
-
-
 def test_sigkill_reader(ctx):
     lock = RWLock()
-    _kill_holder(ctx, lock, "read")
+    helpers.kill_holder(ctx, lock, "read")
     t = time.monotonic()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a dead reader is recovered silently
@@ -41,7 +29,7 @@ def test_sigkill_reader(ctx):
 
 def test_sigkill_writer(ctx):
     lock = RWLock()
-    _kill_holder(ctx, lock, "write")
+    helpers.kill_holder(ctx, lock, "write")
     t = time.monotonic()
     with pytest.warns(OwnerDiedWarning):
         assert lock.acquire_read(timeout=5) is True
@@ -97,7 +85,7 @@ def test_sigkill_writer_with_waiting_writer(ctx):
 
 def test_warning_as_error_does_not_leave_a_hold(ctx):
     lock = RWLock()
-    _kill_holder(ctx, lock, "write")
+    helpers.kill_holder(ctx, lock, "write")
     with warnings.catch_warnings():
         warnings.simplefilter("error", OwnerDiedWarning)
         with pytest.raises(OwnerDiedWarning):
