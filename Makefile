@@ -2,6 +2,7 @@
 #   make / make build   build/libprwlock.so and the Python dev venv (.venv/)
 #   make test           every test suite (Go, C/C++, Python, chaos); a failing
 #                       suite does not stop the others; summary at the end
+#   make test-hosts     the bindings inside their runtimes (slow parts; mk/hosts.mk)
 #   make demo           several processes and languages sharing one lock
 #   make bench          the benchmark suite
 #   make wheel-check    build the wheel and sdist, install and import them
@@ -23,6 +24,7 @@ include mk/deps.mk
 -include mk/chaos.mk
 -include mk/wheel.mk
 -include mk/etcd.mk
+-include mk/hosts.mk
 
 build: deps $(BUILD_TARGETS)
 
