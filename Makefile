@@ -2,9 +2,9 @@
 #   make / make build   build/libprwlock.so and the Python dev venv (.venv/)
 #   make test           every test suite (Go, C/C++, Python, chaos); a failing
 #                       suite does not stop the others; summary at the end
-#   make test-hosts     the bindings inside their runtimes (slow parts; mk/hosts.mk)
 #   make demo           several processes and languages sharing one lock
 #   make bench          the benchmark suite
+#   make test-hosts     the bindings (Rust, ...) and host programs (Go via cgo)
 #   make wheel-check    build the wheel and sdist, install and import them
 #                       under every CPython 3.9-3.13 found (not in make test)
 SHELL := /bin/bash
@@ -25,6 +25,7 @@ include mk/deps.mk
 -include mk/wheel.mk
 -include mk/etcd.mk
 -include mk/hosts.mk
+-include mk/hosts-node-java.mk
 
 build: deps $(BUILD_TARGETS)
 
