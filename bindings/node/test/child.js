@@ -3,6 +3,8 @@
 //   hold MODE PATH [MS]   acquire MODE, print {"held":true}, hold MS ms
 //                         (forever without MS: the test kills it), release,
 //                         print {"released":true}
+//   wait PATH             print {"waiting":true}, wait for write; on SIGINT
+//                         print {"sigint":true,...} and exit 0
 //   hammer PATH DATA N TASKS   run exclusion rounds (see hammer.js)
 const { RWLock } = require('..');
 const hammer = require('./hammer');
@@ -24,6 +26,17 @@ async function main() {
     g.release();
     lock.close();
     say({ released: true });
+  } else if (cmd === 'wait') {
+    // A SIGINT handler must run while the acquisition waits.
+    const lock = RWLock.open(args[0]);
+    process.on('SIGINT', () => {
+      say({ sigint: true, pendingWait: true });
+      process.exit(0);
+    });
+    const p = lock.acquireWrite();
+    say({ waiting: true });
+    await p;
+    say({ acquired: true });
   } else if (cmd === 'hammer') {
     const [file, data, n, tasks] = args;
     say(await hammer.run(file, data, Number(n), Number(tasks)));

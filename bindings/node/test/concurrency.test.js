@@ -118,3 +118,17 @@ test('owners: guards of one thread release in any order, from any callback', asy
   assert.ok(w);
   w.release();
 });
+
+test('a SIGINT handler runs while an acquisition waits', { timeout: 60_000 }, async (t) => {
+  const { lock, lockPath } = openScratch(t);
+  const w = lock.tryAcquireWrite();
+  const c = child(['wait', lockPath]);
+  assert.deepEqual(await c.next(), { waiting: true });
+  await sleep(100); // the wait is in the pool now
+  const start = Date.now();
+  c.proc.kill('SIGINT');
+  assert.deepEqual(await c.next(), { sigint: true, pendingWait: true });
+  assert.equal((await c.exited).code, 0);
+  assert.ok(Date.now() - start < 5000, 'the handler ran late');
+  w.release();
+});
