@@ -220,6 +220,54 @@ PRWE_INLINE int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint
   return cas64(ctl(s, i), prwl_make_ctl(gen, from), prwl_make_ctl(gen, to));
 }
 
+/* claimFor takes a slot for record r in slot state st: the slot r kept
+ * from its last hold if it still has it, else a free one. */
+PRWE_TEXT static int claim_for(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
+                               uint32_t o, uint32_t st, uint32_t *gen) {
+  int i = r->idle;
+  if (i >= 0) {
+    r->idle = -1;
+    /* Evicted (a full table, our handle closing), recovered, or our
+     * parent's (we are its fork child): no longer ours to touch. */
+    if (r->idle_key == me->key && move(s, i, r->idle_gen, PRWL_SLOT_IDLE, st)) {
+      /* A hold's since may have been stamped by an inspector after the
+       * last release; a writer's is its place in the queue. */
+      if (ld_since(s, i) != 0) st_since(s, i, 0);
+      *gen = r->idle_gen;
+      return i;
+    }
+  }
+  return claim(s, me, env, o, st, gen);
+}
+
+/* keep ends r's hold in slot i by moving it from `from` to slotIdle, kept
+ * for r's next hold. It fails only when the slot was recovered. */
+PRWE_INLINE int keep(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
+                     uint32_t from) {
+  if (!move(s, i, gen, from, PRWL_SLOT_IDLE)) return 0;
+  r->idle = i, r->idle_gen = gen, r->idle_key = me->key;
+  return 1;
+}
+
+/* evict frees idle slot i, whose ctl was c, whoever keeps it (see Kept
+ * slots in layout.go), as a recoverer frees a slot. */
+PRWE_TEXT static int evict(const prwe_seg *s, const prwe_me *me, int i, uint64_t c) {
+  LOCAL_SEG(s);
+  if (!cas64(ctl(s, i), c, prwl_make_ctl(prwl_ctl_gen(c), PRWL_SLOT_FREE))) return 0;
+  uint64_t own = ld64(owner(s, i));
+  if (own == 0 || (own & PRWL_TAG_MARKER) || !cas64(owner(s, i), own, me->key | PRWL_TAG_MARKER)) return 0;
+  __atomic_and_fetch(bitmap_word(s, i / 64), ~(UINT64_C(1) << (i % 64)), SC);
+  st64(owner(s, i), 0);
+  return 1;
+}
+
+PRWE_TEXT void prwe_retire(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->idle;
+  if (i < 0) return;
+  r->idle = -1;
+  if (r->idle_key == me->key) evict(s, me, i, prwl_make_ctl(r->idle_gen, PRWL_SLOT_IDLE));
+}
+
 /* kickDrain wakes a pending writer that waits for readers to leave. */
 PRWE_TEXT static void kick_drain(const prwe_seg *s) {
   LOCAL_SEG(s);
@@ -400,7 +448,7 @@ PRWE_TEXT static int acquire_read(const prwe_seg *s, const prwe_me *me, const pr
                         prwe_rec *r, uint32_t o) {
   LOCAL_SEG(s);
   uint32_t gen;
-  int i = claim(s, me, env, o, PRWL_SLOT_READ, &gen);
+  int i = claim_for(s, me, env, r, o, PRWL_SLOT_READ, &gen);
   if (i < 0) return EAGAIN;
   uint32_t st = ld32(state(s));
   if (!prwl_has_writer(st)) {
@@ -477,11 +525,52 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
   }
 }
 
+/* prwe_read_fast is acquireRead's fast path on the slot r keeps idle:
+ * one CAS to publish, one load to look for a writer. It returns -1, with
+ * nothing changed, whenever the full path must decide (no kept slot, a
+ * hold or wait in progress, a writer in the way, the slot evicted). */
+PRWE_TEXT int prwe_read_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->idle;
+  if (i < 0 || r->slot >= 0 || r->idle_key != me->key) return -1;
+  LOCAL_SEG(s);
+  if (prwl_has_writer(ld32(state(s)))) return -1; /* don't publish only to back off */
+  uint32_t gen = r->idle_gen;
+  if (!move(s, i, gen, PRWL_SLOT_IDLE, PRWL_SLOT_READ)) return -1;
+  uint32_t st = ld32(state(s));
+  if (prwl_has_writer(st)) {
+    /* A writer came between: give the slot back as a release would (the
+     * writer may have counted us) and let the full path queue. */
+    if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_IDLE)) {
+      r->idle = -1;
+      return lost(r); /* recovered meanwhile, as acquireRead's back-off can be */
+    }
+    kick_drain(s);
+    return -1;
+  }
+  if (ld_since(s, i) != 0) st_since(s, i, 0);
+  r->idle = -1;
+  r->slot = i, r->gen = gen, r->mode = PRWE_READ;
+  return grant_result(st);
+}
+
+/* prwe_release_fast is release for a plain (not recursive) read hold:
+ * one CAS back to idle, and a look for a draining writer. It returns -1,
+ * with nothing changed, for anything else. */
+PRWE_TEXT int prwe_release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->slot;
+  if (i < 0 || r->mode != PRWE_READ || r->wait != PRWE_NONE) return -1;
+  LOCAL_SEG(s);
+  if (ld32(count(s, i)) != 0 || !keep(s, me, r, i, r->gen, PRWL_SLOT_READ)) return -1;
+  kick_drain(s);
+  r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
+  return 0;
+}
+
 /* acquireWrite */
 PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                          prwe_rec *r, uint32_t o) {
   uint32_t gen;
-  int i = claim(s, me, env, o, PRWL_SLOT_WAIT_WRITE, &gen);
+  int i = claim_for(s, me, env, r, o, PRWL_SLOT_WAIT_WRITE, &gen);
   if (i < 0) return EAGAIN;
   return write_wait(s, me, env, w, r, i, gen);
 }
@@ -716,18 +805,19 @@ PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec 
       __atomic_sub_fetch(count(s, i), 1, SC);
       return 0;
     }
-    if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_FREE)) return lost(r);
+    if (!keep(s, me, r, i, gen, PRWL_SLOT_READ)) return lost(r);
     kick_drain(s);
   } else {
     /* The slot stops saying slotWrite first (the data is complete from
      * here on), then the readers queued behind us get the lock before the
      * field opens to the next writer. */
-    if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_FREE)) return lost(r);
+    if (!keep(s, me, r, i, gen, PRWL_SLOT_WRITE)) return lost(r);
     hand_off_readers(s);
     if (clear_writer(s, i, force, r->told && !force) && force)
       __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
   }
-  slot_free(s, me, i);
+  /* The slot stays ours, idle, for the owner's next hold (see Kept slots
+   * in layout.go). */
   r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
   return 0;
 }
@@ -752,9 +842,13 @@ PRWE_TEXT int prwe_cancel(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
 
 /* Abandon, without the record table: the caller forgets the record. */
 PRWE_TEXT int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
-  if (r->slot < 0) return EPERM;
-  int err = release_rec(s, me, r, r->wait == PRWE_NONE && r->mode == PRWE_WRITE);
-  return err == ENOTRECOVERABLE ? 0 : err;
+  int err = EPERM;
+  if (r->slot >= 0) {
+    err = release_rec(s, me, r, r->wait == PRWE_NONE && r->mode == PRWE_WRITE);
+    if (err == ENOTRECOVERABLE) err = 0;
+  }
+  prwe_retire(s, me, r);
+  return err;
 }
 
 /* downgrade. Still owning the writer field, become a reader, admit the

@@ -194,7 +194,7 @@ func (s *segment) acquireRead(w *waitCtl, r *ownerRec, o Owner) error {
 	// Fast path: publish the read hold, then look for a writer. A writer
 	// CASes the lock word before it scans the slots, so one of us sees
 	// the other.
-	i, gen, err := s.claim(o, slotRead)
+	i, gen, err := s.claimFor(r, o, slotRead)
 	if err != nil {
 		return err
 	}
@@ -388,7 +388,7 @@ func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ct
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
 func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
-	i, gen, err := s.claim(o, slotWaitWrite)
+	i, gen, err := s.claimFor(r, o, slotWaitWrite)
 	if err != nil {
 		return err
 	}
@@ -719,6 +719,7 @@ func (l *Lock) Abandon(o Owner) (err error) {
 	} else if e := s.releaseRec(r, r.wait == ModeNone && r.mode == ModeWrite); e != ErrLost {
 		err = e
 	}
+	s.retireIdle(r)
 	s.recs.remove(o)
 	return err
 }
@@ -740,7 +741,7 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 			atomic.AddUint32(s.count(i), ^uint32(0))
 			return nil
 		}
-		if !s.move(i, gen, slotRead, slotFree) {
+		if !s.keep(r, i, gen, slotRead) {
 			return s.lost(r)
 		}
 		s.kickDrain()
@@ -751,7 +752,7 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		// observer ever sees two writers. Then hand the lock to the
 		// readers that queued behind us before opening it to the next
 		// writer.
-		if !s.move(i, gen, slotWrite, slotFree) {
+		if !s.keep(r, i, gen, slotWrite) {
 			return s.lost(r)
 		}
 		s.handOffReaders()
@@ -759,7 +760,8 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
 	}
-	s.free(i)
+	// The slot stays ours, idle, for the owner's next hold (see Kept slots
+	// in layout.go).
 	r.slot, r.mode, r.told = -1, ModeNone, false
 	return nil
 }
@@ -856,8 +858,8 @@ func (l *Lock) Stats() (out Stats, err error) {
 	}
 	touched := s.touchedPages() // untouched pages hold no owner; reading them would allocate them
 	for i := 0; i < s.capacity; i++ {
-		if touched.has(s.slot(i, slotOwner)) && atomic.LoadUint64(s.owner(i)) != 0 {
-			out.UsedSlots++
+		if touched.has(s.slot(i, slotOwner)) && atomic.LoadUint64(s.owner(i)) != 0 && s.slotState(i) != slotIdle {
+			out.UsedSlots++ // kept (idle) slots are room: a full table evicts them
 		}
 	}
 	s.forEachUsed(func(i int) bool {
