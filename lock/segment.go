@@ -45,9 +45,9 @@ type ownerRec struct {
 	// layout.go. Another process may evict it at any time.
 	idle    int32
 	idleGen uint32
-	mode Mode   // ModeRead or ModeWrite while held; ModeNone while waiting
-	wait Mode   // the mode of a wait AcquireSlice left queued, or ModeNone
-	told bool   // this owner's write hold was granted with ErrOwnerDead
+	mode    Mode // ModeRead or ModeWrite while held; ModeNone while waiting
+	wait    Mode // the mode of a wait AcquireSlice left queued, or ModeNone
+	told    bool // this owner's write hold was granted with ErrOwnerDead
 }
 
 func (s *segment) enter() bool {
