@@ -407,6 +407,34 @@ PRWE_TEXT static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, 
   }
 }
 
+/* Spinning. A waiter polls for a while before it announces itself (the
+ * waiting bits) and sleeps: a hold on another CPU often ends within that
+ * time, and then neither side makes a system call, where a sleep costs the
+ * waiter a futex wait and its waker a futex wake, plus the time until the
+ * scheduler runs the waiter again. Only with more than one CPU (on one, the
+ * holder cannot run while we spin), and never for long: a spin reads the
+ * shared state only, so it changes nothing the protocol sees. */
+#define PRWE_SPINS 64
+
+PRWE_TEXT static int spin_ok(void) {
+  static int ncpu; /* 0: not yet known */
+  int n = __atomic_load_n(&ncpu, __ATOMIC_RELAXED);
+  if (n == 0) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    n = c > 1 ? 2 : 1;
+    __atomic_store_n(&ncpu, n, __ATOMIC_RELAXED);
+  }
+  return n > 1;
+}
+
+PRWE_INLINE void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 /* sleep waits on futex addr while it holds seq, at most until the next
  * check is due. It returns ETIMEDOUT at the deadline, EINTR at the end of
  * the slice, EBADF when the segment closes, and 0 otherwise. Whenever a
@@ -486,6 +514,12 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
     /* Try: nothing to wait for, but a releasing writer may have granted us
      * the lock meanwhile. */
     if (w->deadline == 0) return read_give_up(s, me, w, r, i, gen, EBUSY);
+    /* Spin while a writer is in and nobody has granted us read. */
+    for (int k = 0; k < PRWE_SPINS && spin_ok(); k++) {
+      if (ld64(ctl(s, i)) != prwl_make_ctl(gen, PRWL_SLOT_WAIT_READ) || !prwl_has_writer(ld32(state(s))))
+        break;
+      cpu_relax();
+    }
     __atomic_or_fetch(state(s), PRWL_STATE_READERS_WAITING, SC);
     uint32_t seq = ld32(read_seq(s));
     uint64_t c = ld64(ctl(s, i));
@@ -648,7 +682,7 @@ PRWE_TEXT static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_re
  * field, which blocks new readers at once. */
 PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
                              prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
-  int woken = 0;
+  int woken = 0, spin_rounds = 4;
   for (;;) {
     uint32_t st = ld32(state(s));
     if (prwl_writer_of(st) == i) return 0; /* resumed while owning it */
@@ -669,6 +703,15 @@ PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, con
     if (w->deadline == 0) return give_up_write(s, me, r, i, gen, EBUSY);
     /* First wait, or demoted while stopped: take a place. */
     if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
+    /* Spin while the field is taken, a few times per call (the deadline,
+     * the slice and the checks are looked at only around a sleep); a free
+     * field that an older writer is due to take is slept on at once. */
+    if (spin_rounds > 0 && prwl_has_writer(st) && spin_ok()) {
+      spin_rounds--;
+      int k = 0;
+      while (k < PRWE_SPINS && prwl_has_writer(ld32(state(s)))) k++, cpu_relax();
+      if (k < PRWE_SPINS) continue;
+    }
     __atomic_or_fetch(state(s), PRWL_STATE_WRITERS_WAITING, SC);
     uint32_t seq = ld32(write_seq(s));
     uint32_t st2 = ld32(state(s));
@@ -717,6 +760,10 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
     return EBUSY;
   }
   if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
+  /* Spin while readers are inside, before setting the drain bit: a reader
+   * that leaves then has no one to wake. */
+  for (int k = 0; k < PRWE_SPINS / 4 && spin_ok() && any_reader(s); k++)
+    for (int j = 0; j < 4; j++) cpu_relax();
   for (;;) {
     if (!set_drain_waiting(s, i)) {
       *revoked = 1;
