@@ -130,7 +130,7 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 		return ErrInvalid
 	}
 	if r := l.rem(); r != nil {
-		return r.acquire(o, m, &w)
+		return remoteAcquire(r, o, m, w)
 	}
 	s, err := l.enter()
 	if err != nil {
@@ -138,6 +138,54 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	}
 	defer s.exit(&err, debug.SetPanicOnFault(true))
 	r := s.rec(o)
+	if m == ModeRead && w.sliceEnd == 0 {
+		if err, ok := s.readFast(r); ok {
+			return err
+		}
+	}
+	return s.acquireRec(r, o, m, w)
+}
+
+// remoteAcquire and acquireRec take w by value: the waits keep pointers
+// to it, which would make acquireWait allocate it on every call, the fast
+// path's included.
+//
+//go:noinline
+func remoteAcquire(r remote, o Owner, m Mode, w waitCtl) error { return r.acquire(o, m, &w) }
+
+// readFast is acquireRead's fast path on the slot r keeps idle (the C
+// engine's prwe_read_fast does the same): one CAS to publish, one load to
+// look for a writer. ok is false, with nothing changed, whenever the full
+// path must decide.
+func (s *segment) readFast(r *ownerRec) (err error, ok bool) {
+	i := int(r.idle)
+	if i < 0 || r.slot >= 0 || hasWriter(atomic.LoadUint32(s.state())) {
+		return nil, false
+	}
+	gen := r.idleGen
+	if !s.move(i, gen, slotIdle, slotRead) {
+		return nil, false
+	}
+	st := atomic.LoadUint32(s.state())
+	if hasWriter(st) {
+		// A writer came between: give the slot back as a release would
+		// (the writer may have counted us) and let the full path queue.
+		if !s.move(i, gen, slotRead, slotIdle) {
+			r.idle = -1
+			return s.lost(r), true
+		}
+		s.kickDrain()
+		return nil, false
+	}
+	if atomic.LoadInt64(s.since(i)) != 0 {
+		atomic.StoreInt64(s.since(i), 0)
+	}
+	r.idle = -1
+	r.slot, r.gen, r.mode = int32(i), gen, ModeRead
+	return grantResult(st), true
+}
+
+func (s *segment) acquireRec(r *ownerRec, o Owner, m Mode, w waitCtl) (err error) {
 	switch {
 	case r.slot < 0:
 		err = s.acquireFresh(&w, r, o, m)
