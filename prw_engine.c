@@ -169,19 +169,20 @@ PRWE_TEXT void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_
   s->cap_inv = UINT64_MAX / capacity + 1;
 }
 
-/* claim takes a free slot for owner o in slot state st; *gen gets its
- * generation. It returns the index, or -1 (EAGAIN) when the table is full
+/* claim takes a free slot for owner o (slot flags fl) in slot state st;
+ * *gen gets its generation. It returns the index, or -1 (EAGAIN) when the table is full
  * even after a sweep. The state is stored before the bitmap bit is set: a
  * writer that finds the bit then sees the state, and one that misses it
  * changed the lock word before our caller loads it. */
-PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint32_t o,
-                 uint32_t st, uint32_t *gen) {
+PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint64_t o,
+                 uint32_t fl, uint32_t st, uint32_t *gen) {
   LOCAL_SEG(s);
   int n = (int)s->capacity;
   /* claimStart (segment.go): hash among the first 1 << PRWE_CLAIM_SPREAD_BITS
    * slots, so concurrent claims rarely collide, an owner tends to reuse its
    * slot, and holders stay in the first pages of the table. */
-  int start = (int)((o * 2654435761u) >> (32 - PRWE_CLAIM_SPREAD_BITS));
+  uint32_t h = (uint32_t)o ^ (uint32_t)(o >> 32); /* a thread id: itself */
+  int start = (int)((h * 2654435761u) >> (32 - PRWE_CLAIM_SPREAD_BITS));
   for (int pass = 0; pass < 2; pass++) {
     for (int k = 0; k < n; k++) {
       int i = start + k;
@@ -194,7 +195,7 @@ PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env 
       set_if_diff64(pidns(s, i), me->pidns);
       if (ld_since(s, i) != 0) st_since(s, i, 0);
       if (ld32(count(s, i)) != 0) st32(count(s, i), 0);
-      if (ld32(sflags(s, i)) != PRWL_SLOT_THREAD_OWNER) st32(sflags(s, i), PRWL_SLOT_THREAD_OWNER);
+      if (ld32(sflags(s, i)) != fl) st32(sflags(s, i), fl);
       set_if_diff64(holder(s, i), o);
       *gen = prwl_ctl_gen(ld64(ctl(s, i))) + 1;
       st64(ctl(s, i), prwl_make_ctl(*gen, st));
@@ -223,7 +224,7 @@ PRWE_INLINE int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint
 /* claimFor takes a slot for record r in slot state st: the slot r kept
  * from its last hold if it still has it, else a free one. */
 PRWE_TEXT static int claim_for(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
-                               uint32_t o, uint32_t st, uint32_t *gen) {
+                               uint64_t o, uint32_t fl, uint32_t st, uint32_t *gen) {
   int i = r->idle;
   if (i >= 0) {
     r->idle = -1;
@@ -237,7 +238,7 @@ PRWE_TEXT static int claim_for(const prwe_seg *s, const prwe_me *me, const prwe_
       return i;
     }
   }
-  return claim(s, me, env, o, st, gen);
+  return claim(s, me, env, o, fl, st, gen);
 }
 
 /* keep ends r's hold in slot i by moving it from `from` to slotIdle, kept
@@ -473,10 +474,10 @@ static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
  * writer CASes the lock word before it scans the slots, so one of us sees
  * the other. */
 PRWE_TEXT static int acquire_read(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
-                        prwe_rec *r, uint32_t o) {
+                        prwe_rec *r, uint64_t o, uint32_t fl) {
   LOCAL_SEG(s);
   uint32_t gen;
-  int i = claim_for(s, me, env, r, o, PRWL_SLOT_READ, &gen);
+  int i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_READ, &gen);
   if (i < 0) return EAGAIN;
   uint32_t st = ld32(state(s));
   if (!prwl_has_writer(st)) {
@@ -602,9 +603,9 @@ PRWE_TEXT int prwe_release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *
 
 /* acquireWrite */
 PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
-                         prwe_rec *r, uint32_t o) {
+                         prwe_rec *r, uint64_t o, uint32_t fl) {
   uint32_t gen;
-  int i = claim_for(s, me, env, r, o, PRWL_SLOT_WAIT_WRITE, &gen);
+  int i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_WAIT_WRITE, &gen);
   if (i < 0) return EAGAIN;
   return write_wait(s, me, env, w, r, i, gen);
 }
@@ -812,12 +813,12 @@ PRWE_TEXT static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_r
   return ok ? 0 : ENOTRECOVERABLE;
 }
 
-/* acquireWait. o is the owner (holder) id. */
-PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
-                      uint32_t o, int m, prwe_wait *w) {
-  if (o == 0 || o == 0xffffffffu || (m != PRWE_READ && m != PRWE_WRITE)) return EINVAL;
-  if (r->slot < 0) return m == PRWE_READ ? acquire_read(s, me, env, w, r, o)
-                                         : acquire_write(s, me, env, w, r, o);
+/* acquireWait. o is the owner (holder) id, fl its slot flags. */
+PRWE_TEXT static int acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                                  prwe_rec *r, uint64_t o, uint32_t fl, int m, prwe_wait *w) {
+  if (m != PRWE_READ && m != PRWE_WRITE) return EINVAL;
+  if (r->slot < 0) return m == PRWE_READ ? acquire_read(s, me, env, w, r, o, fl)
+                                         : acquire_write(s, me, env, w, r, o, fl);
   if (r->wait == m) {
     /* Resume the wait an earlier slice left queued. */
     return m == PRWE_READ ? read_wait(s, me, env, w, r, r->slot, r->gen)
@@ -826,7 +827,8 @@ PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe
   if (r->wait != PRWE_NONE) {
     /* A different request replaces the queued one. */
     cancel_pending(s, me, r);
-    return m == PRWE_READ ? acquire_read(s, me, env, w, r, o) : acquire_write(s, me, env, w, r, o);
+    return m == PRWE_READ ? acquire_read(s, me, env, w, r, o, fl)
+                          : acquire_write(s, me, env, w, r, o, fl);
   }
   if (r->mode == PRWE_READ && m == PRWE_READ) {
     /* Recursive read: never consults the lock word, so it cannot deadlock
@@ -836,6 +838,21 @@ PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe
     return grant_result(ld32(state(s)));
   }
   return EDEADLK;
+}
+
+/* acquireWait for a thread: o is its kernel tid. */
+PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
+                      uint32_t o, int m, prwe_wait *w) {
+  if (o == 0 || o == 0xffffffffu) return EINVAL;
+  return acquire_wait(s, me, env, r, o, PRWL_SLOT_THREAD_OWNER, m, w);
+}
+
+/* acquireWait for an explicit owner: any nonzero value, and no
+ * slotThreadOwner, since no thread's life bounds the hold. */
+PRWE_TEXT int prwe_acquire_wait_as(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                                   prwe_rec *r, uint64_t o, int m, prwe_wait *w) {
+  if (o == 0) return EINVAL;
+  return acquire_wait(s, me, env, r, o, 0, m, w);
 }
 
 /* releaseRec drops r's hold, or its queued wait. force marks a write

@@ -101,6 +101,11 @@ typedef struct prwe_wait {
  * EPERM (not held), EINVAL. owner is the holder id written to the slot. */
 PRWI_HIDDEN int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
                                   prwe_rec *r, uint32_t owner, int mode, prwe_wait *w);
+/* prwe_acquire_wait_as is prwe_acquire_wait for an explicit owner (the
+ * prw_*_as calls): owner is any nonzero 64-bit value, written to the slot's
+ * holder without slotThreadOwner. */
+PRWI_HIDDEN int prwe_acquire_wait_as(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                                     prwe_rec *r, uint64_t owner, int mode, prwe_wait *w);
 PRWI_HIDDEN int prwe_release(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int keep_mark);
 PRWI_HIDDEN int prwe_cancel(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
 PRWI_HIDDEN int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r);

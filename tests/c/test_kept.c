@@ -230,6 +230,22 @@ static void test_fork_child(void) {
   munmap(v.base, v.size);
 }
 
+/* Explicit owners come and go as tasks do: they keep no slot. */
+static void test_explicit_owner(void) {
+  view v;
+  view_open(&v, lk);
+  uint64_t owner = UINT64_C(0x1234567890);
+  for (int k = 0; k < 3; k++) {
+    EXPECT_RC(prw_acquire_read_as(lk, owner, -1), 0);
+    EXPECT_RC(prw_release_as(lk, owner), 0);
+    EXPECT_RC(prw_acquire_write_as(lk, owner, -1), 0);
+    EXPECT_RC(prw_release_as(lk, owner), 0);
+  }
+  for (int i = 0; i < (int)v.capacity; i++)
+    CHECK(!(slot_pid(&v, i) == (uint32_t)getpid() && slot_u64(&v, i, PRWL_SLOT_HOLDER) == owner));
+  munmap(v.base, v.size);
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "child") == 0) return child(argv[2], argv[3]);
   char name[128];
@@ -237,6 +253,7 @@ int main(int argc, char **argv) {
   test_thread(name);
   test_process_exit();
   test_fork_child();
+  test_explicit_owner();
   test_full_of_kept();
   EXPECT_RC(prw_close(lk), 0);
   EXPECT_RC(prw_unlink(name), 0);
