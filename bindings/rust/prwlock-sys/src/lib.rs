@@ -5,10 +5,9 @@
 //!
 //! The safe wrapper is the `prwlock` crate. A test of this crate checks that
 //! every function the header declares is declared here.
-#![no_std]
 #![allow(non_camel_case_types)]
 
-use core::ffi::{c_char, c_int, c_uint};
+use std::os::raw::{c_char, c_int, c_uint};
 
 pub const PRW_VERSION_MAJOR: u32 = 1;
 
@@ -32,7 +31,7 @@ pub const PRW_EFORKED: c_int = 1024;
 pub struct prw_lock {
     _private: [u8; 0],
     // Not Send, Sync or Unpin by itself: the safe crate decides.
-    _marker: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
+    _marker: std::marker::PhantomData<(*mut u8, std::marker::PhantomPinned)>,
 }
 
 #[repr(C)]

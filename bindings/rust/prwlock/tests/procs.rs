@@ -40,7 +40,10 @@ const WRITES: u64 = 300;
 
 #[test]
 fn helper() {
-    let Ok(role) = std::env::var(ROLE) else { return };
+    let role = match std::env::var(ROLE) {
+        Ok(r) => r,
+        Err(_) => return, // not a helper: nothing to do
+    };
     let lock = Lock::from_token(&std::env::var("PRWLOCK_RS_TOKEN").unwrap()).unwrap();
     let file = PathBuf::from(std::env::var("PRWLOCK_RS_FILE").unwrap());
     match role.as_str() {

@@ -118,7 +118,10 @@ fn owner_guards_move_between_threads() {
             let (rx, act, bad, crossed) = (&rx, &act, &bad, &crossed);
             s.spawn(move || loop {
                 let msg = rx.lock().unwrap().recv();
-                let Ok((g, m, from)) = msg else { return };
+                let (g, m, from) = match msg {
+                    Ok(x) => x,
+                    Err(_) => return,
+                };
                 if !legal(act.now(), m) {
                     bad.fetch_add(1, SeqCst);
                 }
