@@ -4,6 +4,7 @@
 #                       suite does not stop the others; summary at the end
 #   make demo           several processes and languages sharing one lock
 #   make bench          the benchmark suite
+#   make test-hosts     the bindings (Rust, ...) and host programs (Go via cgo)
 #   make wheel-check    build the wheel and sdist, install and import them
 #                       under every CPython 3.9-3.13 found (not in make test)
 SHELL := /bin/bash
@@ -23,6 +24,7 @@ include mk/deps.mk
 -include mk/chaos.mk
 -include mk/wheel.mk
 -include mk/etcd.mk
+-include mk/hosts.mk
 
 build: deps $(BUILD_TARGETS)
 
