@@ -426,6 +426,11 @@ typedef struct prw_recs {
 typedef struct prw_thr {
   prw_seg *inop;        /* segment of the operation in progress, or NULL */
   uint32_t tid;         /* kernel tid, the owner id written to slots */
+  /* The local lock of the thread's last data-plane operation, its entry
+   * and record: the fast path (fast_op) starts from them. */
+  prw_lock *last;
+  struct prw_entry *last_e;
+  struct prw_rec *last_x;
   prw_recs recs;        /* the first block inline; more as needed */
   struct prw_thr *next; /* in thr_list */
 } prw_thr;
@@ -458,7 +463,7 @@ static void abandon_recs(prw_thr *t, prw_seg *s, const prwe_me *me) {
     for (int k = 0; k < RECS_PER_BLOCK; k++) {
       prw_rec *x = &b->rec[k];
       if (!rec_live(x) || (s && x->seg != s)) continue;
-      if (x->r.slot >= 0) prwe_abandon(&x->seg->e, me, &x->r);
+      if (x->r.slot >= 0 || x->r.idle >= 0) prwe_abandon(&x->seg->e, me, &x->r);
     }
 }
 
@@ -551,8 +556,9 @@ static prw_rec *rec_get(prw_thr *t, prw_seg *s) {
   for (;; b = b->next) {
     for (int k = 0; k < RECS_PER_BLOCK && !spare; k++) {
       prw_rec *x = &b->rec[k];
-      /* A record with nothing held or queued can serve another segment. */
-      if (!rec_live(x) || x->r.slot < 0) spare = x;
+      /* A record with nothing held, queued or kept can serve another
+       * segment. */
+      if (!rec_live(x) || (x->r.slot < 0 && x->r.idle < 0)) spare = x;
     }
     if (spare || !b->next) break;
   }
@@ -650,7 +656,7 @@ static int g_name(uintptr_t bh, char *b, size_t *n) { return prwgo_name(bh, b, n
 static int g_is_anonymous(uintptr_t bh) { return prwgo_is_anonymous(bh); }
 static int g_info(uintptr_t bh, prw_info_t *i) { return prwgo_info(bh, i); }
 static int g_capacity(uintptr_t bh, uint32_t *c) { return prwgo_capacity(bh, c); }
-static int g_holders(uintptr_t bh, prw_holder_t *o, size_t c, size_t *n) {
+static int g_holders(uintptr_t bh, prw_holder_ex_t *o, size_t c, size_t *n) {
   return prwgo_holders(bh, o, c, n);
 }
 static int g_mapping(uintptr_t bh, prwi_mapping *m) { return prwgo_mapping(bh, m); }
@@ -879,6 +885,7 @@ static void prw_on_child(void) {
   if (self) {
     self->next = NULL;
     self->inop = NULL;
+    self->last = NULL;
     self->tid = (uint32_t)syscall(SYS_gettid);
     for (prw_recs *b = &self->recs; b; b = b->next)
       for (int k = 0; k < RECS_PER_BLOCK; k++) b->rec[k].seg = NULL;
@@ -893,8 +900,34 @@ static void prw_on_child(void) {
  * it holds anyway. */
 static int close_entry(prw_lock *lock, int64_t deadline);
 
+/* retire_kept frees the slots this process's threads keep idle between
+ * holds (see Kept slots in layout.go), so that a process that exits
+ * without closing its locks leaves no slots for others to skip over until
+ * a full table evicts them. The owning threads may still run: eviction is
+ * a CAS they lose or win, and the records are only read. A segment being
+ * closed is skipped (its closer frees them); holding thr_mu keeps the
+ * others mapped meanwhile (a closer takes it before it unmaps). */
+static void retire_kept(void) {
+  const prwe_me *me = me_get();
+  pthread_mutex_lock(&thr_mu);
+  for (prw_thr *t = thr_list; t; t = t->next)
+    for (prw_recs *b = &t->recs; b; b = b->next)
+      for (int k = 0; k < RECS_PER_BLOCK; k++) {
+        prw_rec *x = &b->rec[k];
+        if (!rec_live(x) || seg_closing(x->seg) || seg_broken(x->seg)) continue;
+        prwe_rec kept = PRWE_REC_INIT;
+        kept.idle = __atomic_load_n(&x->r.idle, __ATOMIC_RELAXED);
+        kept.idle_gen = __atomic_load_n(&x->r.idle_gen, __ATOMIC_RELAXED);
+        kept.idle_key = __atomic_load_n(&x->r.idle_key, __ATOMIC_RELAXED);
+        if (kept.idle >= 0 && kept.idle < (int32_t)x->seg->e.capacity) prwe_retire(&x->seg->e, me, &kept);
+      }
+  pthread_mutex_unlock(&thr_mu);
+}
+
 static void prw_on_exit(void) {
-  if (prw_is_copy || __atomic_load_n(&prw_live, __ATOMIC_RELAXED) <= 0) return;
+  if (__atomic_load_n(&prw_live, __ATOMIC_RELAXED) <= 0) return;
+  retire_kept();
+  if (prw_is_copy) return;
   int64_t deadline = prwe_now() + 1000000000;
   for (uint32_t idx = 0;; idx++) {
     pthread_mutex_lock(&tab.mu);
@@ -1046,6 +1079,7 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
   } else {
     const prwe_me *me = me_get();
     x = rec_get(t, s);
+    if (x) t->last = lock, t->last_e = e, t->last_x = x;
     if (!x) {
       rc = ENOMEM;
     } else if (op == OP_ACQUIRE) {
@@ -1063,6 +1097,34 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
       /* The file was truncated during the operation: whatever it did, it
        * did on zeros. The thread holds nothing that means anything. */
       prwe_rec init = PRWE_REC_INIT;
+      x->r = init;
+      rc = EPROTO;
+    }
+  }
+  op_end(t);
+  return rc;
+}
+
+/* fast_op runs f, an engine fast path (prwe_read_fast, prwe_release_fast),
+ * on the calling thread's record for lock if lock is the thread's last
+ * lock: no handle or record lookup, no deadline, no hooks. It returns -1
+ * when data_op must run instead (f declined, another lock, exited threads
+ * to reap, a closing or broken segment). The checks are data_op's, in the
+ * same order around op_begin. */
+static inline int fast_op(prw_lock *lock, int (*f)(const prwe_seg *, const prwe_me *, prwe_rec *)) {
+  prw_thr *t = thr_cur;
+  if (!t || t->last != lock || __atomic_load_n(&dead_pending, __ATOMIC_RELAXED)) return -1;
+  prw_entry *e = t->last_e;
+  prw_rec *x = t->last_x;
+  prw_seg *s = e->seg;
+  if (__atomic_load_n(&x->seg, __ATOMIC_RELAXED) != s) return -1;
+  op_begin(t, s);
+  int rc = -1;
+  if (!seg_closing(s) && live(e, lock) && !seg_broken(s) &&
+      x->id == __atomic_load_n(&s->id, __ATOMIC_ACQUIRE)) {
+    rc = f(&s->e, me_get(), &x->r);
+    if (rc != -1 && seg_broken(s)) {
+      prwe_rec init = PRWE_REC_INIT; /* see data_op */
       x->r = init;
       rc = EPROTO;
     }
@@ -1118,6 +1180,10 @@ int prw_fence(prw_lock *lock, uint64_t *fence) {
  * The clock is read only for a timed wait. */
 static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   if (!lock) return EINVAL;
+  if (mode == PRWE_READ) {
+    int rc = fast_op(lock, prwe_read_fast);
+    if (rc != -1) return rc;
+  }
   prwe_wait w = {timeout_ns, 0, 0, 0};
   if (timeout_ns > 0) {
     int64_t now = prwe_now();
@@ -1152,6 +1218,8 @@ int prw_cancel(prw_lock *lock) {
 
 int prw_release(prw_lock *lock) {
   if (!lock) return EINVAL;
+  int rc = fast_op(lock, prwe_release_fast);
+  if (rc != -1) return rc;
   return data_op(lock, OP_RELEASE, 0, NULL);
 }
 
@@ -1192,12 +1260,24 @@ int prw_capacity(prw_lock *lock, uint32_t *capacity) {
   return rc ? rc : ops->capacity(bh, capacity);
 }
 
-int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
+int prw_holders_ex(prw_lock *lock, prw_holder_ex_t *out, size_t cap, size_t *count) {
   if (!lock || !count || (!out && cap > 0)) return EINVAL;
   const prw_ops *ops;
   uintptr_t bh;
   int rc = inspect_bind(lock, &ops, &bh);
   return rc ? rc : ops->holders(bh, out, cap, count);
+}
+
+/* prw_holders is prw_holders_ex without the extra fields. */
+int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
+  if (!lock || !count || (!out && cap > 0)) return EINVAL;
+  prw_holder_ex_t *ex = NULL;
+  if (cap > 0 && !(ex = calloc(cap, sizeof *ex))) return ENOMEM;
+  int rc = prw_holders_ex(lock, ex, cap, count);
+  if (rc == 0 || rc == ERANGE)
+    for (size_t i = 0; i < cap && i < *count; i++) out[i] = ex[i].h;
+  free(ex);
+  return rc;
 }
 
 /* put_string copies s and a NUL to buf, following the ERANGE convention of
@@ -1502,9 +1582,12 @@ static int own_op(prw_lock *lock, uint64_t owner, int op, int mode, prwe_wait *w
       x->r = init;
       rc = EPROTO;
     }
+    /* Nothing held or queued: no record, and no kept slot (explicit
+     * owners come and go, as tasks do; layout.go, "Kept slots"). */
+    if (x->r.slot < 0) prwe_retire(&s->e, me, &x->r);
     pthread_mutex_lock(&own.mu);
     x->busy = 0;
-    if (x->r.slot < 0) own_drop(x); /* nothing held or queued: no record */
+    if (x->r.slot < 0) own_drop(x);
     pthread_mutex_unlock(&own.mu);
   }
   op_end(t);

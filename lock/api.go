@@ -89,7 +89,7 @@ type Stats struct {
 	WaitingReaders int
 	WaitingWriters int // includes a writer that owns the lock but still waits for readers to leave
 	Capacity       int
-	UsedSlots      int
+	UsedSlots      int    // slots that hold or wait (not those kept idle between holds)
 	Attached       int    // processes that have the lock open (as far as tracked)
 	Recoveries     uint64 // slots of dead processes cleaned up
 	OwnerDeaths    uint64 // writers that died holding the lock
@@ -98,8 +98,12 @@ type Stats struct {
 
 // Holder describes one slot in the holder table: a hold or a wait.
 type Holder struct {
-	PID     uint32
-	TID     uint32
+	PID uint32
+	// TID is the low 32 bits of Owner: the thread id of a per-thread hold.
+	TID uint32
+	// Owner is the owner inside the process: a thread id, or the Owner a
+	// Go program or an explicit-owner C call chose.
+	Owner   uint64
 	Mode    Mode
 	Waiting bool   // true while the owner waits for Mode
 	Count   uint32 // recursion depth of a read hold
