@@ -4,7 +4,9 @@
 # for): install a release from go.dev/dl and put its bin/ on PATH; deps-go
 # says so when it is missing or too old.
 # etcd (Debian's etcd-server) is the server the etcd backend's tests run.
-DEB_TOOLS := gcc:gcc g++:g++ cmake:cmake pkg-config:pkg-config make:make python3:python3 etcd:etcd-server
+# cargo (with Debian's rustc) builds and tests the Rust binding (mk/hosts.mk).
+DEB_TOOLS := gcc:gcc g++:g++ cmake:cmake pkg-config:pkg-config make:make python3:python3 etcd:etcd-server \
+  cargo:cargo
 GO_MIN := $(shell sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' $(ROOT)/go.mod)
 .PHONY: deps deps-debian deps-go
 deps: deps-debian deps-go
