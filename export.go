@@ -372,7 +372,7 @@ func prwgo_info(h C.uintptr_t, info *C.prw_info_t) (rc C.int) {
 }
 
 //export prwgo_holders
-func prwgo_holders(h C.uintptr_t, out *C.prw_holder_t, capacity C.size_t, count *C.size_t) (rc C.int) {
+func prwgo_holders(h C.uintptr_t, out *C.prw_holder_ex_t, capacity C.size_t, count *C.size_t) (rc C.int) {
 	defer recoverTo(&rc)
 	l := lookup(h)
 	if l == nil {
@@ -387,14 +387,19 @@ func prwgo_holders(h C.uintptr_t, out *C.prw_holder_t, capacity C.size_t, count 
 	if n > 0 {
 		dst := unsafe.Slice(out, n)
 		for i := range dst {
-			dst[i] = C.prw_holder_t{
-				pid:      C.uint32_t(hs[i].PID),
-				tid:      C.uint32_t(hs[i].TID),
-				mode:     C.int32_t(hs[i].Mode),
-				waiting:  C.int32_t(b32(hs[i].Waiting)),
-				count:    C.uint32_t(hs[i].Count),
-				since_ns: C.int64_t(hs[i].Since),
+			dst[i] = C.prw_holder_ex_t{
+				h: C.prw_holder_t{
+					pid:      C.uint32_t(hs[i].PID),
+					tid:      C.uint32_t(hs[i].TID),
+					mode:     C.int32_t(hs[i].Mode),
+					waiting:  C.int32_t(b32(hs[i].Waiting)),
+					count:    C.uint32_t(hs[i].Count),
+					since_ns: C.int64_t(hs[i].Since),
+				},
+				owner: C.uint64_t(hs[i].Owner),
+				fence: C.uint64_t(hs[i].Fence),
 			}
+			putHost(&dst[i].host, hs[i].Host)
 		}
 	}
 	if len(hs) > int(capacity) {
@@ -542,4 +547,10 @@ func prwgo_remote_fence(h C.uintptr_t, tid C.uint32_t, out *C.uint64_t) (rc C.in
 		*out = C.uint64_t(f)
 	}
 	return errno(err)
+}
+
+// putHost copies host, cut to fit and NUL-terminated, to a C host field.
+func putHost(dst *[256]C.char, host string) {
+	n := copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), len(dst)-1), host)
+	dst[n] = 0
 }

@@ -294,24 +294,24 @@ PRWE_TEXT static void wake_for(const prwe_seg *s, uint32_t old) {
 /* forEachUsed, as an iterator over the slots whose bitmap bit is set:
  *   for (used_iter it = used(s); (i = next_used(&it)) >= 0;) ... */
 typedef struct used_iter {
-  const prwe_seg *s;
-  int w;      /* bitmap word */
-  uint64_t m; /* its bits not yet visited */
+  const uint64_t *words; /* the bitmap */
+  uint32_t w, nw;        /* current word, number of words */
+  uint64_t m;            /* its bits not yet visited */
 } used_iter;
 
 PRWE_INLINE used_iter used(const prwe_seg *s) {
-  used_iter it = {s, 0, ld64(bitmap_word(s, 0))};
+  used_iter it = {bitmap_word(s, 0), 0, s->capacity / 64, ld64(bitmap_word(s, 0))};
   return it;
 }
 
 PRWE_INLINE int next_used(used_iter *it) {
   while (it->m == 0) {
-    if (++it->w >= (int)it->s->capacity / 64) return -1;
-    it->m = ld64(bitmap_word(it->s, it->w));
+    if (++it->w >= it->nw) return -1;
+    it->m = __atomic_load_n(&it->words[it->w], SC);
   }
   int b = __builtin_ctzll(it->m);
   it->m &= it->m - 1;
-  return it->w * 64 + b;
+  return (int)it->w * 64 + b;
 }
 
 /* anyReader: some slot holds read or was granted it. */

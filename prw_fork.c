@@ -50,7 +50,7 @@ typedef struct prw_copy_fns {
   int (*is_anonymous)(prw_lock *);
   int (*info)(prw_lock *, prw_info_t *);
   int (*capacity)(prw_lock *, uint32_t *);
-  int (*holders)(prw_lock *, prw_holder_t *, size_t, size_t *);
+  int (*holders)(prw_lock *, prw_holder_ex_t *, size_t, size_t *);
   /* The data plane of remote locks, which the copy runs itself. */
   int (*acquire_read)(prw_lock *, int64_t);
   int (*acquire_write)(prw_lock *, int64_t);
@@ -101,7 +101,7 @@ static int c_name(uintptr_t bh, char *b, size_t *n) { return cp.fns.name(H(bh), 
 static int c_is_anonymous(uintptr_t bh) { return cp.fns.is_anonymous(H(bh)); }
 static int c_info(uintptr_t bh, prw_info_t *i) { return cp.fns.info(H(bh), i); }
 static int c_capacity(uintptr_t bh, uint32_t *c) { return cp.fns.capacity(H(bh), c); }
-static int c_holders(uintptr_t bh, prw_holder_t *o, size_t c, size_t *n) {
+static int c_holders(uintptr_t bh, prw_holder_ex_t *o, size_t c, size_t *n) {
   return cp.fns.holders(H(bh), o, c, n);
 }
 static int c_mapping(uintptr_t bh, prwi_mapping *m) { return cp.fns.priv->mapping(H(bh), m); }
@@ -278,7 +278,7 @@ static int resolve(void *dl) {
   SYM(is_anonymous, "prw_is_anonymous");
   SYM(info, "prw_info");
   SYM(capacity, "prw_capacity");
-  SYM(holders, "prw_holders");
+  SYM(holders, "prw_holders_ex");
   SYM(acquire_read, "prw_acquire_read");
   SYM(acquire_write, "prw_acquire_write");
   SYM(acquire_slice, "prw_acquire_slice");

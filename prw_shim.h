@@ -51,7 +51,7 @@ typedef struct prw_ops {
   int (*is_anonymous)(uintptr_t bh);
   int (*info)(uintptr_t bh, prw_info_t *info);
   int (*capacity)(uintptr_t bh, uint32_t *capacity);
-  int (*holders)(uintptr_t bh, prw_holder_t *out, size_t cap, size_t *count);
+  int (*holders)(uintptr_t bh, prw_holder_ex_t *out, size_t cap, size_t *count);
   int (*mapping)(uintptr_t bh, prwi_mapping *m);
   /* check runs a check of prw_engine.h (PRWE_CHECK_*); *recovered gets
    * the slots a sweep recovered. */

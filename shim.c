@@ -656,7 +656,7 @@ static int g_name(uintptr_t bh, char *b, size_t *n) { return prwgo_name(bh, b, n
 static int g_is_anonymous(uintptr_t bh) { return prwgo_is_anonymous(bh); }
 static int g_info(uintptr_t bh, prw_info_t *i) { return prwgo_info(bh, i); }
 static int g_capacity(uintptr_t bh, uint32_t *c) { return prwgo_capacity(bh, c); }
-static int g_holders(uintptr_t bh, prw_holder_t *o, size_t c, size_t *n) {
+static int g_holders(uintptr_t bh, prw_holder_ex_t *o, size_t c, size_t *n) {
   return prwgo_holders(bh, o, c, n);
 }
 static int g_mapping(uintptr_t bh, prwi_mapping *m) { return prwgo_mapping(bh, m); }
@@ -1260,12 +1260,24 @@ int prw_capacity(prw_lock *lock, uint32_t *capacity) {
   return rc ? rc : ops->capacity(bh, capacity);
 }
 
-int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
+int prw_holders_ex(prw_lock *lock, prw_holder_ex_t *out, size_t cap, size_t *count) {
   if (!lock || !count || (!out && cap > 0)) return EINVAL;
   const prw_ops *ops;
   uintptr_t bh;
   int rc = inspect_bind(lock, &ops, &bh);
   return rc ? rc : ops->holders(bh, out, cap, count);
+}
+
+/* prw_holders is prw_holders_ex without the extra fields. */
+int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count) {
+  if (!lock || !count || (!out && cap > 0)) return EINVAL;
+  prw_holder_ex_t *ex = NULL;
+  if (cap > 0 && !(ex = calloc(cap, sizeof *ex))) return ENOMEM;
+  int rc = prw_holders_ex(lock, ex, cap, count);
+  if (rc == 0 || rc == ERANGE)
+    for (size_t i = 0; i < cap && i < *count; i++) out[i] = ex[i].h;
+  free(ex);
+  return rc;
 }
 
 /* put_string copies s and a NUL to buf, following the ERANGE convention of

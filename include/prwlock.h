@@ -575,6 +575,24 @@ int prw_capacity(prw_lock *lock, uint32_t *capacity);
  *   EBADF, EPROTO, PRW_EFORKED  as for prw_info */
 int prw_holders(prw_lock *lock, prw_holder_t *out, size_t cap, size_t *count);
 
+/* One entry of prw_holders_ex: prw_holder_t and what it has no room for. */
+typedef struct prw_holder_ex {
+  prw_holder_t h;
+  uint64_t owner;  /* the owner inside its process, all 64 bits: the thread id
+                      of a per-thread hold, the value an explicit owner chose
+                      (prw_*_as); h.tid is its low 32 bits */
+  uint64_t fence;  /* a remote lock's fencing token of the hold (see
+                      prw_fence); 0 for a local lock or a wait */
+  char host[256];  /* a remote lock's holder's host name, NUL-terminated
+                      (cut to 255 bytes); "" for a local lock */
+} prw_holder_ex_t;
+
+/* prw_holders_ex is prw_holders with prw_holder_ex_t entries: the full
+ * 64-bit owner, and for a remote (etcd://) lock the host and fencing token
+ * of each holder. Same arguments, snapshot and return codes as
+ * prw_holders. */
+int prw_holders_ex(prw_lock *lock, prw_holder_ex_t *out, size_t cap, size_t *count);
+
 /* prw_strerror returns a static, constant description of err, one of the
  * codes above; it never returns NULL. Works in a forked child. */
 const char *prw_strerror(int err);

@@ -98,8 +98,12 @@ type Stats struct {
 
 // Holder describes one slot in the holder table: a hold or a wait.
 type Holder struct {
-	PID     uint32
-	TID     uint32
+	PID uint32
+	// TID is the low 32 bits of Owner: the thread id of a per-thread hold.
+	TID uint32
+	// Owner is the owner inside the process: a thread id, or the Owner a
+	// Go program or an explicit-owner C call chose.
+	Owner   uint64
 	Mode    Mode
 	Waiting bool   // true while the owner waits for Mode
 	Count   uint32 // recursion depth of a read hold

@@ -1027,7 +1027,7 @@ func (h *etcdHandle) holders() ([]Holder, error) {
 		if en.Mode == "read" {
 			m = ModeRead
 		}
-		hd := Holder{PID: en.PID, TID: en.TID, Mode: m, Host: en.Host, Fence: uint64(kv.CreateRevision)}
+		hd := Holder{PID: en.PID, TID: en.TID, Owner: uint64(en.TID), Mode: m, Host: en.Host, Fence: uint64(kv.CreateRevision)}
 		if m == ModeRead {
 			hd.Waiting = writerBefore
 			hd.Count = counts[string(kv.Key)] + 1

@@ -943,7 +943,8 @@ func (l *Lock) Holders() (out []Holder, err error) {
 	now := MonotonicNow()
 	s.forEachUsed(func(i int) bool {
 		own := atomic.LoadUint64(s.owner(i))
-		h := Holder{PID: keyPID(own), TID: uint32(atomic.LoadUint64(s.holder(i)))}
+		ho := atomic.LoadUint64(s.holder(i))
+		h := Holder{PID: keyPID(own), TID: uint32(ho), Owner: ho}
 		switch s.slotState(i) {
 		case slotRead, slotGranted:
 			h.Mode, h.Count = ModeRead, atomic.LoadUint32(s.count(i))+1

@@ -235,6 +235,19 @@ static void test_explicit_owner(void) {
   view v;
   view_open(&v, lk);
   uint64_t owner = UINT64_C(0x1234567890);
+  /* prw_holders_ex reports all 64 bits of the owner. */
+  EXPECT_RC(prw_acquire_read_as(lk, owner, -1), 0);
+  prw_holder_ex_t hx[4];
+  size_t n = 0;
+  EXPECT_RC(prw_holders_ex(lk, hx, 4, &n), 0);
+  CHECK(n == 1 && hx[0].owner == owner && hx[0].h.tid == (uint32_t)owner && hx[0].host[0] == 0 &&
+        hx[0].fence == 0 && hx[0].h.mode == PRW_MODE_READ);
+  prw_holder_t h1[4];
+  EXPECT_RC(prw_holders(lk, h1, 4, &n), 0);
+  CHECK(n == 1 && h1[0].tid == (uint32_t)owner && h1[0].pid == (uint32_t)getpid());
+  EXPECT_RC(prw_holders(lk, NULL, 0, &n), ERANGE);
+  CHECK(n == 1);
+  EXPECT_RC(prw_release_as(lk, owner), 0);
   for (int k = 0; k < 3; k++) {
     EXPECT_RC(prw_acquire_read_as(lk, owner, -1), 0);
     EXPECT_RC(prw_release_as(lk, owner), 0);

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -71,6 +72,8 @@ def test_python_api(cluster):
     assert st.writer_active and st.writer_pid == os.getpid()
     (h,) = lock.holders()
     assert h.pid == os.getpid() and h.mode == "write" and not h.waiting
+    # The host and the fence of a remote holder (prw_holders_ex).
+    assert h.host == socket.gethostname() and h.fence == f1 and h.owner == threading.get_native_id()
     lock.downgrade()
     assert lock.fence() == f1
     lock.release()

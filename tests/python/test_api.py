@@ -204,6 +204,7 @@ def test_holders_and_stats(lock):
     lock.acquire_read()
     (h,) = lock.holders()
     assert (h.pid, h.tid, h.mode, h.waiting, h.count) == (os.getpid(), threading.get_native_id(), "read", False, 2)
+    assert (h.owner, h.host, h.fence) == (threading.get_native_id(), "", 0)
     assert h.since is None or before - 1 <= h.since <= time.monotonic() + 1
     lock.release()
     lock.release()

@@ -71,6 +71,17 @@ class HolderStruct(ctypes.Structure):
     ]
 
 
+class HolderExStruct(ctypes.Structure):
+    """``prw_holder_ex_t``."""
+
+    _fields_ = [
+        ("h", HolderStruct),
+        ("owner", ctypes.c_uint64),
+        ("fence", ctypes.c_uint64),
+        ("host", ctypes.c_char * 256),
+    ]
+
+
 _P = ctypes.c_void_p
 _PP = ctypes.POINTER(ctypes.c_void_p)
 _SZP = ctypes.POINTER(ctypes.c_size_t)
@@ -101,7 +112,7 @@ _SIGNATURES = {
     "prw_name": (_I, [_P, ctypes.c_char_p, _SZP]),
     "prw_is_anonymous": (_I, [_P]),
     "prw_info": (_I, [_P, ctypes.POINTER(InfoStruct)]),
-    "prw_holders": (_I, [_P, ctypes.POINTER(HolderStruct), ctypes.c_size_t, _SZP]),
+    "prw_holders_ex": (_I, [_P, ctypes.POINTER(HolderExStruct), ctypes.c_size_t, _SZP]),
     "prw_strerror": (ctypes.c_char_p, [_I]),
     "prw_version": (ctypes.c_char_p, []),
 }
@@ -200,7 +211,7 @@ class Library:
     name: Any
     is_anonymous: Any
     info: Any
-    holders: Any
+    holders_ex: Any
     strerror: Any
     # GIL-holding bindings of the calls that never wait (see _NEVER_WAIT);
     # pass them handle_arg(handle), nothing else.

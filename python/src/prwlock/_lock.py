@@ -99,6 +99,14 @@ class Holder(NamedTuple):
     """True while the thread still waits for :attr:`mode`."""
     count: int = 1
     """Recursion depth of a read hold."""
+    owner: int = 0
+    """The owner inside the process, all 64 bits: the thread id for a hold of
+    a thread, or the value an explicit owner chose."""
+    host: str = ""
+    """The holder's host, for a lock on etcd (``etcd://`` names); ``""`` for a
+    local lock."""
+    fence: int = 0
+    """The fencing token of the hold, for a lock on etcd; 0 otherwise."""
 
 
 class Stats(NamedTuple):
@@ -784,9 +792,9 @@ class RWLock:
     def _holders(lib: _lib.Library, ptr: ctypes.c_void_p) -> List[Holder]:
         cap = 64
         while True:
-            arr = (_lib.HolderStruct * cap)()
+            arr = (_lib.HolderExStruct * cap)()
             count = ctypes.c_size_t(0)
-            err = lib.holders(ptr, arr, cap, ctypes.byref(count))
+            err = lib.holders_ex(ptr, arr, cap, ctypes.byref(count))
             if err == 0 and count.value > cap:
                 err = _errno.ERANGE
             if err == _errno.ERANGE:
@@ -796,21 +804,25 @@ class RWLock:
                 raise error_for(err)
             return [
                 Holder(
-                    pid=h.pid,
-                    tid=h.tid,
-                    mode=_MODES.get(h.mode, str(h.mode)),
-                    since=(h.since_ns / 1e9) if h.since_ns else None,
-                    waiting=bool(h.waiting),
-                    count=h.count,
+                    pid=x.h.pid,
+                    tid=x.h.tid,
+                    mode=_MODES.get(x.h.mode, str(x.h.mode)),
+                    since=(x.h.since_ns / 1e9) if x.h.since_ns else None,
+                    waiting=bool(x.h.waiting),
+                    count=x.h.count,
+                    owner=x.owner,
+                    host=x.host.decode("utf-8", "replace"),
+                    fence=x.fence,
                 )
-                for h in arr[: count.value]
+                for x in arr[: count.value]
             ]
 
     def holders(self) -> List[Holder]:
         """List who holds the lock, and who waits for it, in any process.
 
         :returns: a list of :class:`Holder` ``(pid, tid, mode, since, waiting,
-            count)``; waiters have ``waiting=True``.
+            count, owner, host, fence)``; waiters have ``waiting=True``; ``host``
+            and ``fence`` are set for a lock on etcd.
         """
         lib, ptr = self._fresh()
         return self._holders(lib, ptr)
