@@ -1,7 +1,8 @@
 # prwlock: one entry point for humans. Language-specific rules live in mk/*.mk.
 #   make / make build   build/libprwlock.so and the Python dev venv (.venv/)
-#   make test           every test suite (Go, C/C++, Python, chaos); a failing
-#                       suite does not stop the others; summary at the end
+#   make test           every test suite (Go, C/C++, LuaJIT and Perl prefork,
+#                       Python, chaos, etcd); a failing suite does not stop the
+#                       others; summary at the end
 #   make demo           several processes and languages sharing one lock
 #   make bench          the benchmark suite
 #   make test-hosts     the bindings (Rust, ...) and host programs (Go via cgo)
@@ -18,6 +19,7 @@ export GOFLAGS ?= -mod=mod
 
 include mk/deps.mk
 -include mk/c.mk
+-include mk/prefork.mk
 -include mk/python.mk
 -include mk/demo.mk
 -include mk/bench.mk

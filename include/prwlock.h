@@ -447,7 +447,7 @@ int prw_downgrade(prw_lock *lock);
  *   child's.
  * - Remote locks (etcd://) have no explicit owners yet: ENOTSUP.
  * - prw_holders and prw_info report such a hold with the low 32 bits of the
- *   owner as its tid.
+ *   owner as its tid; prw_holders_ex has all 64 (owner).
  *
  * Returns, in addition to those of the per-thread call:
  *   EINVAL      owner is 0

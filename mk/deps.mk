@@ -5,8 +5,12 @@
 # says so when it is missing or too old.
 # etcd (Debian's etcd-server) is the server the etcd backend's tests run.
 # cargo (with Debian's rustc) builds and tests the Rust binding (mk/hosts.mk).
+# luajit and Perl's FFI::Platypus (libffi-platypus-perl) are the hosts of the
+# prefork tests in other languages (mk/prefork.mk).
 DEB_TOOLS := gcc:gcc g++:g++ cmake:cmake pkg-config:pkg-config make:make python3:python3 etcd:etcd-server \
-  cargo:cargo
+  cargo:cargo luajit:luajit perl:perl
+# Perl modules, as Module:debian-package; each is looked for with perl -MModule.
+DEB_PERL_MODULES := FFI::Platypus:libffi-platypus-perl
 GO_MIN := $(shell sed -n 's/^go \([0-9][0-9.]*\).*/\1/p' $(ROOT)/go.mod)
 .PHONY: deps deps-debian deps-go
 deps: deps-debian deps-go
@@ -16,6 +20,9 @@ deps-debian:
 	if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \
 	  missing="$$missing python3-venv"; \
 	fi; \
+	for m in $(DEB_PERL_MODULES); do \
+	  perl -M$${m%:*} -e1 >/dev/null 2>&1 || missing="$$missing $${m##*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -167,14 +167,15 @@ def sec_pairs(cfg) -> dict:
         xs = [x for x in raw if (x["lang"], x["impl"], x["mode"]) == (lang, impl, mode)]
         row = {"lang": lang, "impl": impl, "mode": mode, "ns": spread([x["ns"] for x in xs])}
         base = baselines[lang]
-        bmode = "read" if mode == "crossing" else mode
+        # An explicit owner's pair (read-as, write-as) is compared with glibc's of that mode.
+        bmode = {"crossing": "read", "read-as": "read", "write-as": "write"}.get(mode, mode)
         by_rep = {x["rep"]: x["ns"] for x in raw if (x["lang"], x["impl"], x["mode"]) == (lang, base, bmode)}
         ratios = [x["ns"] / by_rep[x["rep"]] for x in xs if x["rep"] in by_rep and by_rep[x["rep"]] > 0]
         if ratios:
             row["ratio"] = spread(ratios)
             row["baseline"] = base
         if lang == "c" and impl == "ours" and mode != "crossing":
-            pw = {x["rep"]: x["ns"] for x in raw if (x["lang"], x["impl"], x["mode"]) == ("c", "glibc-pw", mode)}
+            pw = {x["rep"]: x["ns"] for x in raw if (x["lang"], x["impl"], x["mode"]) == ("c", "glibc-pw", bmode)}
             rr = [x["ns"] / pw[x["rep"]] for x in xs if x["rep"] in pw]
             if rr:
                 row["ratio_glibc_pw"] = spread(rr)

@@ -333,6 +333,20 @@ static void pair_ours_w(void *p, long n) {
     prw_release(p);
   }
 }
+/* The same with an explicit owner (prw_*_as): a record looked up by
+ * (lock file, owner) under a mutex instead of the thread's own. */
+static void pair_as_r(void *p, long n) {
+  for (long i = 0; i < n; i++) {
+    prw_acquire_read_as(p, 7, -1);
+    prw_release_as(p, 7);
+  }
+}
+static void pair_as_w(void *p, long n) {
+  for (long i = 0; i < n; i++) {
+    prw_acquire_write_as(p, 7, -1);
+    prw_release_as(p, 7);
+  }
+}
 static void pair_g_r(void *p, long n) {
   for (long i = 0; i < n; i++) {
     pthread_rwlock_rdlock(p);
@@ -393,6 +407,7 @@ static int cmd_pairs(int argc, char **argv) {
       {"glibc-pw", "read", pair_g_r, &cw->rw},     {"glibc-pw", "write", pair_g_w, &cw->rw},
       {"ours", "read", pair_ours_r, p},            {"ours", "write", pair_ours_w, p},
       {"ours", "crossing", call_crossing, p},
+      {"ours", "read-as", pair_as_r, p},           {"ours", "write-as", pair_as_w, p},
   };
   int ncases = sizeof cases / sizeof cases[0];
   for (int r = 0; r < reps; r++) {

@@ -63,6 +63,22 @@ pub struct prw_holder_t {
     pub since_ns: i64,
 }
 
+/// An entry of [`prw_holders_ex`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct prw_holder_ex_t {
+    pub h: prw_holder_t,
+    pub owner: u64,
+    pub fence: u64,
+    pub host: [c_char; 256],
+}
+
+impl Default for prw_holder_ex_t {
+    fn default() -> Self {
+        prw_holder_ex_t { h: Default::default(), owner: 0, fence: 0, host: [0; 256] }
+    }
+}
+
 extern "C" {
     pub fn prw_create(out: *mut *mut prw_lock) -> c_int;
     pub fn prw_create_ex(capacity: c_uint, out: *mut *mut prw_lock) -> c_int;
@@ -111,6 +127,12 @@ extern "C" {
     pub fn prw_info(lock: *mut prw_lock, info: *mut prw_info_t) -> c_int;
     pub fn prw_capacity(lock: *mut prw_lock, capacity: *mut u32) -> c_int;
     pub fn prw_holders(lock: *mut prw_lock, out: *mut prw_holder_t, cap: usize, count: *mut usize) -> c_int;
+    pub fn prw_holders_ex(
+        lock: *mut prw_lock,
+        out: *mut prw_holder_ex_t,
+        cap: usize,
+        count: *mut usize,
+    ) -> c_int;
     pub fn prw_strerror(err: c_int) -> *const c_char;
     pub fn prw_version() -> *const c_char;
 }

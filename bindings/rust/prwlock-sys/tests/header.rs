@@ -49,6 +49,8 @@ fn struct_sizes_match_c() {
     // Ten uint32_t, then two uint64_t; six 32-bit fields, then an int64_t.
     assert_eq!(std::mem::size_of::<prwlock_sys::prw_info_t>(), 56);
     assert_eq!(std::mem::size_of::<prwlock_sys::prw_holder_t>(), 32);
+    // prw_holder_t, two uint64_t, char[256].
+    assert_eq!(std::mem::size_of::<prwlock_sys::prw_holder_ex_t>(), 304);
 }
 
 #[test]

@@ -104,12 +104,19 @@ pub struct Info {
 }
 
 /// One hold or wait of the holder table ([`Lock::holders`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     /// The holder's process.
     pub pid: u32,
     /// Its thread id, or an explicit owner's low 32 bits.
     pub tid: u32,
+    /// The holder inside its process, all 64 bits: a thread id, or an
+    /// explicit owner's value.
+    pub owner: u64,
+    /// A remote lock's fencing token of the hold; 0 for a local lock.
+    pub fence: u64,
+    /// A remote lock's holder's host; empty for a local lock.
+    pub host: String,
     /// The mode held or waited for.
     pub mode: Mode,
     /// It waits for `mode` rather than holds it.
@@ -118,6 +125,22 @@ pub struct Holder {
     pub count: u32,
     /// CLOCK_MONOTONIC ns when the hold or wait began (0: unknown).
     pub since_ns: i64,
+}
+
+fn holder(x: &sys::prw_holder_ex_t) -> Holder {
+    let h = &x.h;
+    let host: Vec<u8> = x.host.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    Holder {
+        pid: h.pid,
+        tid: h.tid,
+        owner: x.owner,
+        mode: if h.mode == sys::PRW_MODE_WRITE { Mode::Write } else { Mode::Read },
+        waiting: h.waiting != 0,
+        count: h.count,
+        since_ns: h.since_ns,
+        fence: x.fence,
+        host: String::from_utf8_lossy(&host).into_owned(),
+    }
 }
 
 /// How to open a lock: [`Lock::options`].
@@ -337,28 +360,18 @@ impl Lock {
     /// A snapshot of the holder table: every hold and wait, of all
     /// processes.
     pub fn holders(&self) -> Result<Vec<Holder>> {
-        let mut v: Vec<sys::prw_holder_t> = vec![Default::default(); 16];
+        let mut v: Vec<sys::prw_holder_ex_t> = vec![Default::default(); 16];
         loop {
             let mut n = 0usize;
             // SAFETY: v has v.len() entries; the call writes at most that.
-            let rc = unsafe { sys::prw_holders(self.raw(), v.as_mut_ptr(), v.len(), &mut n) };
+            let rc = unsafe { sys::prw_holders_ex(self.raw(), v.as_mut_ptr(), v.len(), &mut n) };
             if rc == ERANGE {
                 v.resize(n.max(v.len() * 2), Default::default());
                 continue;
             }
             check(rc)?;
             v.truncate(n);
-            return Ok(v
-                .iter()
-                .map(|h| Holder {
-                    pid: h.pid,
-                    tid: h.tid,
-                    mode: if h.mode == sys::PRW_MODE_WRITE { Mode::Write } else { Mode::Read },
-                    waiting: h.waiting != 0,
-                    count: h.count,
-                    since_ns: h.since_ns,
-                })
-                .collect());
+            return Ok(v.iter().map(holder).collect());
         }
     }
 

@@ -158,8 +158,15 @@ fn per_holder_rules() {
     let ra = lock.read_as(a).unwrap();
     assert_eq!(lock.try_write_as(a).unwrap_err().kind(), ErrorKind::Deadlock);
     assert_eq!(lock.info().unwrap().readers, 2);
+    let hs = lock.holders().unwrap();
+    assert_eq!(hs.len(), 2);
+    assert!(hs.iter().any(|h| h.owner == 1 && h.mode == Mode::Read && !h.waiting));
+    assert!(hs.iter().all(|h| h.pid == std::process::id() && h.host.is_empty()));
     drop((r, r2));
     let b = Owner::new(u64::MAX).unwrap();
+    let wide = lock.read_as(b).unwrap(); // all 64 bits show
+    assert!(lock.holders().unwrap().iter().any(|h| h.owner == u64::MAX && h.tid == u32::MAX));
+    drop(wide);
     let wb = lock.try_write_as(b);
     assert_eq!(wb.unwrap_err().kind(), ErrorKind::Busy);
     ra.unlock().unwrap();
