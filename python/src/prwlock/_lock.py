@@ -41,6 +41,12 @@ _MODE_WRITE = _lib.MODE_WRITE
 #: 20-100 ms slices to be on time, and the requirement is 100 ms.
 SIGNAL_SLICE_NS = 40_000_000
 
+#: How many times a thread that found the lock busy gives the CPU away
+#: (:func:`os.sched_yield`, without the GIL) and tries again before it
+#: blocks in the library; see RWLock._yield_tries.
+YIELD_TRIES = 4
+
+_sched_yield = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 _monotonic_ns = time.monotonic_ns
 _get_ident = threading.get_ident
 _state = _lib._state
@@ -396,6 +402,7 @@ class RWLock:
         "_try_read",
         "_try_write",
         "_release",
+        "_yields",
         "__weakref__",
     )
 
@@ -514,10 +521,12 @@ class RWLock:
             self._try_read = lib.try_acquire_read
             self._try_write = lib.try_acquire_write
             self._release = lib.release
+            self._yields = 0
         else:
             self._try_read = lib.held_try_acquire_read
             self._try_write = lib.held_try_acquire_write
             self._release = lib.held_release
+            self._yields = YIELD_TRIES
         self._gen = lib.generation
 
     def _token_bytes_cached(self) -> bytes:
@@ -588,31 +597,43 @@ class RWLock:
             raise
 
     def _acquire_slow(self, lib: _lib.Library, ptr: ctypes.c_void_p, write: bool, timeout_ns: int) -> bool:
-        # Only the main thread runs Python signal handlers, and it only runs
-        # them between ctypes calls: it waits in slices (prw_acquire_slice)
-        # against one absolute CLOCK_MONOTONIC deadline, and between slices
-        # its wait stays queued in the lock, keeping its place (a queued
-        # writer keeps blocking new readers). Other threads make one call
-        # for the whole wait.
+        # time.monotonic_ns is CLOCK_MONOTONIC, the library's clock. Taken
+        # first: the yields below count against the timeout.
+        deadline = _deadline(timeout_ns)
         if _get_ident() != _main_ident():
-            err = (lib.acquire_write if write else lib.acquire_read)(ptr, timeout_ns)
+            # No signal handler runs on this thread: nothing can interrupt.
+            err = self._yield_tries(write, deadline)
+            if err == _EBUSY:
+                left = -1
+                if deadline >= 0:
+                    left = deadline - _monotonic_ns()
+                    if left <= 0:
+                        return False
+                err = (lib.acquire_write if write else lib.acquire_read)(ptr, left)
             if err == 0:
                 return True
-            if err == _ETIMEDOUT:
+            if err == _ETIMEDOUT or err == _EBUSY:
                 return False
             return self._acquire_error(lib, err, write, timeout_ns)
+        # Only the main thread runs Python signal handlers, and it only runs
+        # them between ctypes calls: it waits in slices (prw_acquire_slice)
+        # against the one absolute deadline, and between slices its wait
+        # stays queued in the lock, keeping its place (a queued writer keeps
+        # blocking new readers).
         mode = _MODE_WRITE if write else _MODE_READ
-        # time.monotonic_ns is CLOCK_MONOTONIC, the library's clock.
-        deadline = _deadline(timeout_ns)
-        err = _EINTR
         try:
+            err = self._yield_tries(write, deadline)
+            if err == _EBUSY:
+                if deadline >= 0 and _monotonic_ns() >= deadline:
+                    return False
+                err = _EINTR
             while err == _EINTR:
                 err = lib.acquire_slice(ptr, mode, deadline, _monotonic_ns() + SIGNAL_SLICE_NS)
         except BaseException:
-            # A signal handler raised (KeyboardInterrupt) between slices:
+            # A signal handler raised (KeyboardInterrupt) between two calls:
             # withdraw the queued wait, or give back a grant that raced with
-            # it. If the last slice had already granted the lock, nothing
-            # is queued, and the hold is a phantom the caller cannot know of:
+            # it. If the last call had already granted the lock, nothing is
+            # queued, and the hold is a phantom the caller cannot know of:
             # we got here after a busy try, so this thread held nothing before.
             if lib.cancel(ptr) != 0:
                 self._drop_phantom(lib, ptr)
@@ -622,6 +643,27 @@ class RWLock:
         if err == _ETIMEDOUT:
             return False
         return self._acquire_error(lib, err, write, timeout_ns)
+
+    def _yield_tries(self, write: bool, deadline: int) -> int:
+        """Give the CPU (and the GIL) away, then try again, a few times; the last try's result.
+
+        A holder in this process that is waiting for the GIL usually
+        releases as soon as it gets it. A thread that blocks in the library
+        instead goes to sleep without the GIL and, once woken and granted,
+        holds the lock while it waits for the GIL in turn: every thread then
+        convoys behind the GIL (see issue 17 and docs/bench). A try never
+        queues, so the yields take nobody's place: the queue in the lock
+        decides as before once the thread blocks.
+        """
+        fn = self._try_write if write else self._try_read
+        arg = self._arg
+        err = _EBUSY
+        for _ in range(self._yields):
+            _sched_yield()
+            err = fn(arg)
+            if err != _EBUSY or (deadline >= 0 and _monotonic_ns() >= deadline):
+                break
+        return err
 
     def _drop_phantom(self, lib: _lib.Library, ptr: ctypes.c_void_p) -> None:
         pid, tid = os.getpid(), threading.get_native_id()
