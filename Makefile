@@ -22,6 +22,7 @@ include mk/deps.mk
 -include mk/bench.mk
 -include mk/chaos.mk
 -include mk/wheel.mk
+-include mk/pythons.mk
 -include mk/etcd.mk
 
 build: deps $(BUILD_TARGETS)

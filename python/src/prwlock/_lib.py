@@ -125,16 +125,22 @@ _SIGNATURES = {
 _NEVER_WAIT = ("prw_try_acquire_read", "prw_try_acquire_write", "prw_release")
 
 
-def _held_function_type() -> Any:
-    """A function pointer type: cdecl, GIL kept, int result, unchecked arguments."""
+def _held_function_type(ct: Any = ctypes) -> Any:
+    """A function pointer type: cdecl, GIL kept, int result, unchecked arguments.
+
+    Built from ctypes internals (``_CFuncPtr``, ``_FUNCFLAG_PYTHONAPI``), the
+    pieces ``CFUNCTYPE`` and ``PyDLL`` are made of; ``None`` when *ct* (the
+    ctypes module) lacks them, and :class:`Library` then uses the public,
+    slightly slower ``PyDLL`` binding with ``restype = c_int``
+    (tests/python/test_lib.py runs both).
+    """
     try:
-        # CFUNCTYPE and PyDLL are built from these; a type that defines no
-        # _restype_ returns the C int as is.
-        class _HeldFunction(ctypes._CFuncPtr):  # type: ignore[name-defined,misc]
-            _flags_ = ctypes._FUNCFLAG_CDECL | ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+        # A type that defines no _restype_ returns the C int as is.
+        class _HeldFunction(ct._CFuncPtr):  # type: ignore[misc]
+            _flags_ = ct._FUNCFLAG_CDECL | ct._FUNCFLAG_PYTHONAPI
 
         return _HeldFunction
-    except (AttributeError, TypeError):  # pragma: no cover - a ctypes without them
+    except (AttributeError, TypeError):
         return None
 
 
@@ -152,7 +158,7 @@ class Library:
     The attributes are the C functions without their ``prw_`` prefix.
     """
 
-    def __init__(self, cdll: ctypes.CDLL, path: str, generation: int) -> None:
+    def __init__(self, cdll: ctypes.CDLL, path: str, generation: int, held_type: Any = _HeldFunction) -> None:
         self.cdll = cdll
         self.path = path
         self.generation = generation
@@ -165,9 +171,9 @@ class Library:
         # The same loaded copy (no new dlopen), called with the GIL held.
         pydll = ctypes.PyDLL(path, handle=cdll._handle)
         for name in _NEVER_WAIT:
-            if _HeldFunction is not None:
-                fn = _HeldFunction((name, pydll))
-            else:  # pragma: no cover
+            if held_type is not None:
+                fn = held_type((name, pydll))
+            else:
                 fn = getattr(pydll, name)
                 fn.restype = _I
             setattr(self, "held_" + name[4:], fn)

@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 import weakref
+from types import FrameType
 from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _lib, _owner
@@ -103,7 +104,8 @@ class Holder(NamedTuple):
     seen by an inspector); ``None`` when unknown."""
     waiting: bool = False
     """True while the thread still waits for :attr:`mode`."""
-    count: int = 1
+    # Shadows tuple.count on purpose: the field is public API.
+    count: int = 1  # type: ignore[assignment]  # pyright: ignore[reportIncompatibleMethodOverride]
     """Recursion depth of a read hold."""
 
 
@@ -299,6 +301,24 @@ def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
         raise _owner.explain(error_for(err, os.fsdecode(raw)), raw, unlink=True)
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside this package.
+
+    The package's frames between the user's call and the warning differ by
+    path (fast path, timeout, sliced wait, guard); like the stdlib's own
+    warnings, ours name the user's line.
+    """
+    level = 1
+    f: Optional[FrameType] = sys._getframe(1)
+    while f is not None and os.path.dirname(os.path.abspath(f.f_code.co_filename)) == _PACKAGE_DIR:
+        level += 1
+        f = f.f_back
+    return level
+
+
 class _Guard:
     """Context manager of :meth:`RWLock.reader_lock` and :meth:`RWLock.writer_lock`."""
 
@@ -308,6 +328,10 @@ class _Guard:
         self._lock = lock
         self._write = write
         self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return "<prwlock %s of %r timeout=%r>" % ("writer_lock" if self._write else "reader_lock", self._lock,
+                                                   self._timeout)
 
     def __enter__(self) -> "RWLock":
         lock = self._lock
@@ -419,7 +443,7 @@ class RWLock:
         self._closed = False
         self._token: Optional[bytes] = None
         self._h: Optional[_Handle] = None
-        self._finalizer: Optional[weakref.finalize] = None
+        self._finalizer: Optional["weakref.finalize[Any, Any]"] = None
         cap = _capacity_arg(capacity)
         lib = _lib.get()
         out = ctypes.c_void_p()
@@ -585,9 +609,9 @@ class RWLock:
                 OwnerDiedWarning(
                     "prwlock %s: acquired for %s, but a writer died holding it; "
                     "the protected data may be inconsistent"
-                    % (self._name or self._h.path, "writing" if write else "reading")
+                    % (self._name or (self._h.path if self._h else "?"), "writing" if write else "reading")
                 ),
-                stacklevel=4,
+                stacklevel=_caller_stacklevel(),
             )
         except BaseException:
             # The warning was turned into an error: do not leave the caller
