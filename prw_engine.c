@@ -169,19 +169,20 @@ PRWE_TEXT void prwe_seg_init(prwe_seg *s, void *base, uint32_t capacity, uint32_
   s->cap_inv = UINT64_MAX / capacity + 1;
 }
 
-/* claim takes a free slot for owner o in slot state st; *gen gets its
- * generation. It returns the index, or -1 (EAGAIN) when the table is full
+/* claim takes a free slot for owner o (slot flags fl) in slot state st;
+ * *gen gets its generation. It returns the index, or -1 (EAGAIN) when the table is full
  * even after a sweep. The state is stored before the bitmap bit is set: a
  * writer that finds the bit then sees the state, and one that misses it
  * changed the lock word before our caller loads it. */
-PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint32_t o,
-                 uint32_t st, uint32_t *gen) {
+PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env *env, uint64_t o,
+                 uint32_t fl, uint32_t st, uint32_t *gen) {
   LOCAL_SEG(s);
   int n = (int)s->capacity;
   /* claimStart (segment.go): hash among the first 1 << PRWE_CLAIM_SPREAD_BITS
    * slots, so concurrent claims rarely collide, an owner tends to reuse its
    * slot, and holders stay in the first pages of the table. */
-  int start = (int)((o * 2654435761u) >> (32 - PRWE_CLAIM_SPREAD_BITS));
+  uint32_t h = (uint32_t)o ^ (uint32_t)(o >> 32); /* a thread id: itself */
+  int start = (int)((h * 2654435761u) >> (32 - PRWE_CLAIM_SPREAD_BITS));
   for (int pass = 0; pass < 2; pass++) {
     for (int k = 0; k < n; k++) {
       int i = start + k;
@@ -194,7 +195,7 @@ PRWE_TEXT static int claim(const prwe_seg *s, const prwe_me *me, const prwe_env 
       set_if_diff64(pidns(s, i), me->pidns);
       if (ld_since(s, i) != 0) st_since(s, i, 0);
       if (ld32(count(s, i)) != 0) st32(count(s, i), 0);
-      if (ld32(sflags(s, i)) != PRWL_SLOT_THREAD_OWNER) st32(sflags(s, i), PRWL_SLOT_THREAD_OWNER);
+      if (ld32(sflags(s, i)) != fl) st32(sflags(s, i), fl);
       set_if_diff64(holder(s, i), o);
       *gen = prwl_ctl_gen(ld64(ctl(s, i))) + 1;
       st64(ctl(s, i), prwl_make_ctl(*gen, st));
@@ -218,6 +219,54 @@ PRWE_TEXT static void slot_free(const prwe_seg *s, const prwe_me *me, int i) {
  * only when another process recovered the slot. */
 PRWE_INLINE int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint32_t to) {
   return cas64(ctl(s, i), prwl_make_ctl(gen, from), prwl_make_ctl(gen, to));
+}
+
+/* claimFor takes a slot for record r in slot state st: the slot r kept
+ * from its last hold if it still has it, else a free one. */
+PRWE_TEXT static int claim_for(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
+                               uint64_t o, uint32_t fl, uint32_t st, uint32_t *gen) {
+  int i = r->idle;
+  if (i >= 0) {
+    r->idle = -1;
+    /* Evicted (a full table, our handle closing), recovered, or our
+     * parent's (we are its fork child): no longer ours to touch. */
+    if (r->idle_key == me->key && move(s, i, r->idle_gen, PRWL_SLOT_IDLE, st)) {
+      /* A hold's since may have been stamped by an inspector after the
+       * last release; a writer's is its place in the queue. */
+      if (ld_since(s, i) != 0) st_since(s, i, 0);
+      *gen = r->idle_gen;
+      return i;
+    }
+  }
+  return claim(s, me, env, o, fl, st, gen);
+}
+
+/* keep ends r's hold in slot i by moving it from `from` to slotIdle, kept
+ * for r's next hold. It fails only when the slot was recovered. */
+PRWE_INLINE int keep(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
+                     uint32_t from) {
+  if (!move(s, i, gen, from, PRWL_SLOT_IDLE)) return 0;
+  r->idle = i, r->idle_gen = gen, r->idle_key = me->key;
+  return 1;
+}
+
+/* evict frees idle slot i, whose ctl was c, whoever keeps it (see Kept
+ * slots in layout.go), as a recoverer frees a slot. */
+PRWE_TEXT static int evict(const prwe_seg *s, const prwe_me *me, int i, uint64_t c) {
+  LOCAL_SEG(s);
+  if (!cas64(ctl(s, i), c, prwl_make_ctl(prwl_ctl_gen(c), PRWL_SLOT_FREE))) return 0;
+  uint64_t own = ld64(owner(s, i));
+  if (own == 0 || (own & PRWL_TAG_MARKER) || !cas64(owner(s, i), own, me->key | PRWL_TAG_MARKER)) return 0;
+  __atomic_and_fetch(bitmap_word(s, i / 64), ~(UINT64_C(1) << (i % 64)), SC);
+  st64(owner(s, i), 0);
+  return 1;
+}
+
+PRWE_TEXT void prwe_retire(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->idle;
+  if (i < 0) return;
+  r->idle = -1;
+  if (r->idle_key == me->key) evict(s, me, i, prwl_make_ctl(r->idle_gen, PRWL_SLOT_IDLE));
 }
 
 /* kickDrain wakes a pending writer that waits for readers to leave. */
@@ -359,6 +408,34 @@ PRWE_TEXT static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, 
   }
 }
 
+/* Spinning. A waiter polls for a while before it announces itself (the
+ * waiting bits) and sleeps: a hold on another CPU often ends within that
+ * time, and then neither side makes a system call, where a sleep costs the
+ * waiter a futex wait and its waker a futex wake, plus the time until the
+ * scheduler runs the waiter again. Only with more than one CPU (on one, the
+ * holder cannot run while we spin), and never for long: a spin reads the
+ * shared state only, so it changes nothing the protocol sees. */
+#define PRWE_SPINS 64
+
+PRWE_TEXT static int spin_ok(void) {
+  static int ncpu; /* 0: not yet known */
+  int n = __atomic_load_n(&ncpu, __ATOMIC_RELAXED);
+  if (n == 0) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    n = c > 1 ? 2 : 1;
+    __atomic_store_n(&ncpu, n, __ATOMIC_RELAXED);
+  }
+  return n > 1;
+}
+
+PRWE_INLINE void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 /* sleep waits on futex addr while it holds seq, at most until the next
  * check is due. It returns ETIMEDOUT at the deadline, EINTR at the end of
  * the slice, EBADF when the segment closes, and 0 otherwise. Whenever a
@@ -397,10 +474,10 @@ static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
  * writer CASes the lock word before it scans the slots, so one of us sees
  * the other. */
 PRWE_TEXT static int acquire_read(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
-                        prwe_rec *r, uint32_t o) {
+                        prwe_rec *r, uint64_t o, uint32_t fl) {
   LOCAL_SEG(s);
   uint32_t gen;
-  int i = claim(s, me, env, o, PRWL_SLOT_READ, &gen);
+  int i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_READ, &gen);
   if (i < 0) return EAGAIN;
   uint32_t st = ld32(state(s));
   if (!prwl_has_writer(st)) {
@@ -438,6 +515,12 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
     /* Try: nothing to wait for, but a releasing writer may have granted us
      * the lock meanwhile. */
     if (w->deadline == 0) return read_give_up(s, me, w, r, i, gen, EBUSY);
+    /* Spin while a writer is in and nobody has granted us read. */
+    for (int k = 0; k < PRWE_SPINS && spin_ok(); k++) {
+      if (ld64(ctl(s, i)) != prwl_make_ctl(gen, PRWL_SLOT_WAIT_READ) || !prwl_has_writer(ld32(state(s))))
+        break;
+      cpu_relax();
+    }
     __atomic_or_fetch(state(s), PRWL_STATE_READERS_WAITING, SC);
     uint32_t seq = ld32(read_seq(s));
     uint64_t c = ld64(ctl(s, i));
@@ -477,11 +560,52 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
   }
 }
 
+/* prwe_read_fast is acquireRead's fast path on the slot r keeps idle:
+ * one CAS to publish, one load to look for a writer. It returns -1, with
+ * nothing changed, whenever the full path must decide (no kept slot, a
+ * hold or wait in progress, a writer in the way, the slot evicted). */
+PRWE_TEXT int prwe_read_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->idle;
+  if (i < 0 || r->slot >= 0 || r->idle_key != me->key) return -1;
+  LOCAL_SEG(s);
+  if (prwl_has_writer(ld32(state(s)))) return -1; /* don't publish only to back off */
+  uint32_t gen = r->idle_gen;
+  if (!move(s, i, gen, PRWL_SLOT_IDLE, PRWL_SLOT_READ)) return -1;
+  uint32_t st = ld32(state(s));
+  if (prwl_has_writer(st)) {
+    /* A writer came between: give the slot back as a release would (the
+     * writer may have counted us) and let the full path queue. */
+    if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_IDLE)) {
+      r->idle = -1;
+      return lost(r); /* recovered meanwhile, as acquireRead's back-off can be */
+    }
+    kick_drain(s);
+    return -1;
+  }
+  if (ld_since(s, i) != 0) st_since(s, i, 0);
+  r->idle = -1;
+  r->slot = i, r->gen = gen, r->mode = PRWE_READ;
+  return grant_result(st);
+}
+
+/* prwe_release_fast is release for a plain (not recursive) read hold:
+ * one CAS back to idle, and a look for a draining writer. It returns -1,
+ * with nothing changed, for anything else. */
+PRWE_TEXT int prwe_release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->slot;
+  if (i < 0 || r->mode != PRWE_READ || r->wait != PRWE_NONE) return -1;
+  LOCAL_SEG(s);
+  if (ld32(count(s, i)) != 0 || !keep(s, me, r, i, r->gen, PRWL_SLOT_READ)) return -1;
+  kick_drain(s);
+  r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
+  return 0;
+}
+
 /* acquireWrite */
 PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
-                         prwe_rec *r, uint32_t o) {
+                         prwe_rec *r, uint64_t o, uint32_t fl) {
   uint32_t gen;
-  int i = claim(s, me, env, o, PRWL_SLOT_WAIT_WRITE, &gen);
+  int i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_WAIT_WRITE, &gen);
   if (i < 0) return EAGAIN;
   return write_wait(s, me, env, w, r, i, gen);
 }
@@ -559,7 +683,7 @@ PRWE_TEXT static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_re
  * field, which blocks new readers at once. */
 PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
                              prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
-  int woken = 0;
+  int woken = 0, spin_rounds = 4;
   for (;;) {
     uint32_t st = ld32(state(s));
     if (prwl_writer_of(st) == i) return 0; /* resumed while owning it */
@@ -580,6 +704,15 @@ PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, con
     if (w->deadline == 0) return give_up_write(s, me, r, i, gen, EBUSY);
     /* First wait, or demoted while stopped: take a place. */
     if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
+    /* Spin while the field is taken, a few times per call (the deadline,
+     * the slice and the checks are looked at only around a sleep); a free
+     * field that an older writer is due to take is slept on at once. */
+    if (spin_rounds > 0 && prwl_has_writer(st) && spin_ok()) {
+      spin_rounds--;
+      int k = 0;
+      while (k < PRWE_SPINS && prwl_has_writer(ld32(state(s)))) k++, cpu_relax();
+      if (k < PRWE_SPINS) continue;
+    }
     __atomic_or_fetch(state(s), PRWL_STATE_WRITERS_WAITING, SC);
     uint32_t seq = ld32(write_seq(s));
     uint32_t st2 = ld32(state(s));
@@ -628,6 +761,10 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
     return EBUSY;
   }
   if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
+  /* Spin while readers are inside, before setting the drain bit: a reader
+   * that leaves then has no one to wake. */
+  for (int k = 0; k < PRWE_SPINS / 4 && spin_ok() && any_reader(s); k++)
+    for (int j = 0; j < 4; j++) cpu_relax();
   for (;;) {
     if (!set_drain_waiting(s, i)) {
       *revoked = 1;
@@ -676,12 +813,12 @@ PRWE_TEXT static int cancel_pending(const prwe_seg *s, const prwe_me *me, prwe_r
   return ok ? 0 : ENOTRECOVERABLE;
 }
 
-/* acquireWait. o is the owner (holder) id. */
-PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
-                      uint32_t o, int m, prwe_wait *w) {
-  if (o == 0 || o == 0xffffffffu || (m != PRWE_READ && m != PRWE_WRITE)) return EINVAL;
-  if (r->slot < 0) return m == PRWE_READ ? acquire_read(s, me, env, w, r, o)
-                                         : acquire_write(s, me, env, w, r, o);
+/* acquireWait. o is the owner (holder) id, fl its slot flags. */
+PRWE_TEXT static int acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                                  prwe_rec *r, uint64_t o, uint32_t fl, int m, prwe_wait *w) {
+  if (m != PRWE_READ && m != PRWE_WRITE) return EINVAL;
+  if (r->slot < 0) return m == PRWE_READ ? acquire_read(s, me, env, w, r, o, fl)
+                                         : acquire_write(s, me, env, w, r, o, fl);
   if (r->wait == m) {
     /* Resume the wait an earlier slice left queued. */
     return m == PRWE_READ ? read_wait(s, me, env, w, r, r->slot, r->gen)
@@ -690,7 +827,8 @@ PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe
   if (r->wait != PRWE_NONE) {
     /* A different request replaces the queued one. */
     cancel_pending(s, me, r);
-    return m == PRWE_READ ? acquire_read(s, me, env, w, r, o) : acquire_write(s, me, env, w, r, o);
+    return m == PRWE_READ ? acquire_read(s, me, env, w, r, o, fl)
+                          : acquire_write(s, me, env, w, r, o, fl);
   }
   if (r->mode == PRWE_READ && m == PRWE_READ) {
     /* Recursive read: never consults the lock word, so it cannot deadlock
@@ -700,6 +838,21 @@ PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe
     return grant_result(ld32(state(s)));
   }
   return EDEADLK;
+}
+
+/* acquireWait for a thread: o is its kernel tid. */
+PRWE_TEXT int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_rec *r,
+                      uint32_t o, int m, prwe_wait *w) {
+  if (o == 0 || o == 0xffffffffu) return EINVAL;
+  return acquire_wait(s, me, env, r, o, PRWL_SLOT_THREAD_OWNER, m, w);
+}
+
+/* acquireWait for an explicit owner: any nonzero value, and no
+ * slotThreadOwner, since no thread's life bounds the hold. */
+PRWE_TEXT int prwe_acquire_wait_as(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                                   prwe_rec *r, uint64_t o, int m, prwe_wait *w) {
+  if (o == 0) return EINVAL;
+  return acquire_wait(s, me, env, r, o, 0, m, w);
 }
 
 /* releaseRec drops r's hold, or its queued wait. force marks a write
@@ -716,18 +869,19 @@ PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec 
       __atomic_sub_fetch(count(s, i), 1, SC);
       return 0;
     }
-    if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_FREE)) return lost(r);
+    if (!keep(s, me, r, i, gen, PRWL_SLOT_READ)) return lost(r);
     kick_drain(s);
   } else {
     /* The slot stops saying slotWrite first (the data is complete from
      * here on), then the readers queued behind us get the lock before the
      * field opens to the next writer. */
-    if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_FREE)) return lost(r);
+    if (!keep(s, me, r, i, gen, PRWL_SLOT_WRITE)) return lost(r);
     hand_off_readers(s);
     if (clear_writer(s, i, force, r->told && !force) && force)
       __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
   }
-  slot_free(s, me, i);
+  /* The slot stays ours, idle, for the owner's next hold (see Kept slots
+   * in layout.go). */
   r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
   return 0;
 }
@@ -752,9 +906,13 @@ PRWE_TEXT int prwe_cancel(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
 
 /* Abandon, without the record table: the caller forgets the record. */
 PRWE_TEXT int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
-  if (r->slot < 0) return EPERM;
-  int err = release_rec(s, me, r, r->wait == PRWE_NONE && r->mode == PRWE_WRITE);
-  return err == ENOTRECOVERABLE ? 0 : err;
+  int err = EPERM;
+  if (r->slot >= 0) {
+    err = release_rec(s, me, r, r->wait == PRWE_NONE && r->mode == PRWE_WRITE);
+    if (err == ENOTRECOVERABLE) err = 0;
+  }
+  prwe_retire(s, me, r);
+  return err;
 }
 
 /* downgrade. Still owning the writer field, become a reader, admit the

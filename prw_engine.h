@@ -55,9 +55,16 @@ typedef struct prwe_rec {
   uint8_t mode;  /* PRWE_READ or PRWE_WRITE while held; PRWE_NONE while waiting */
   uint8_t wait;  /* the mode of a wait a slice left queued, or PRWE_NONE */
   uint8_t told;  /* this owner's write hold was granted with EOWNERDEAD */
+  /* The slot kept between holds (slotIdle), -1: none; see Kept slots in
+   * layout.go. Another process may evict it at any time. idle_key is the
+   * process key it was kept under: a fork child must not use its
+   * parent's. */
+  int32_t idle;
+  uint32_t idle_gen;
+  uint64_t idle_key;
 } prwe_rec;
 
-#define PRWE_REC_INIT {-1, 0, 0, 0, 0}
+#define PRWE_REC_INIT {-1, 0, 0, 0, 0, -1, 0, 0}
 
 /* The checks a wait runs whenever a poll interval has passed (sleep in
  * lock.go): the check closures of readWait, writeWait and the drain. */
@@ -94,10 +101,21 @@ typedef struct prwe_wait {
  * EPERM (not held), EINVAL. owner is the holder id written to the slot. */
 PRWI_HIDDEN int prwe_acquire_wait(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
                                   prwe_rec *r, uint32_t owner, int mode, prwe_wait *w);
+/* prwe_acquire_wait_as is prwe_acquire_wait for an explicit owner (the
+ * prw_*_as calls): owner is any nonzero 64-bit value, written to the slot's
+ * holder without slotThreadOwner. */
+PRWI_HIDDEN int prwe_acquire_wait_as(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
+                                     prwe_rec *r, uint64_t owner, int mode, prwe_wait *w);
 PRWI_HIDDEN int prwe_release(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int keep_mark);
 PRWI_HIDDEN int prwe_cancel(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
 PRWI_HIDDEN int prwe_abandon(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
 PRWI_HIDDEN int prwe_downgrade(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
+/* The uncontended read pair on a kept slot: 0 or EOWNERDEAD (granted),
+ * ENOTRECOVERABLE (lost), or -1: nothing done, take the full path. */
+PRWI_HIDDEN int prwe_read_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
+PRWI_HIDDEN int prwe_release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
+/* prwe_retire frees the slot r keeps idle (unless evicted meanwhile). */
+PRWI_HIDDEN void prwe_retire(const prwe_seg *s, const prwe_me *me, prwe_rec *r);
 
 /* prwe_self fills me for the calling process (self() and processKey). */
 PRWI_HIDDEN void prwe_self(prwe_me *me);

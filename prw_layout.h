@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* Segment constants (layout.go, "Segment"). */
-#define PRWL_LAYOUT_VERSION 2
+#define PRWL_LAYOUT_VERSION 3
 #define PRWL_MAGIC_VALUE 0x004b434f4c575250ULL /* "PRWLOCK\0", native-endian */
 #define PRWL_SLOT_SIZE 64
 #define PRWL_ATTACH_SIZE 32
@@ -81,6 +81,7 @@
 #define PRWL_SLOT_WAIT_WRITE 3
 #define PRWL_SLOT_WRITE 4
 #define PRWL_SLOT_GRANTED 5
+#define PRWL_SLOT_IDLE 6 /* kept by its owner between holds; holds nothing */
 
 /* Slot flags (sflags). */
 #define PRWL_SLOT_THREAD_OWNER 1 /* holder is the kernel tid of the thread */

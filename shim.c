@@ -426,6 +426,11 @@ typedef struct prw_recs {
 typedef struct prw_thr {
   prw_seg *inop;        /* segment of the operation in progress, or NULL */
   uint32_t tid;         /* kernel tid, the owner id written to slots */
+  /* The local lock of the thread's last data-plane operation, its entry
+   * and record: the fast path (fast_op) starts from them. */
+  prw_lock *last;
+  struct prw_entry *last_e;
+  struct prw_rec *last_x;
   prw_recs recs;        /* the first block inline; more as needed */
   struct prw_thr *next; /* in thr_list */
 } prw_thr;
@@ -458,7 +463,7 @@ static void abandon_recs(prw_thr *t, prw_seg *s, const prwe_me *me) {
     for (int k = 0; k < RECS_PER_BLOCK; k++) {
       prw_rec *x = &b->rec[k];
       if (!rec_live(x) || (s && x->seg != s)) continue;
-      if (x->r.slot >= 0) prwe_abandon(&x->seg->e, me, &x->r);
+      if (x->r.slot >= 0 || x->r.idle >= 0) prwe_abandon(&x->seg->e, me, &x->r);
     }
 }
 
@@ -551,8 +556,9 @@ static prw_rec *rec_get(prw_thr *t, prw_seg *s) {
   for (;; b = b->next) {
     for (int k = 0; k < RECS_PER_BLOCK && !spare; k++) {
       prw_rec *x = &b->rec[k];
-      /* A record with nothing held or queued can serve another segment. */
-      if (!rec_live(x) || x->r.slot < 0) spare = x;
+      /* A record with nothing held, queued or kept can serve another
+       * segment. */
+      if (!rec_live(x) || (x->r.slot < 0 && x->r.idle < 0)) spare = x;
     }
     if (spare || !b->next) break;
   }
@@ -601,6 +607,8 @@ static inline void op_end(prw_thr *t) { __atomic_store_n(&t->inop, NULL, __ATOMI
 
 static inline int seg_closing(prw_seg *s) { return __atomic_load_n(&s->closing, __ATOMIC_RELAXED); }
 
+static void own_abandon_seg(prw_seg *s, const prwe_me *me);
+
 /* seg_quiesce marks s closing, waits until no thread of this process
  * operates on it (waiters notice within a poll interval), then ends every
  * thread's holds and waits on it: read holds silently, write holds as if
@@ -628,6 +636,7 @@ static int seg_quiesce(prw_seg *s, int64_t deadline) {
   for (prw_thr *t = thr_list; t; t = t->next) abandon_recs(t, s, me);
   for (prw_thr *t = thr_dead; t; t = t->next) abandon_recs(t, s, me);
   pthread_mutex_unlock(&thr_mu);
+  own_abandon_seg(s, me); /* explicit owners' holds too (see the end of the file) */
   return 0;
 }
 
@@ -876,6 +885,7 @@ static void prw_on_child(void) {
   if (self) {
     self->next = NULL;
     self->inop = NULL;
+    self->last = NULL;
     self->tid = (uint32_t)syscall(SYS_gettid);
     for (prw_recs *b = &self->recs; b; b = b->next)
       for (int k = 0; k < RECS_PER_BLOCK; k++) b->rec[k].seg = NULL;
@@ -890,8 +900,34 @@ static void prw_on_child(void) {
  * it holds anyway. */
 static int close_entry(prw_lock *lock, int64_t deadline);
 
+/* retire_kept frees the slots this process's threads keep idle between
+ * holds (see Kept slots in layout.go), so that a process that exits
+ * without closing its locks leaves no slots for others to skip over until
+ * a full table evicts them. The owning threads may still run: eviction is
+ * a CAS they lose or win, and the records are only read. A segment being
+ * closed is skipped (its closer frees them); holding thr_mu keeps the
+ * others mapped meanwhile (a closer takes it before it unmaps). */
+static void retire_kept(void) {
+  const prwe_me *me = me_get();
+  pthread_mutex_lock(&thr_mu);
+  for (prw_thr *t = thr_list; t; t = t->next)
+    for (prw_recs *b = &t->recs; b; b = b->next)
+      for (int k = 0; k < RECS_PER_BLOCK; k++) {
+        prw_rec *x = &b->rec[k];
+        if (!rec_live(x) || seg_closing(x->seg) || seg_broken(x->seg)) continue;
+        prwe_rec kept = PRWE_REC_INIT;
+        kept.idle = __atomic_load_n(&x->r.idle, __ATOMIC_RELAXED);
+        kept.idle_gen = __atomic_load_n(&x->r.idle_gen, __ATOMIC_RELAXED);
+        kept.idle_key = __atomic_load_n(&x->r.idle_key, __ATOMIC_RELAXED);
+        if (kept.idle >= 0 && kept.idle < (int32_t)x->seg->e.capacity) prwe_retire(&x->seg->e, me, &kept);
+      }
+  pthread_mutex_unlock(&thr_mu);
+}
+
 static void prw_on_exit(void) {
-  if (prw_is_copy || __atomic_load_n(&prw_live, __ATOMIC_RELAXED) <= 0) return;
+  if (__atomic_load_n(&prw_live, __ATOMIC_RELAXED) <= 0) return;
+  retire_kept();
+  if (prw_is_copy) return;
   int64_t deadline = prwe_now() + 1000000000;
   for (uint32_t idx = 0;; idx++) {
     pthread_mutex_lock(&tab.mu);
@@ -1043,6 +1079,7 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
   } else {
     const prwe_me *me = me_get();
     x = rec_get(t, s);
+    if (x) t->last = lock, t->last_e = e, t->last_x = x;
     if (!x) {
       rc = ENOMEM;
     } else if (op == OP_ACQUIRE) {
@@ -1060,6 +1097,34 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
       /* The file was truncated during the operation: whatever it did, it
        * did on zeros. The thread holds nothing that means anything. */
       prwe_rec init = PRWE_REC_INIT;
+      x->r = init;
+      rc = EPROTO;
+    }
+  }
+  op_end(t);
+  return rc;
+}
+
+/* fast_op runs f, an engine fast path (prwe_read_fast, prwe_release_fast),
+ * on the calling thread's record for lock if lock is the thread's last
+ * lock: no handle or record lookup, no deadline, no hooks. It returns -1
+ * when data_op must run instead (f declined, another lock, exited threads
+ * to reap, a closing or broken segment). The checks are data_op's, in the
+ * same order around op_begin. */
+static inline int fast_op(prw_lock *lock, int (*f)(const prwe_seg *, const prwe_me *, prwe_rec *)) {
+  prw_thr *t = thr_cur;
+  if (!t || t->last != lock || __atomic_load_n(&dead_pending, __ATOMIC_RELAXED)) return -1;
+  prw_entry *e = t->last_e;
+  prw_rec *x = t->last_x;
+  prw_seg *s = e->seg;
+  if (__atomic_load_n(&x->seg, __ATOMIC_RELAXED) != s) return -1;
+  op_begin(t, s);
+  int rc = -1;
+  if (!seg_closing(s) && live(e, lock) && !seg_broken(s) &&
+      x->id == __atomic_load_n(&s->id, __ATOMIC_ACQUIRE)) {
+    rc = f(&s->e, me_get(), &x->r);
+    if (rc != -1 && seg_broken(s)) {
+      prwe_rec init = PRWE_REC_INIT; /* see data_op */
       x->r = init;
       rc = EPROTO;
     }
@@ -1115,6 +1180,10 @@ int prw_fence(prw_lock *lock, uint64_t *fence) {
  * The clock is read only for a timed wait. */
 static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   if (!lock) return EINVAL;
+  if (mode == PRWE_READ) {
+    int rc = fast_op(lock, prwe_read_fast);
+    if (rc != -1) return rc;
+  }
   prwe_wait w = {timeout_ns, 0, 0, 0};
   if (timeout_ns > 0) {
     int64_t now = prwe_now();
@@ -1149,6 +1218,8 @@ int prw_cancel(prw_lock *lock) {
 
 int prw_release(prw_lock *lock) {
   if (!lock) return EINVAL;
+  int rc = fast_op(lock, prwe_release_fast);
+  if (rc != -1) return rc;
   return data_op(lock, OP_RELEASE, 0, NULL);
 }
 
@@ -1266,7 +1337,9 @@ const char *prw_strerror(int err) {
     return "hold lost: another process recovered it, judging its owner dead";
   case ENOTCONN:
     return "lock server unavailable (unreachable, or no quorum)";
-  case ENOTSUP: return "local locks have no fencing token";
+  case ENOTSUP:
+    return "not supported on this lock (a local lock has no fencing token; a remote lock has "
+           "no explicit owners)";
   case ENOSYS:
     return "not supported by this build of libprwlock (remote locks need the etcd backend)";
   case EIO: return "internal error in libprwlock";
@@ -1307,3 +1380,252 @@ static void priv_as_copy(void) { prw_is_copy = 1; }
 
 __attribute__((visibility("default"))) const prwi_private prwlock_private_v1 = {
     PRWI_PRIVATE_ABI, priv_as_copy, priv_mapping, priv_check};
+
+/* ------------------------------------------------------------------------
+ * Explicit owners (the prw_*_as calls).
+ *
+ * A hold of an explicit owner belongs to a value the caller chose (a task,
+ * a fiber, a virtual thread), not to the calling thread, so that a runtime
+ * which moves its tasks between OS threads can release from any of them.
+ * Its record lives in a table of the process keyed by (segment, owner),
+ * under own_mu, for as long as it holds or has a wait queued; the data
+ * plane is the engine's, as for a thread, with the owner value as the
+ * slot's holder and without slotThreadOwner, so that the exit of the thread
+ * that happened to acquire ends nothing.
+ *
+ * One operation per owner at a time: an operation marks the record busy,
+ * and another call for the same owner on the same lock meanwhile returns
+ * EBUSY at once without touching it. A record is only ever changed by the
+ * thread that marked it busy, or by the closer once no operation runs on
+ * its segment (the thread publishes its segment with op_begin, as data_op
+ * does, so seg_quiesce waits for it).
+ *
+ * own_mu is a leaf: nothing else is locked while it is held, and it is
+ * taken with none of the other mutexes held, so the fork handlers may take
+ * it in any order with theirs. A fork child drops every record: the holds
+ * stay the parent's, as a thread's do. */
+
+typedef struct own_rec {
+  prw_seg *seg;
+  uint64_t id;    /* seg->id when the record was made */
+  uint64_t owner;
+  prwe_rec r;
+  int busy;       /* an operation runs on it; under own_mu */
+  struct own_rec *next;
+} own_rec;
+
+static struct {
+  pthread_mutex_t mu;
+  own_rec **b; /* buckets, a power of two of them */
+  size_t nb, n;
+} own = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t own_bucket(const prw_seg *s, uint64_t owner, size_t nb) {
+  uint64_t h = ((uint64_t)(uintptr_t)s ^ owner) * HMUL;
+  return (size_t)(h >> 32) & (nb - 1);
+}
+
+/* own_grow doubles the buckets when the chains get long; on failure the
+ * table keeps working, with longer chains. Called with own.mu held. */
+static void own_grow(void) {
+  size_t nb = own.nb ? 2 * own.nb : 64;
+  own_rec **b = calloc(nb, sizeof *b);
+  if (!b) return;
+  for (size_t k = 0; k < own.nb; k++)
+    for (own_rec *x = own.b[k]; x;) {
+      own_rec *n = x->next;
+      size_t j = own_bucket(x->seg, x->owner, nb);
+      x->next = b[j];
+      b[j] = x;
+      x = n;
+    }
+  free(own.b);
+  own.b = b;
+  own.nb = nb;
+}
+
+/* own_find returns the record of (s, owner), or NULL. Called with own.mu
+ * held. */
+static own_rec *own_find(prw_seg *s, uint64_t id, uint64_t owner) {
+  if (!own.nb) return NULL;
+  for (own_rec *x = own.b[own_bucket(s, owner, own.nb)]; x; x = x->next)
+    if (x->seg == s && x->id == id && x->owner == owner) return x;
+  return NULL;
+}
+
+/* own_add makes a record for (s, owner); NULL when out of memory. Called
+ * with own.mu held. */
+static own_rec *own_add(prw_seg *s, uint64_t id, uint64_t owner) {
+  if (own.n >= own.nb) own_grow();
+  if (!own.nb) return NULL;
+  own_rec *x = calloc(1, sizeof *x);
+  if (!x) return NULL;
+  prwe_rec init = PRWE_REC_INIT;
+  x->seg = s, x->id = id, x->owner = owner, x->r = init;
+  size_t j = own_bucket(s, owner, own.nb);
+  x->next = own.b[j];
+  own.b[j] = x;
+  own.n++;
+  return x;
+}
+
+/* own_drop unlinks and frees x. Called with own.mu held. */
+static void own_drop(own_rec *x) {
+  for (own_rec **p = &own.b[own_bucket(x->seg, x->owner, own.nb)]; *p; p = &(*p)->next)
+    if (*p == x) {
+      *p = x->next;
+      own.n--;
+      free(x);
+      return;
+    }
+}
+
+/* own_abandon_seg ends the holds and waits of every explicit owner on s,
+ * which is closing with no operation in flight (seg_quiesce): read holds
+ * quietly, write holds as owner-dead, as for threads. */
+static void own_abandon_seg(prw_seg *s, const prwe_me *me) {
+  pthread_mutex_lock(&own.mu);
+  for (size_t k = 0; k < own.nb; k++)
+    for (own_rec *x = own.b[k]; x;) {
+      own_rec *n = x->next;
+      if (x->seg == s) {
+        if (x->id == __atomic_load_n(&s->id, __ATOMIC_ACQUIRE) && x->r.slot >= 0)
+          prwe_abandon(&s->e, me, &x->r);
+        own_drop(x);
+      }
+      x = n;
+    }
+  pthread_mutex_unlock(&own.mu);
+}
+
+static void own_on_prepare(void) { pthread_mutex_lock(&own.mu); }
+static void own_on_parent(void) { pthread_mutex_unlock(&own.mu); }
+
+static void own_on_child(void) {
+  pthread_mutex_init(&own.mu, NULL);
+  for (size_t k = 0; k < own.nb; k++)
+    for (own_rec *x = own.b[k]; x;) {
+      own_rec *n = x->next;
+      free(x);
+      x = n;
+    }
+  free(own.b);
+  own.b = NULL;
+  own.nb = own.n = 0;
+}
+
+__attribute__((constructor)) static void own_init(void) {
+  pthread_atfork(own_on_prepare, own_on_parent, own_on_child);
+}
+
+/* own_op runs data-plane operation op of owner on lock, from whichever
+ * thread calls. */
+static int own_op(prw_lock *lock, uint64_t owner, int op, int mode, prwe_wait *w) {
+  if (!lock || owner == 0) return EINVAL;
+  prw_entry *e = lookup(lock);
+  if (!e) return EBADF;
+  if (e->remote) return live(e, lock) ? ENOTSUP : EBADF;
+  prw_seg *s = e->seg;
+  prw_thr *t = thr_get();
+  if (!t) return ENOMEM;
+  reap_dead();
+  op_begin(t, s);
+  int rc = 0;
+  own_rec *x = NULL;
+  if (seg_closing(s) || !live(e, lock)) {
+    rc = EBADF;
+  } else if (seg_broken(s)) {
+    rc = EPROTO;
+  } else {
+    uint64_t id = __atomic_load_n(&s->id, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&own.mu);
+    x = own_find(s, id, owner);
+    if (x && x->busy) {
+      x = NULL;
+      rc = EBUSY; /* another thread runs an operation of this owner */
+    } else if (!x && op != OP_ACQUIRE) {
+      rc = EPERM; /* the owner holds nothing here, nor waits */
+    } else if (!x && !(x = own_add(s, id, owner))) {
+      rc = ENOMEM;
+    } else {
+      x->busy = 1;
+    }
+    pthread_mutex_unlock(&own.mu);
+  }
+  if (x) {
+    const prwe_me *me = me_get();
+    if (op == OP_ACQUIRE) {
+      op_ctx c = {lock, s};
+      prwe_env env = {hook_check, hook_closing, &c};
+      rc = prwe_acquire_wait_as(&s->e, me, &env, &x->r, owner, mode, w);
+    } else if (op == OP_RELEASE || op == OP_RELEASE_UNREPAIRED) {
+      rc = prwe_release(&s->e, me, &x->r, op == OP_RELEASE_UNREPAIRED);
+    } else if (op == OP_CANCEL) {
+      rc = prwe_cancel(&s->e, me, &x->r);
+    } else {
+      rc = prwe_downgrade(&s->e, me, &x->r);
+    }
+    if (seg_broken(s)) {
+      prwe_rec init = PRWE_REC_INIT; /* as in data_op */
+      x->r = init;
+      rc = EPROTO;
+    }
+    /* Nothing held or queued: no record, and no kept slot (explicit
+     * owners come and go, as tasks do; layout.go, "Kept slots"). */
+    if (x->r.slot < 0) prwe_retire(&s->e, me, &x->r);
+    pthread_mutex_lock(&own.mu);
+    x->busy = 0;
+    if (x->r.slot < 0) own_drop(x);
+    pthread_mutex_unlock(&own.mu);
+  }
+  op_end(t);
+  return rc;
+}
+
+static int acquire_as(prw_lock *lock, uint64_t owner, int mode, int64_t timeout_ns) {
+  prwe_wait w = {timeout_ns, 0, 0, 0};
+  if (timeout_ns > 0) {
+    int64_t now = prwe_now();
+    w.deadline = timeout_ns > INT64_MAX - now ? -1 : now + timeout_ns;
+  }
+  return own_op(lock, owner, OP_ACQUIRE, mode, &w);
+}
+
+int prw_acquire_read_as(prw_lock *lock, uint64_t owner, int64_t timeout_ns) {
+  return acquire_as(lock, owner, PRWE_READ, timeout_ns);
+}
+
+int prw_acquire_write_as(prw_lock *lock, uint64_t owner, int64_t timeout_ns) {
+  return acquire_as(lock, owner, PRWE_WRITE, timeout_ns);
+}
+
+int prw_try_acquire_read_as(prw_lock *lock, uint64_t owner) {
+  return acquire_as(lock, owner, PRWE_READ, 0);
+}
+
+int prw_try_acquire_write_as(prw_lock *lock, uint64_t owner) {
+  return acquire_as(lock, owner, PRWE_WRITE, 0);
+}
+
+int prw_acquire_slice_as(prw_lock *lock, uint64_t owner, int mode, int64_t deadline_ns,
+                         int64_t slice_end_ns) {
+  if ((mode != PRW_MODE_READ && mode != PRW_MODE_WRITE) || slice_end_ns <= 0) return EINVAL;
+  prwe_wait w = {deadline_ns, slice_end_ns, 0, 0};
+  return own_op(lock, owner, OP_ACQUIRE, mode == PRW_MODE_READ ? PRWE_READ : PRWE_WRITE, &w);
+}
+
+int prw_cancel_as(prw_lock *lock, uint64_t owner) {
+  return own_op(lock, owner, OP_CANCEL, 0, NULL);
+}
+
+int prw_release_as(prw_lock *lock, uint64_t owner) {
+  return own_op(lock, owner, OP_RELEASE, 0, NULL);
+}
+
+int prw_release_unrepaired_as(prw_lock *lock, uint64_t owner) {
+  return own_op(lock, owner, OP_RELEASE_UNREPAIRED, 0, NULL);
+}
+
+int prw_downgrade_as(prw_lock *lock, uint64_t owner) {
+  return own_op(lock, owner, OP_DOWNGRADE, 0, NULL);
+}

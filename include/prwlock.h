@@ -31,6 +31,10 @@
  * release); write holds are not. A thread that holds the lock and asks for it
  * again in a conflicting mode gets EDEADLK instead of hanging.
  *
+ * Explicit owners: the prw_*_as calls take the owner as an argument
+ * instead, for runtimes that move a task between OS threads (goroutines,
+ * virtual threads, fibers, async tasks); see "Explicit owners" below.
+ *
  * Fairness: a waiting writer stops new readers from entering, and readers
  * that arrived while a writer held the lock go before the next writer, so
  * neither side starves.
@@ -404,6 +408,65 @@ int prw_release_unrepaired(prw_lock *lock);
  *   EPERM       the calling thread does not hold the lock for writing
  *   EPROTO, EINVAL, EBADF  as for prw_release */
 int prw_downgrade(prw_lock *lock);
+
+/* Explicit owners
+ * ---------------
+ * The calls below are the data-plane calls above with one more argument,
+ * owner: the hold belongs to that value instead of the calling OS thread.
+ * An owner is any nonzero 64-bit number the caller chooses to name a task
+ * of its own (a goroutine, a virtual thread, a fiber, an asyncio task, a
+ * request); the library gives it no other meaning. Its holds can be
+ * released, downgraded or cancelled from any thread of the process.
+ *
+ * - Scope: an owner is local to the process, and to the lock's file: the
+ *   same value used on two locks names two independent holders, and the
+ *   same value in two processes names two different owners.
+ * - Rules: exactly those of the per-thread calls, applied to the owner.
+ *   EDEADLK when the owner asks again in a conflicting mode, EPERM when the
+ *   owner holds nothing, recursive read holds, EOWNERDEAD, prw_release_as
+ *   vouching for the data after EOWNERDEAD. Each call's return codes are
+ *   those of the per-thread call of the same name, plus those listed below.
+ * - Owners and threads are distinct holders, even with equal numbers. A hold
+ *   taken by a per-thread call cannot be released with a prw_*_as call,
+ *   and a hold of an owner cannot be released with a per-thread call: both
+ *   return EPERM (nothing is held by that holder). Mixing them in one
+ *   thread is as between two threads: an owner asking for write while the
+ *   calling thread itself holds read waits (it does not get EDEADLK).
+ * - Lifetime: an owner's holds last until released, until the process dies
+ *   (other processes recover them, as for any holder; a write hold leaves
+ *   the lock owner-dead), or until the process closes its last handle on
+ *   the lock's file (as prw_close does for threads: read holds end quietly,
+ *   write holds as owner-dead). The exit of the thread that acquired ends
+ *   nothing.
+ * - One call per owner at a time: while a call for an owner runs (say a
+ *   blocking acquire), another call for the same owner on the same lock
+ *   returns EBUSY at once and changes nothing. Use an owner from one task,
+ *   as a thread uses its own holds.
+ * - Fork: a child does not inherit its parent's owners' holds; there the
+ *   owners hold nothing (EPERM), as the parent's threads' holds are not the
+ *   child's.
+ * - Remote locks (etcd://) have no explicit owners yet: ENOTSUP.
+ * - prw_holders and prw_info report such a hold with the low 32 bits of the
+ *   owner as its tid.
+ *
+ * Returns, in addition to those of the per-thread call:
+ *   EINVAL      owner is 0
+ *   EBUSY       another call for this owner on this lock is in progress
+ *               (for the try and acquire calls, EBUSY also keeps its own
+ *               meaning: the lock was not free)
+ *   EPERM       also: the hold was taken by a per-thread call
+ *   ENOTSUP     the lock is remote
+ *   ENOMEM      the owner's record could not be allocated */
+int prw_acquire_read_as(prw_lock *lock, uint64_t owner, int64_t timeout_ns);
+int prw_acquire_write_as(prw_lock *lock, uint64_t owner, int64_t timeout_ns);
+int prw_try_acquire_read_as(prw_lock *lock, uint64_t owner);
+int prw_try_acquire_write_as(prw_lock *lock, uint64_t owner);
+int prw_acquire_slice_as(prw_lock *lock, uint64_t owner, int mode, int64_t deadline_ns,
+                         int64_t slice_end_ns);
+int prw_cancel_as(prw_lock *lock, uint64_t owner);
+int prw_release_as(prw_lock *lock, uint64_t owner);
+int prw_release_unrepaired_as(prw_lock *lock, uint64_t owner);
+int prw_downgrade_as(prw_lock *lock, uint64_t owner);
 
 /* prw_fence stores in *fence the fencing token of the calling thread's
  * hold on a remote lock: a number that grows with every hold granted after

@@ -89,7 +89,7 @@ type Stats struct {
 	WaitingReaders int
 	WaitingWriters int // includes a writer that owns the lock but still waits for readers to leave
 	Capacity       int
-	UsedSlots      int
+	UsedSlots      int    // slots that hold or wait (not those kept idle between holds)
 	Attached       int    // processes that have the lock open (as far as tracked)
 	Recoveries     uint64 // slots of dead processes cleaned up
 	OwnerDeaths    uint64 // writers that died holding the lock

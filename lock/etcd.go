@@ -112,7 +112,14 @@ func (s *etcdSession) valid() bool {
 		return false
 	default:
 	}
-	return MonotonicNow() < s.validUntil.Load()
+	if MonotonicNow() < s.validUntil.Load() {
+		return true
+	}
+	// Past the surely-alive time: the holds are lost now, whether or not
+	// the keep-alive loop has run since (a stopped process wakes up here
+	// first). Close Lost's channel too, so both say the same.
+	s.end()
+	return false
 }
 
 func (s *etcdSession) end() { s.doneOnce.Do(func() { close(s.done) }) }

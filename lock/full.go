@@ -17,6 +17,9 @@ const fullSweepBudget = int64(400e3)
 // sweepForRoom recovers dead owners' slots for a claim that found every
 // slot taken, and returns how many it recovered.
 func (s *segment) sweepForRoom() int {
+	if n := s.evictIdle(); n > 0 {
+		return n // no /proc reads needed
+	}
 	n := 0
 	s.sweepBounded(&s.roomNext, func(i int, cache liveCache) {
 		if atomic.LoadUint64(s.owner(i)) != 0 && s.recoverIfDead(i, cache) {

@@ -1,6 +1,6 @@
 package lock
 
-// This file is the shared-memory protocol, layout version 2. Every process
+// This file is the shared-memory protocol, layout version 3. Every process
 // that maps a prwlock segment, in any language, must follow it exactly.
 // All multi-byte fields are native-endian (segments never leave the
 // machine) and every field below is accessed with atomic, sequentially
@@ -12,7 +12,7 @@ package lock
 //
 //	offset  size  field
 //	0       8     magic       "PRWLOCK\x00"; written last by the creator
-//	8       4     version     layoutVersion (2); a segment of any other
+//	8       4     version     layoutVersion (3); a segment of any other
 //	                          version is refused with EPROTO, never touched
 //	12      4     slotSize    64
 //	16      8     size        total file size in bytes
@@ -132,6 +132,32 @@ package lock
 // the field; exactly one of the two CASes wins. A writer that found no
 // reader never set the bit, so its field cannot be taken.
 //
+// # Kept slots (slotIdle)
+//
+// An owner that releases may keep its slot for its next hold instead of
+// freeing it: it moves the slot to slotIdle (from slotRead or slotWrite,
+// by CAS as always), leaving owner, generation and bitmap bit as they
+// are. Its next acquire moves the slot from slotIdle straight to slotRead
+// or slotWaitWrite by CAS, so an uncontended hold costs one CAS to enter
+// and one to leave, on a cache line nobody else writes. An idle slot
+// holds nothing and waits for nothing: scans, drains and inspection
+// ignore it. Its since may be stale: the owner clears it when it takes
+// the slot again, before it can matter.
+//
+// An idle slot can be taken away from its owner: by the owner's own
+// process when the owner ends (a thread exits, a handle closes), and by
+// any process that finds the table full. Eviction is a CAS of ctl from
+// (generation, slotIdle) to (generation, slotFree); the owner's own CAS
+// from slotIdle then fails, so exactly one side wins, and an owner that
+// lost its idle slot just claims another. The winner frees the slot as a
+// recoverer does: CAS owner key -> its marker (only a recoverer that judged
+// the owner dead can have changed it meanwhile, and then it finishes the
+// free), clear the bitmap bit, store owner 0. A kept slot never lives
+// longer than its process: recovery frees the idle slots of dead owners
+// like any other (without counting them in recoveries: nothing was held).
+// An owner in a forked child must never use the idle slot its parent kept:
+// the owner word is the parent's key.
+//
 // Any free slot may be claimed. The file is sized for its capacity, but
 // tmpfs allocates a page only when it is first touched, so implementations
 // should keep to the low end of the tables: this one starts a claim where
@@ -179,7 +205,7 @@ package lock
 // last check, whatever woke them.
 
 const (
-	layoutVersion = 2
+	layoutVersion = 3
 	magicValue    = uint64('P') | uint64('R')<<8 | uint64('W')<<16 | uint64('L')<<24 |
 		uint64('O')<<32 | uint64('C')<<40 | uint64('K')<<48 // "PRWLOCK\x00"
 
@@ -257,6 +283,7 @@ const (
 	slotWaitWrite = 3 // waits for the writer field, or owns it and drains readers
 	slotWrite     = 4 // owns the writer field and holds write
 	slotGranted   = 5 // handed read by a releasing writer, not yet accepted
+	slotIdle      = 6 // kept by its owner between holds; holds nothing (see Kept slots)
 )
 
 // slotThreadOwner (sflags) says holder is the kernel tid of the thread that

@@ -38,6 +38,8 @@ func TestReleaseAfterRecoveryIsLost(t *testing.T) {
 		b++
 	}
 	for _, m := range []Mode{ModeWrite, ModeRead} {
+		l.Abandon(a) // both claim afresh, not the slots they kept idle
+		l.Abandon(b)
 		mustAcquire(t, l, a, m)
 		i := int(s.rec(a).slot)
 		recoverByHand(s, i)
@@ -125,10 +127,12 @@ func TestKeysTellIncarnationsApart(t *testing.T) {
 }
 
 // everyMillisecond runs f every millisecond in a goroutine until the
-// returned stop function is called.
+// returned stop function is called; stop returns once f has run for the
+// last time (the test's cleanup may close what f uses).
 func everyMillisecond(f func()) (stop func()) {
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		for {
 			select {
 			case <-done:
@@ -138,7 +142,7 @@ func everyMillisecond(f func()) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-exited }
 }
 
 // Wake-ups by other threads must not postpone the dead-holder check

@@ -130,7 +130,7 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 		return ErrInvalid
 	}
 	if r := l.rem(); r != nil {
-		return r.acquire(o, m, &w)
+		return remoteAcquire(r, o, m, w)
 	}
 	s, err := l.enter()
 	if err != nil {
@@ -138,6 +138,54 @@ func (l *Lock) acquireWait(o Owner, m Mode, w waitCtl) (err error) {
 	}
 	defer s.exit(&err, debug.SetPanicOnFault(true))
 	r := s.rec(o)
+	if m == ModeRead && w.sliceEnd == 0 {
+		if err, ok := s.readFast(r); ok {
+			return err
+		}
+	}
+	return s.acquireRec(r, o, m, w)
+}
+
+// remoteAcquire and acquireRec take w by value: the waits keep pointers
+// to it, which would make acquireWait allocate it on every call, the fast
+// path's included.
+//
+//go:noinline
+func remoteAcquire(r remote, o Owner, m Mode, w waitCtl) error { return r.acquire(o, m, &w) }
+
+// readFast is acquireRead's fast path on the slot r keeps idle (the C
+// engine's prwe_read_fast does the same): one CAS to publish, one load to
+// look for a writer. ok is false, with nothing changed, whenever the full
+// path must decide.
+func (s *segment) readFast(r *ownerRec) (err error, ok bool) {
+	i := int(r.idle)
+	if i < 0 || r.slot >= 0 || hasWriter(atomic.LoadUint32(s.state())) {
+		return nil, false
+	}
+	gen := r.idleGen
+	if !s.move(i, gen, slotIdle, slotRead) {
+		return nil, false
+	}
+	st := atomic.LoadUint32(s.state())
+	if hasWriter(st) {
+		// A writer came between: give the slot back as a release would
+		// (the writer may have counted us) and let the full path queue.
+		if !s.move(i, gen, slotRead, slotIdle) {
+			r.idle = -1
+			return s.lost(r), true
+		}
+		s.kickDrain()
+		return nil, false
+	}
+	if atomic.LoadInt64(s.since(i)) != 0 {
+		atomic.StoreInt64(s.since(i), 0)
+	}
+	r.idle = -1
+	r.slot, r.gen, r.mode = int32(i), gen, ModeRead
+	return grantResult(st), true
+}
+
+func (s *segment) acquireRec(r *ownerRec, o Owner, m Mode, w waitCtl) (err error) {
 	switch {
 	case r.slot < 0:
 		err = s.acquireFresh(&w, r, o, m)
@@ -194,7 +242,7 @@ func (s *segment) acquireRead(w *waitCtl, r *ownerRec, o Owner) error {
 	// Fast path: publish the read hold, then look for a writer. A writer
 	// CASes the lock word before it scans the slots, so one of us sees
 	// the other.
-	i, gen, err := s.claim(o, slotRead)
+	i, gen, err := s.claimFor(r, o, slotRead)
 	if err != nil {
 		return err
 	}
@@ -388,7 +436,7 @@ func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ct
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
 func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
-	i, gen, err := s.claim(o, slotWaitWrite)
+	i, gen, err := s.claimFor(r, o, slotWaitWrite)
 	if err != nil {
 		return err
 	}
@@ -719,6 +767,7 @@ func (l *Lock) Abandon(o Owner) (err error) {
 	} else if e := s.releaseRec(r, r.wait == ModeNone && r.mode == ModeWrite); e != ErrLost {
 		err = e
 	}
+	s.retireIdle(r)
 	s.recs.remove(o)
 	return err
 }
@@ -740,7 +789,7 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 			atomic.AddUint32(s.count(i), ^uint32(0))
 			return nil
 		}
-		if !s.move(i, gen, slotRead, slotFree) {
+		if !s.keep(r, i, gen, slotRead) {
 			return s.lost(r)
 		}
 		s.kickDrain()
@@ -751,7 +800,7 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		// observer ever sees two writers. Then hand the lock to the
 		// readers that queued behind us before opening it to the next
 		// writer.
-		if !s.move(i, gen, slotWrite, slotFree) {
+		if !s.keep(r, i, gen, slotWrite) {
 			return s.lost(r)
 		}
 		s.handOffReaders()
@@ -759,7 +808,8 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
 	}
-	s.free(i)
+	// The slot stays ours, idle, for the owner's next hold (see Kept slots
+	// in layout.go).
 	r.slot, r.mode, r.told = -1, ModeNone, false
 	return nil
 }
@@ -856,8 +906,8 @@ func (l *Lock) Stats() (out Stats, err error) {
 	}
 	touched := s.touchedPages() // untouched pages hold no owner; reading them would allocate them
 	for i := 0; i < s.capacity; i++ {
-		if touched.has(s.slot(i, slotOwner)) && atomic.LoadUint64(s.owner(i)) != 0 {
-			out.UsedSlots++
+		if touched.has(s.slot(i, slotOwner)) && atomic.LoadUint64(s.owner(i)) != 0 && s.slotState(i) != slotIdle {
+			out.UsedSlots++ // kept (idle) slots are room: a full table evicts them
 		}
 	}
 	s.forEachUsed(func(i int) bool {

@@ -215,7 +215,7 @@ func checkTable(s *segment, pids map[uint32]bool) error {
 			writers++
 		case slotRead, slotGranted:
 			readers++
-		case slotFree, slotWaitRead, slotWaitWrite:
+		case slotFree, slotWaitRead, slotWaitWrite, slotIdle:
 		default:
 			return fmt.Errorf("slot %d in unknown state %d", i, cs)
 		}

@@ -528,6 +528,7 @@ func (s *segment) releaseAll() (err error) {
 		if r.slot >= 0 {
 			s.releaseRec(r, r.mode == ModeWrite)
 		}
+		s.retireIdle(r)
 	})
 	s.detachEntry(s.attSlot)
 	if s.anon && s.lastUserGone() {

@@ -77,7 +77,7 @@ func (rt *recTable) get(o Owner) *ownerRec {
 			return r
 		}
 	}
-	r := &ownerRec{slot: -1}
+	r := &ownerRec{slot: -1, idle: -1}
 	if t == nil || 2*(t.n+1) > len(t.keys) {
 		// Rebuild into a new table sized for the live owners; readers
 		// keep using the old one meanwhile.

@@ -41,9 +41,13 @@ const closingBias = -1 << 40
 type ownerRec struct {
 	slot int32  // -1: no slot
 	gen  uint32 // generation of the slot when claimed
-	mode Mode   // ModeRead or ModeWrite while held; ModeNone while waiting
-	wait Mode   // the mode of a wait AcquireSlice left queued, or ModeNone
-	told bool   // this owner's write hold was granted with ErrOwnerDead
+	// The slot kept between holds (slotIdle), -1: none; see Kept slots in
+	// layout.go. Another process may evict it at any time.
+	idle    int32
+	idleGen uint32
+	mode    Mode // ModeRead or ModeWrite while held; ModeNone while waiting
+	wait    Mode // the mode of a wait AcquireSlice left queued, or ModeNone
+	told    bool // this owner's write hold was granted with ErrOwnerDead
 }
 
 func (s *segment) enter() bool {
@@ -184,6 +188,77 @@ func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 		}
 	}
 	return -1, 0, s.fullError("holder slots (one per thread holding or waiting)")
+}
+
+// claimFor takes a slot for owner o's record r in slot state st: the slot
+// r kept from its last hold if it still has it, else a free one.
+func (s *segment) claimFor(r *ownerRec, o Owner, st uint32) (int, uint32, error) {
+	if i := int(r.idle); i >= 0 {
+		gen := r.idleGen
+		r.idle = -1
+		if s.move(i, gen, slotIdle, st) {
+			// A hold's since may have been stamped by an inspector after
+			// the last release; a writer's is its place in the queue.
+			if atomic.LoadInt64(s.since(i)) != 0 {
+				atomic.StoreInt64(s.since(i), 0)
+			}
+			return i, gen, nil
+		}
+		// Evicted (a full table, or our handle closing) or recovered:
+		// the slot is no longer ours to touch.
+	}
+	return s.claim(o, st)
+}
+
+// keep ends r's hold in slot i (generation gen, state from) by moving the
+// slot to slotIdle, kept for r's next hold. It reports false if the slot
+// was recovered meanwhile.
+func (s *segment) keep(r *ownerRec, i int, gen, from uint32) bool {
+	if !s.move(i, gen, from, slotIdle) {
+		return false
+	}
+	r.idle, r.idleGen = int32(i), gen
+	return true
+}
+
+// retireIdle frees the slot r keeps, unless it was evicted meanwhile.
+func (s *segment) retireIdle(r *ownerRec) {
+	if i := int(r.idle); i >= 0 {
+		r.idle = -1
+		s.evict(i, makeCtl(r.idleGen, slotIdle))
+	}
+}
+
+// evict frees idle slot i, whose ctl was c, whoever keeps it (see Kept
+// slots in layout.go). It reports whether it freed the slot.
+func (s *segment) evict(i int, c uint64) bool {
+	if !atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotFree)) {
+		return false
+	}
+	// The slot is out of its keeper's reach; free it as a recoverer does.
+	// Only a recoverer of a dead keeper can have replaced the owner word
+	// meanwhile, and it then finishes the free itself.
+	own := atomic.LoadUint64(s.owner(i))
+	if own == 0 || isMarker(own) || !atomic.CompareAndSwapUint64(s.owner(i), own, s.key|tagMarker) {
+		return false
+	}
+	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
+	atomic.StoreUint64(s.owner(i), 0)
+	return true
+}
+
+// evictIdle frees every idle slot of the table, for a claim that found it
+// full: kept slots are a cache, never a reason to refuse a holder. It
+// returns how many it freed.
+func (s *segment) evictIdle() int {
+	n := 0
+	s.forEachUsed(func(i int) bool {
+		if c := atomic.LoadUint64(s.ctl(i)); ctlState(c) == slotIdle && s.evict(i, c) {
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 func setIfDiff64(p *uint64, v uint64) {
@@ -347,7 +422,9 @@ func (s *segment) recoverIfDead(i int, cache liveCache) bool {
 	}
 	atomic.AndUint64(s.bitmapWord(i/64), ^uint64(1<<(i%64)))
 	atomic.StoreUint64(s.owner(i), 0)
-	atomic.AddUint64(s.u64(offRecoveries), 1)
+	if ctlState(c) != slotIdle {
+		atomic.AddUint64(s.u64(offRecoveries), 1) // not merely kept
+	}
 	if ctlState(c) == slotWaitWrite {
 		s.wakeWritersIfFree() // others may have deferred to it as the oldest
 	}

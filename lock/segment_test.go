@@ -974,20 +974,20 @@ func TestTokens(t *testing.T) {
 	bad := map[string]error{
 		"":                                    ErrInvalid,
 		"prwlock":                             ErrInvalid,
-		"prwlock:2:2:3":                       ErrInvalid,
+		"prwlock:3:2:3":                       ErrInvalid,
 		"lockprw:" + strings.Join(f[1:], ":"): ErrInvalid,
-		"prwlock:2:x:" + f[3] + ":" + f[4]:    ErrInvalid,
-		"prwlock:2:" + f[2] + ":-1:" + f[4]:   ErrInvalid,
-		"prwlock:2:" + f[2] + ":" + f[3] + ":rel":                                ErrInvalid,
-		"prwlock:2:" + f[2] + ":" + f[3] + ":":                                   ErrInvalid,
-		"prwlock:2:" + f[2] + ":" + f[3] + ":/tmp/../" + f[4][1:]:                ErrInvalid,
-		"prwlock:2:" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
-		"prwlock:1:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
-		"prwlock:3:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
+		"prwlock:3:x:" + f[3] + ":" + f[4]:    ErrInvalid,
+		"prwlock:3:" + f[2] + ":-1:" + f[4]:   ErrInvalid,
+		"prwlock:3:" + f[2] + ":" + f[3] + ":rel":                                ErrInvalid,
+		"prwlock:3:" + f[2] + ":" + f[3] + ":":                                   ErrInvalid,
+		"prwlock:3:" + f[2] + ":" + f[3] + ":/tmp/../" + f[4][1:]:                ErrInvalid,
+		"prwlock:3:" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
+		"prwlock:2:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
+		"prwlock:4:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
 		"prwlock:0:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
-		"prwlock:2:" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
-		"prwlock:2:" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,
-		"prwlock:2:" + f[2] + ":" + f[3] + ":" + f[4] + strings.Repeat("x", 300): syscall.ENAMETOOLONG,
+		"prwlock:3:" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
+		"prwlock:3:" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,
+		"prwlock:3:" + f[2] + ":" + f[3] + ":" + f[4] + strings.Repeat("x", 300): syscall.ENAMETOOLONG,
 	}
 	for tk, want := range bad {
 		l, err := OpenToken(tk)

@@ -58,9 +58,10 @@ test-chaos-selftest: chaos-build
 	  -cheat fakedead -expect-fail "no earlier kill of a writer" 2>&1 | tail -2
 	@# A long stop must land on a holder within the run for this cheat to
 	@# show; a run where none did proves nothing either way, so up to three
-	@# runs (each with a new seed) may be needed: one must catch it.
-	set -o pipefail; for try in 1 2 3; do \
-	  if env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration 4s -procs 3 -survivors 3 -min-ops 0 \
+	@# runs (each with a new seed, each longer: a loaded machine settles
+	@# fewer stops a second) may be needed: one must catch it.
+	set -o pipefail; for try in 4 8 16; do \
+	  if env -u PRWLOCK_LIBRARY $(CHAOS_RUN) -duration $${try}s -procs 3 -survivors 3 -min-ops 0 \
 	    -stop-every-max 200ms -cheat hideholders -expect-fail "granted nothing" 2>&1 | tail -2; then exit 0; fi; \
-	  echo "hideholders self-test: run $$try did not catch it (no long stop landed on a holder?)"; \
+	  echo "hideholders self-test: the $${try}s run did not catch it (no long stop landed on a holder?)"; \
 	done; exit 1

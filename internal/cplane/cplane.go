@@ -29,8 +29,22 @@ static const prwe_env prwt_env = {prwt_check, prwt_closing, 0};
 
 static int prwt_acquire(prwe_seg *s, prwe_me *me, prwe_rec *r, uint32_t o, int mode,
                         int64_t deadline, int64_t slice_end) {
+	// As the library's prw_acquire_* do: the fast path first, for reads
+	// (slices go straight to the full path).
+	if (mode == PRWE_READ && slice_end == 0) {
+		int rc = prwe_read_fast(s, me, r);
+		if (rc != -1) return rc;
+	}
 	prwe_wait w = {deadline, slice_end, 0, 0};
 	return prwe_acquire_wait(s, me, &prwt_env, r, o, mode, &w);
+}
+// As prw_release does (prw_release_unrepaired has no fast path).
+static int prwt_release(prwe_seg *s, prwe_me *me, prwe_rec *r, int keep_mark) {
+	if (!keep_mark) {
+		int rc = prwe_release_fast(s, me, r);
+		if (rc != -1) return rc;
+	}
+	return prwe_release(s, me, r, keep_mark);
 }
 static long prwt_check_calls(void) { return prwt_checks; }
 static uint32_t prwt_mod(uint32_t capacity, uint32_t x) {
@@ -88,24 +102,26 @@ func (g *Seg) rec(o uint32) *C.prwe_rec {
 	r := g.recs[o]
 	if r == nil {
 		r = (*C.prwe_rec)(C.calloc(1, C.sizeof_prwe_rec))
-		r.slot = -1
+		r.slot, r.idle = -1, -1
 		g.recs[o] = r
 	}
 	return r
 }
 
-// Acquire is prwe_acquire_wait for owner o (the waitCtl of AcquireSlice).
+// Acquire is prw_acquire_*'s engine path for owner o (the waitCtl of
+// AcquireSlice): prwe_read_fast for a read, then prwe_acquire_wait.
 func (g *Seg) Acquire(o uint32, mode int, deadline, sliceEnd int64) int {
 	return int(C.prwt_acquire(g.s, g.me, g.rec(o), C.uint32_t(o), C.int(mode), C.int64_t(deadline), C.int64_t(sliceEnd)))
 }
 
-// Release is prwe_release (keepMark: ReleaseUnrepaired).
+// Release is prw_release's engine path: prwe_release_fast, then
+// prwe_release (keepMark: ReleaseUnrepaired, straight to prwe_release).
 func (g *Seg) Release(o uint32, keepMark bool) int {
 	k := 0
 	if keepMark {
 		k = 1
 	}
-	return int(C.prwe_release(g.s, g.me, g.rec(o), C.int(k)))
+	return int(C.prwt_release(g.s, g.me, g.rec(o), C.int(k)))
 }
 
 // Downgrade is prwe_downgrade.

@@ -212,7 +212,7 @@ type op struct {
 	ties  bool // and make pairs of waits tie
 }
 
-var kindNames = []string{"try", "slice", "release", "release-unrepaired", "downgrade", "cancel", "abandon"}
+var kindNames = []string{"try", "slice", "release", "release-unrepaired", "downgrade", "cancel", "abandon", "evict"}
 
 func (o op) String() string {
 	return fmt.Sprintf("%s(owner %d, mode %d)", kindNames[o.kind], o.owner, o.mode)
@@ -222,7 +222,7 @@ func randomOps(r *rand.Rand, n int) []op {
 	ops := make([]op, n)
 	for k := range ops {
 		o := op{owner: uint32(1 + r.IntN(owners)), mode: 1 + r.IntN(2), old: r.IntN(2) == 0, ties: r.IntN(3) == 0}
-		switch x := r.IntN(20); {
+		switch x := r.IntN(21); {
 		case x < 5:
 			o.kind = 0
 		case x < 11:
@@ -235,16 +235,24 @@ func randomOps(r *rand.Rand, n int) []op {
 			o.kind = 4
 		case x < 19:
 			o.kind = 5
-		default:
+		case x < 20:
 			o.kind = 6
+		default:
+			o.kind = 7 // what a claim on a full table does: idle slots are taken away
 		}
 		ops[k] = o
 	}
 	return ops
 }
 
-func apply(e engine, o op) int {
+func apply(e engine, s *segment, o op) int {
 	switch o.kind {
+	case 7:
+		n, err := s.l.SweepForRoom()
+		if err != nil {
+			return -1
+		}
+		return n
 	case 0:
 		return e.acquire(o.owner, o.mode, 0, 0)
 	case 1:
@@ -263,6 +271,10 @@ func apply(e engine, o op) int {
 		return e.abandon(o.owner)
 	}
 }
+
+// evictable counts the idle slots the evict steps found (they must find
+// some, or the steps prove nothing).
+var evictable int
 
 func runSequence(t *testing.T, seed uint64, n int) {
 	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
@@ -284,9 +296,18 @@ func runSequence(t *testing.T, seed uint64, n int) {
 			base = Now() - int64(3600e9)
 		}
 		var rcs [3]int
+		if o.kind == 7 {
+			kept := 0
+			for i := 0; i < capacity; i++ {
+				if uint32(a.u64(a.m.SlotOff+i*slotSize+slotCtl)) == 6 { // slotIdle
+					kept++
+				}
+			}
+			evictable += kept
+		}
 		for j, s := range segs {
 			s.normalize(base, o.ties)
-			rcs[j] = apply(engines[j], o)
+			rcs[j] = apply(engines[j], s, o)
 			s.normalize(base, o.ties)
 		}
 		if rcs[1] != rcs[0] || rcs[2] != rcs[0] {
@@ -322,6 +343,10 @@ func TestDifferential(t *testing.T) {
 	if n := Checks() - checks; n != 0 {
 		t.Errorf("the C engine asked for %d checks; these sequences never wait", n)
 	}
+	if evictable == 0 {
+		t.Error("no evict step found an idle slot to take away")
+	}
+	t.Logf("evict steps took away %d idle slots", evictable)
 }
 
 // TestIdentity: the C engine's view of this process is the Go engine's, so

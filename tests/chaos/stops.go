@@ -51,12 +51,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The parts of the segment layout (lock/layout.go, version 2) that the
+// The parts of the segment layout (lock/layout.go, version 3) that the
 // stop classifier reads. It reads a stopped process's holder slots as they
 // are, instead of through Lock.Holders: that reports a grant not yet
 // accepted as a hold, and stamps the since of the slots it looks at.
 const (
-	segLayoutVersion = 2
+	segLayoutVersion = 3
 	segOffVersion    = 8
 	segOffSlotSize   = 12
 	segOffCapacity   = 24
@@ -73,6 +73,7 @@ const (
 	segWaitRead  = 2
 	segWaitWrite = 3
 	segWrite     = 4
+	segIdle      = 6 // kept between holds: holds and waits for nothing
 	segGranted   = 5
 )
 
@@ -155,10 +156,10 @@ func (v *segView) classify(pid int) (hold, pending, wait bool) {
 	return
 }
 
-// has reports whether process pid has any slot in this lock.
+// has reports whether process pid has a slot that holds or waits in this lock.
 func (v *segView) has(pid int) bool {
 	for i := 0; i < v.capacity; i++ {
-		if p, st := v.slot(i); p == pid && st != segFree {
+		if p, st := v.slot(i); p == pid && st != segFree && st != segIdle {
 			return true
 		}
 	}
@@ -758,7 +759,7 @@ func (s *sup) dumpSlots(pid int, when string) {
 	if !s.debug {
 		return
 	}
-	names := []string{"free", "read", "waitread", "waitwrite", "write", "granted"}
+	names := []string{"free", "read", "waitread", "waitwrite", "write", "granted", "idle"}
 	var b strings.Builder
 	for k, v := range s.segs {
 		w := int(v.u32(segOffState)&segWriterMask) - 1
