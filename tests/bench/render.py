@@ -280,6 +280,48 @@ def py_side_md(x, key, title, what):
                      "write share", "violations"], rows))
 
 
+def pyasync_md(x):
+    sm = x["summary"]
+    rows = [["uncontended `async with` %s pair" % r["mode"], "%s ns" % fspread(r["ns"]),
+             "%s ns" % fspread(r["filelock_ns"]) if r["filelock_ns"] else "–", fratio(r["ratio"])]
+            for r in sm if r["kind"] == "pair"]
+    for r in sorted((r for r in sm if r["kind"] == "queue"), key=lambda r: (r["n"], r["impl"])):
+        rows.append(["%d coroutines queued for read on a write-held lock (%s)" % (r["n"], n(r["impl"])),
+                     "threads +%d, RSS +%s MiB, drained in %s ms" % (r["threads_added"], fnum(r["rss_kb_added"] / 1024),
+                                                                    fnum(r["drain_ns"] / 1e6)), "", ""])
+    for r in sorted((r for r in sm if r["kind"] == "cancel"), key=lambda r: (r["n"], r["impl"])):
+        left = "" if r["left_queued"] is None else ", %d left queued" % r["left_queued"]
+        rows.append(["%d queued writers cancelled (%s)" % (r["n"], n(r["impl"])),
+                     "%s ms for all%s" % (fnum(r["cancel_ns"] / 1e6), left), "", ""])
+    return ("### asyncio (`AsyncRWLock`) against filelock's `AsyncReadWriteLock`\n\nOne task, one process. "
+            "Queued coroutines: threads the process gained and RSS added while they wait, then the time from the "
+            "holder's release until every one has held and released the lock.\n\n"
+            + table(["what", "ours", "filelock", "ratio"], rows))
+
+
+def pyasync_rows(x):
+    rows = []
+    for r in x["summary"]:
+        if r["kind"] == "pair" and r["ratio"]:
+            rows.append(["Python asyncio uncontended %s pair (`async with`)" % r["mode"], "%s ns" % fnum(r["ns"]["median"]),
+                         "filelock AsyncReadWriteLock: %s ns" % fnum(r["filelock_ns"]["median"]), fratio(r["ratio"]),
+                         "report", ""])
+    q = [r for r in x["summary"] if r["kind"] == "queue" and r["impl"] == "ours"]
+    if q:
+        r = max(q, key=lambda r: r["n"])
+        rows.append(["Python asyncio: %d coroutines queued on a write-held lock" % r["n"],
+                     "+%d thread, +%s MiB, drained in %s ms" % (r["threads_added"], fnum(r["rss_kb_added"] / 1024),
+                                                              fnum(r["drain_ns"] / 1e6)),
+                     "", "", "no thread per waiter", "met" if r["threads_added"] <= 1 else "missed"])
+    c = [r for r in x["summary"] if r["kind"] == "cancel" and r["impl"] == "ours"]
+    if c:
+        r = max(c, key=lambda r: r["n"])
+        rows.append(["Python asyncio: %d queued waiters cancelled" % r["n"],
+                     "%s ms, %d left queued" % (fnum(r["cancel_ns"] / 1e6), r["left_queued"]), "", "",
+                     "nothing left", "met" if r["left_queued"] == 0 else "missed"])
+    return rows
+
+
 def plot_python_contended(t, pr, path):
     parts = [(x, key, label) for x, key, label in ((t, "threads", "threads of one process"),
                                                    (pr, "procs", "processes")) if x]
@@ -608,6 +650,9 @@ def key_table(d):
         rows += py_side_rows(pt, "threads", "threads of one process")
     if pp:
         rows += py_side_rows(pp, "procs", "processes")
+    pa = load(d, "pyasync")
+    if pa:
+        rows += pyasync_rows(pa)
     cp = load(d, "capacity")
     if cp:
         rows += capacity_rows(cp)
@@ -650,7 +695,7 @@ def key_table(d):
 
 
 SECTIONS = ("pairs", "contended", "starve", "handoff", "recover", "scale", "capacity", "fork", "stack", "etcd",
-            "pythreads", "pyprocs")
+            "pythreads", "pyprocs", "pyasync")
 
 
 def main():
@@ -666,7 +711,8 @@ def main():
                          "sliced, for Ctrl-C).")),
                      ("pyprocs", lambda x: py_side_md(
                          x, "procs", "Python processes (thousand pairs per second, all processes)",
-                         "N forked processes share one lock."))):
+                         "N forked processes share one lock.")),
+                     ("pyasync", pyasync_md)):
         x = load(d, name)
         if x:
             meta = meta or x["meta"]

@@ -3,7 +3,7 @@
     build/bench-venv/bin/python tests/bench/run.py [--quick] [--out DIR] [--only SECTION,...]
 
 Sections: pairs, contended, starve, handoff, recover, scale, capacity, fork, stack, etcd, pythreads,
-pyprocs. Each writes
+pyprocs, pyasync. Each writes
 DIR/<section>.json: the run's metadata, every raw measurement, and a summary
 in which each figure sits next to a baseline measured in the same run.
 tests/bench/render.py turns those files into Markdown tables and PNG plots.
@@ -60,6 +60,7 @@ FULL = dict(
     fork_children=20, fork_depth_cap=1000, fork_copy_depth_cap=400, stack_reps=7, stack_n=200000,
     etcd_reps=3, etcd_ms=2000, etcd_workers=4, etcd_cost_runs=9,
     pyt_threads=[2, 8, 32], pyp_procs=[2, 4, 8], pyc_reps=3, pyc_ms=1000,
+    async_reps=3, async_ms=300, async_n=[100, 1000], async_filelock_n=100,
 )
 QUICK = dict(
     pair_reps=2, pair_ms=30, py_pair_reps=1, py_pair_ms=50,
@@ -74,6 +75,7 @@ QUICK = dict(
     fork_children=5, fork_depth_cap=100, fork_copy_depth_cap=20, stack_reps=2, stack_n=50000,
     etcd_reps=1, etcd_ms=500, etcd_workers=4, etcd_cost_runs=1,
     pyt_threads=[2, 8, 32], pyp_procs=[2, 4, 8], pyc_reps=1, pyc_ms=300,
+    async_reps=1, async_ms=100, async_n=[100, 1000], async_filelock_n=100,
 )
 
 C_IMPLS = ["ours", "glibc", "glibc-pw"]
@@ -289,6 +291,39 @@ def sec_pyprocs(cfg) -> dict:
                           "--hold", cfg["py_hold"], "--rep", r)
             log("  python processes: rep %d, %d processes done" % (r + 1, n))
     return {"raw": raw, "summary": py_side_by_side(raw, "procs")}
+
+
+def sec_pyasync(cfg) -> dict:
+    bench = os.path.join(ROOT, "tests", "bench", "py", "bench_async.py")
+
+    def run(impl, *args, timeout=300):
+        return run_json([sys.executable, bench, args[0], "--impl", impl] + [str(a) for a in args[1:]],
+                        env_for("python", impl), timeout)
+
+    raw = []
+    log("[pyasync] uncontended async pair: AsyncRWLock vs filelock's AsyncReadWriteLock, %d reps" % cfg["async_reps"])
+    for r in range(cfg["async_reps"]):
+        for impl in ("ours", "filelock"):
+            raw += run(impl, "pair", "--ms", cfg["async_ms"], "--rep", r)
+    log("[pyasync] %s coroutines queued on a write-held lock, then %s cancelled (filelock: %d; its waits are slow)"
+        % (cfg["async_n"], cfg["async_n"], cfg["async_filelock_n"]))
+    for n in cfg["async_n"]:
+        raw += run("ours", "queue", "--n", n)
+        raw += run("ours", "cancel", "--n", n)
+    raw += run("filelock", "queue", "--n", cfg["async_filelock_n"], timeout=600)
+    for n in cfg["async_n"]:
+        raw += run("filelock", "cancel", "--n", n, timeout=600)
+    summary = []
+    for mode in ("read", "write"):
+        xs = {impl: {x["rep"]: x["ns"] for x in raw if x["bench"] == "async-pair" and x["mode"] == mode
+                     and x["impl"] == impl} for impl in ("ours", "filelock")}
+        if xs["ours"]:
+            ratios = [xs["ours"][r] / xs["filelock"][r] for r in xs["ours"] if xs["filelock"].get(r)]
+            summary.append({"kind": "pair", "mode": mode, "ns": spread(list(xs["ours"].values())),
+                            "filelock_ns": spread(list(xs["filelock"].values())) if xs["filelock"] else None,
+                            "ratio": spread(ratios) if ratios else None})
+    summary += [dict(x, kind=x["bench"][6:]) for x in raw if x["bench"] in ("async-queue", "async-cancel")]
+    return {"raw": raw, "summary": summary}
 
 
 def sec_starve(cfg) -> dict:
@@ -511,7 +546,8 @@ def sec_etcd(cfg) -> dict:
 
 SECTIONS = {"pairs": sec_pairs, "contended": sec_contended, "starve": sec_starve, "handoff": sec_handoff,
             "recover": sec_recover, "scale": sec_scale, "capacity": sec_capacity, "fork": sec_fork,
-            "stack": sec_stack, "etcd": sec_etcd, "pythreads": sec_pythreads, "pyprocs": sec_pyprocs}
+            "stack": sec_stack, "etcd": sec_etcd, "pythreads": sec_pythreads, "pyprocs": sec_pyprocs,
+            "pyasync": sec_pyasync}
 
 
 def meta(quick: bool) -> dict:

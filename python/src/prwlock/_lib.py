@@ -76,6 +76,7 @@ _PP = ctypes.POINTER(ctypes.c_void_p)
 _SZP = ctypes.POINTER(ctypes.c_size_t)
 _I = ctypes.c_int
 _I64 = ctypes.c_int64
+_U64 = ctypes.c_uint64
 
 # name: (restype, argtypes)
 _SIGNATURES = {
@@ -103,6 +104,14 @@ _SIGNATURES = {
     "prw_info": (_I, [_P, ctypes.POINTER(InfoStruct)]),
     "prw_holders": (_I, [_P, ctypes.POINTER(HolderStruct), ctypes.c_size_t, _SZP]),
     "prw_strerror": (ctypes.c_char_p, [_I]),
+    # Explicit owners (asyncio tasks): holds that belong to an owner number.
+    "prw_try_acquire_read_as": (_I, [_P, _U64]),
+    "prw_try_acquire_write_as": (_I, [_P, _U64]),
+    "prw_acquire_slice_as": (_I, [_P, _U64, _I, _I64, _I64]),
+    "prw_cancel_as": (_I, [_P, _U64]),
+    "prw_release_as": (_I, [_P, _U64]),
+    "prw_release_unrepaired_as": (_I, [_P, _U64]),
+    "prw_downgrade_as": (_I, [_P, _U64]),
     "prw_version": (ctypes.c_char_p, []),
 }
 
@@ -208,6 +217,13 @@ class Library:
     info: Any
     holders: Any
     strerror: Any
+    try_acquire_read_as: Any
+    try_acquire_write_as: Any
+    acquire_slice_as: Any
+    cancel_as: Any
+    release_as: Any
+    release_unrepaired_as: Any
+    downgrade_as: Any
     # GIL-holding bindings of the calls that never wait (see _NEVER_WAIT);
     # pass them handle_arg(handle), nothing else.
     held_try_acquire_read: Any

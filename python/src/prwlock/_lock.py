@@ -351,6 +351,20 @@ class _Guard:
             )
         return self._lock
 
+    async def __aenter__(self) -> "RWLock":
+        # As a task: the hold belongs to the task (explicit owner), and a
+        # busy lock is waited for without blocking the loop.
+        from . import _async
+
+        if not await _async.acquire(self._lock, self._write, self._timeout):
+            raise _async.timeout_error(self._write, self._timeout)
+        return self._lock
+
+    async def __aexit__(self, *exc: Any) -> None:
+        from . import _async
+
+        _async.release(self._lock)
+
     def __exit__(self, *exc: Any) -> None:
         lock = self._lock
         if lock._gen == _state.generation:
@@ -959,6 +973,9 @@ class RWLock:
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._h is not None:  # None: unpickled and never used
+            aq = sys.modules.get(__name__.rsplit(".", 1)[0] + "._async")
+            if aq is not None:
+                aq.forget(self._ptr)
             _close_handle(self._h)
         _live.discard(self)
 
