@@ -25,6 +25,7 @@ include mk/deps.mk
 -include mk/bench.mk
 -include mk/chaos.mk
 -include mk/wheel.mk
+-include mk/pythons.mk
 -include mk/etcd.mk
 -include mk/hosts.mk
 -include mk/hosts-node-java.mk

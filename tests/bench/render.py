@@ -266,6 +266,118 @@ def stack_md(st):
             "do).\n\n" + table(["mode", "thread's stack", "malloc'd stack", "ratio"], rows))
 
 
+def py_side_md(x, key, title, what):
+    rows = []
+    for r in sorted(x["summary"], key=lambda r: (r[key], r["impl"] != "ours")):
+        rows.append([r[key], n(r["impl"]), fspread(r["ops_per_s"], 1e-3),
+                     (fratio(r["ratio"]) + " vs " + n(r["baseline"])) if r["impl"] != r["baseline"] else "",
+                     fspread(r["wwait_p99_ms"]), fnum(r["wwait_max_ms"]), "%.1f%%" % (100 * r["write_share"]),
+                     r["violations"]])
+    return ("### %s\n\n%s Each loops: 90%% read, 10%% write, acquire, check the reader-writer invariant inside, "
+            "hold briefly (a few flag writes), release. The writer's wait is timed around every write acquire "
+            "(p99 per run, median over runs, min–max). `violations` must be 0.\n\n" % (title, what)
+            + table([key, "implementation", "kops/s", "ratio", "writer wait p99 ms", "writer wait max ms",
+                     "write share", "violations"], rows))
+
+
+def pyasync_md(x):
+    sm = x["summary"]
+    rows = [["uncontended `async with` %s pair" % r["mode"], "%s ns" % fspread(r["ns"]),
+             "%s ns" % fspread(r["filelock_ns"]) if r["filelock_ns"] else "–", fratio(r["ratio"])]
+            for r in sm if r["kind"] == "pair"]
+    for r in sorted((r for r in sm if r["kind"] == "queue"), key=lambda r: (r["n"], r["impl"])):
+        rows.append(["%d coroutines queued for read on a write-held lock (%s)" % (r["n"], n(r["impl"])),
+                     "threads +%d, RSS +%s MiB, drained in %s ms" % (r["threads_added"], fnum(r["rss_kb_added"] / 1024),
+                                                                    fnum(r["drain_ns"] / 1e6)), "", ""])
+    for r in sorted((r for r in sm if r["kind"] == "cancel"), key=lambda r: (r["n"], r["impl"])):
+        left = "" if r["left_queued"] is None else ", %d left queued" % r["left_queued"]
+        rows.append(["%d queued writers cancelled (%s)" % (r["n"], n(r["impl"])),
+                     "%s ms for all%s" % (fnum(r["cancel_ns"] / 1e6), left), "", ""])
+    return ("### asyncio (`AsyncRWLock`) against filelock's `AsyncReadWriteLock`\n\nOne task, one process. "
+            "Queued coroutines: threads the process gained and RSS added while they wait, then the time from the "
+            "holder's release until every one has held and released the lock.\n\n"
+            + table(["what", "ours", "filelock", "ratio"], rows))
+
+
+def pyasync_rows(x):
+    rows = []
+    for r in x["summary"]:
+        if r["kind"] == "pair" and r["ratio"]:
+            rows.append(["Python asyncio uncontended %s pair (`async with`)" % r["mode"], "%s ns" % fnum(r["ns"]["median"]),
+                         "filelock AsyncReadWriteLock: %s ns" % fnum(r["filelock_ns"]["median"]), fratio(r["ratio"]),
+                         "report", ""])
+    q = [r for r in x["summary"] if r["kind"] == "queue" and r["impl"] == "ours"]
+    if q:
+        r = max(q, key=lambda r: r["n"])
+        rows.append(["Python asyncio: %d coroutines queued on a write-held lock" % r["n"],
+                     "+%d thread, +%s MiB, drained in %s ms" % (r["threads_added"], fnum(r["rss_kb_added"] / 1024),
+                                                              fnum(r["drain_ns"] / 1e6)),
+                     "", "", "no thread per waiter", "met" if r["threads_added"] <= 1 else "missed"])
+    c = [r for r in x["summary"] if r["kind"] == "cancel" and r["impl"] == "ours"]
+    if c:
+        r = max(c, key=lambda r: r["n"])
+        rows.append(["Python asyncio: %d queued waiters cancelled" % r["n"],
+                     "%s ms, %d left queued" % (fnum(r["cancel_ns"] / 1e6), r["left_queued"]), "", "",
+                     "nothing left", "met" if r["left_queued"] == 0 else "missed"])
+    return rows
+
+
+def plot_python_contended(t, pr, path):
+    parts = [(x, key, label) for x, key, label in ((t, "threads", "threads of one process"),
+                                                   (pr, "procs", "processes")) if x]
+    fig, axes = plt.subplots(2, len(parts), figsize=(5.5 * len(parts), 7), squeeze=False)
+    for col, (x, key, label) in enumerate(parts):
+        ks = sorted({r[key] for r in x["summary"]})
+        impls = [i for i in ("ours", "seed") if any(r["impl"] == i for r in x["summary"])]
+        w = 0.8 / len(impls)
+        for row, (field, scale, ylabel) in enumerate((("ops_per_s", 1e-3, "kops/s (all %s)" % key),
+                                                       ("wwait_p99_ms", 1.0, "writer wait p99, ms (log)"))):
+            ax = axes[row][col]
+            for k, impl in enumerate(impls):
+                ys, lo, hi = [], [], []
+                for kk in ks:
+                    r = next((r for r in x["summary"] if r["impl"] == impl and r[key] == kk), None)
+                    sp = r[field] if r else None
+                    ys.append(sp["median"] * scale if sp else 0)
+                    lo.append((sp["median"] - sp["min"]) * scale if sp else 0)
+                    hi.append((sp["max"] - sp["median"]) * scale if sp else 0)
+                ax.bar([j + (k - (len(impls) - 1) / 2) * w for j in range(len(ks))], ys, w, yerr=[lo, hi],
+                       label=n(impl), color=COLORS.get(impl), capsize=2)
+            ax.set_xticks(range(len(ks)))
+            ax.set_xticklabels(["%d %s" % (kk, key) for kk in ks])
+            if row == 1:
+                ax.set_yscale("log")
+            ax.set_ylabel(ylabel)
+            ax.set_title("Python 90/10, %s" % label, fontsize=10)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def py_side_rows(x, key, what):
+    ours = sorted((r for r in x["summary"] if r["impl"] == "ours" and r["ratio"]), key=lambda r: r[key])
+    seed = {r[key]: r for r in x["summary"] if r["impl"] == "seed"}
+    if not ours:
+        return []
+    meds = [r["ratio"]["median"] for r in ours]
+
+    def p99(r):
+        if not r or not r.get("wwait_p99_ms"):
+            return "–"
+        ms = r["wwait_p99_ms"]["median"]
+        return "%s µs" % fnum(ms * 1e3) if ms < 1 else "%s ms" % fnum(ms)
+
+    return [["Python %s, 90/10: %s" % (what, ",".join(str(r[key]) for r in ours)),
+             " / ".join("%s k/s" % fnum(r["ops_per_s"]["median"] / 1e3) for r in ours),
+             "prwlock 0.4.1: " + " / ".join("%s k/s" % fnum(seed[r[key]]["ops_per_s"]["median"] / 1e3)
+                                            for r in ours if r[key] in seed),
+             " / ".join("%s×" % fnum(m) for m in meds), "≥ 1×", "met" if min(meds) >= 1 else "missed"],
+            ["Python %s, 90/10: %s, writer wait p99" % (what, ",".join(str(r[key]) for r in ours)),
+             " / ".join(p99(r) for r in ours),
+             "prwlock 0.4.1: " + " / ".join(p99(seed.get(r[key])) for r in ours), "", "report", ""]]
+
+
 def plot_pairs(p, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, lang in zip(axes, ("c", "python")):
@@ -533,6 +645,14 @@ def key_table(d):
                 rows.append(["%s recovery, SIGKILLed %s holder" % ("C" if lang == "c" else "Python", holder),
                              "%s ms" % fnum(r["ms"]["median"]), oth, "", "≤ 20 ms",
                              "met" if r["ms"]["median"] <= 20 else "missed"])
+    pt, pp = load(d, "pythreads"), load(d, "pyprocs")
+    if pt:
+        rows += py_side_rows(pt, "threads", "threads of one process")
+    if pp:
+        rows += py_side_rows(pp, "procs", "processes")
+    pa = load(d, "pyasync")
+    if pa:
+        rows += pyasync_rows(pa)
     cp = load(d, "capacity")
     if cp:
         rows += capacity_rows(cp)
@@ -574,7 +694,8 @@ def key_table(d):
     return table(["what", "ours (median)", "baseline, same run", "ratio (min–max)", "goal", ""], rows)
 
 
-SECTIONS = ("pairs", "contended", "starve", "handoff", "recover", "scale", "capacity", "fork", "stack", "etcd")
+SECTIONS = ("pairs", "contended", "starve", "handoff", "recover", "scale", "capacity", "fork", "stack", "etcd",
+            "pythreads", "pyprocs", "pyasync")
 
 
 def main():
@@ -583,7 +704,15 @@ def main():
     meta = None
     for name, fn in (("pairs", pairs_md), ("contended", contended_md), ("starve", starve_md),
                      ("handoff", handoff_md), ("recover", recover_md), ("scale", scale_md),
-                     ("capacity", capacity_md), ("fork", fork_md), ("stack", stack_md), ("etcd", etcd_md)):
+                     ("capacity", capacity_md), ("fork", fork_md), ("stack", stack_md), ("etcd", etcd_md),
+                     ("pythreads", lambda x: py_side_md(
+                         x, "threads", "Python threads of one process (thousand pairs per second, all threads)",
+                         "N threads of one process share one lock; thread 0 is the main thread (its waits are "
+                         "sliced, for Ctrl-C).")),
+                     ("pyprocs", lambda x: py_side_md(
+                         x, "procs", "Python processes (thousand pairs per second, all processes)",
+                         "N forked processes share one lock.")),
+                     ("pyasync", pyasync_md)):
         x = load(d, name)
         if x:
             meta = meta or x["meta"]
@@ -602,6 +731,9 @@ def main():
     if load(d, "starve"):
         plot_starve(load(d, "starve"), os.path.join(d, "starvation.png"))
         plots.append("starvation.png")
+    if load(d, "pythreads") or load(d, "pyprocs"):
+        plot_python_contended(load(d, "pythreads"), load(d, "pyprocs"), os.path.join(d, "python-contended.png"))
+        plots.append("python-contended.png")
     if load(d, "handoff") and load(d, "recover"):
         plot_latency(load(d, "handoff"), load(d, "recover"), os.path.join(d, "latency.png"))
         plots.append("latency.png")

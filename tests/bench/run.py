@@ -2,7 +2,8 @@
 
     build/bench-venv/bin/python tests/bench/run.py [--quick] [--out DIR] [--only SECTION,...]
 
-Sections: pairs, contended, starve, handoff, recover, scale, capacity, fork, stack, etcd. Each writes
+Sections: pairs, contended, starve, handoff, recover, scale, capacity, fork, stack, etcd, pythreads,
+pyprocs, pyasync. Each writes
 DIR/<section>.json: the run's metadata, every raw measurement, and a summary
 in which each figure sits next to a baseline measured in the same run.
 tests/bench/render.py turns those files into Markdown tables and PNG plots.
@@ -58,6 +59,8 @@ FULL = dict(
     cap_reps=9, cap_ms=50, cap_procs=[10, 1000], scan_time="200ms", scan_count=3,
     fork_children=20, fork_depth_cap=1000, fork_copy_depth_cap=400, stack_reps=7, stack_n=200000,
     etcd_reps=3, etcd_ms=2000, etcd_workers=4, etcd_cost_runs=9,
+    pyt_threads=[2, 8, 32], pyp_procs=[2, 4, 8], pyc_reps=3, pyc_ms=1000,
+    async_reps=3, async_ms=300, async_n=[100, 1000], async_filelock_n=100,
 )
 QUICK = dict(
     pair_reps=2, pair_ms=30, py_pair_reps=1, py_pair_ms=50,
@@ -71,6 +74,8 @@ QUICK = dict(
     cap_reps=1, cap_ms=30, cap_procs=[10, 100], scan_time="50ms", scan_count=1,
     fork_children=5, fork_depth_cap=100, fork_copy_depth_cap=20, stack_reps=2, stack_n=50000,
     etcd_reps=1, etcd_ms=500, etcd_workers=4, etcd_cost_runs=1,
+    pyt_threads=[2, 8, 32], pyp_procs=[2, 4, 8], pyc_reps=1, pyc_ms=300,
+    async_reps=1, async_ms=100, async_n=[100, 1000], async_filelock_n=100,
 )
 
 C_IMPLS = ["ours", "glibc", "glibc-pw"]
@@ -241,6 +246,85 @@ def starve_row(x, limit_ms) -> dict:
     if x["timed_out"]:
         row["others_during_timeout"] = x["granted"][-1]
     return row
+
+
+def py_side_by_side(raw: list, key: str) -> list:
+    """Summary rows of pythreads/pyprocs: ours and the seed per count, ratios rep by rep."""
+    summary = []
+    for impl, k in sorted({(x["impl"], x[key]) for x in raw}):
+        xs = [x for x in raw if (x["impl"], x[key]) == (impl, k)]
+        base = {x["rep"]: x["ops_per_s"] for x in raw if (x["impl"], x[key]) == ("seed", k)}
+        ratios = [x["ops_per_s"] / base[x["rep"]] for x in xs if base.get(x["rep"])]
+        p99 = [x["wwait_p99_ns"] / 1e6 for x in xs if x.get("wwait_p99_ns") is not None]
+        summary.append({
+            "impl": impl, key: k, "read_pct": xs[0]["read_pct"], "baseline": "seed",
+            "ops_per_s": spread([x["ops_per_s"] for x in xs]),
+            "ratio": spread(ratios) if ratios else None,
+            "wwait_p99_ms": spread(p99) if p99 else None,
+            "wwait_max_ms": max(x.get("wwait_max_ns", 0) for x in xs) / 1e6,
+            "write_share": statistics.median(x["writes"] / max(1, x["reads"] + x["writes"]) for x in xs),
+            "violations": sum(x["violations"] for x in xs),
+        })
+    return summary
+
+
+def sec_pythreads(cfg) -> dict:
+    raw = []
+    log("[pythreads] Python: %s threads of one process, 90/10, ours vs prwlock 0.4.1, %d reps of %d ms"
+        % (cfg["pyt_threads"], cfg["pyc_reps"], cfg["pyc_ms"]))
+    for r in range(cfg["pyc_reps"]):
+        for n in cfg["pyt_threads"]:
+            for impl in ("ours", "seed"):
+                raw += py(impl, "threads", "--threads", n, "--read-pct", 90, "--ms", cfg["pyc_ms"],
+                          "--hold", cfg["py_hold"], "--rep", r)
+            log("  python threads: rep %d, %d threads done" % (r + 1, n))
+    return {"raw": raw, "summary": py_side_by_side(raw, "threads")}
+
+
+def sec_pyprocs(cfg) -> dict:
+    raw = []
+    log("[pyprocs] Python: %s processes, 90/10, ours vs prwlock 0.4.1, writer waits timed, %d reps of %d ms"
+        % (cfg["pyp_procs"], cfg["pyc_reps"], cfg["pyc_ms"]))
+    for r in range(cfg["pyc_reps"]):
+        for n in cfg["pyp_procs"]:
+            for impl in ("ours", "seed"):
+                raw += py(impl, "contended", "--procs", n, "--read-pct", 90, "--ms", cfg["pyc_ms"],
+                          "--hold", cfg["py_hold"], "--rep", r)
+            log("  python processes: rep %d, %d processes done" % (r + 1, n))
+    return {"raw": raw, "summary": py_side_by_side(raw, "procs")}
+
+
+def sec_pyasync(cfg) -> dict:
+    bench = os.path.join(ROOT, "tests", "bench", "py", "bench_async.py")
+
+    def run(impl, *args, timeout=300):
+        return run_json([sys.executable, bench, args[0], "--impl", impl] + [str(a) for a in args[1:]],
+                        env_for("python", impl), timeout)
+
+    raw = []
+    log("[pyasync] uncontended async pair: AsyncRWLock vs filelock's AsyncReadWriteLock, %d reps" % cfg["async_reps"])
+    for r in range(cfg["async_reps"]):
+        for impl in ("ours", "filelock"):
+            raw += run(impl, "pair", "--ms", cfg["async_ms"], "--rep", r)
+    log("[pyasync] %s coroutines queued on a write-held lock, then %s cancelled (filelock: %d; its waits are slow)"
+        % (cfg["async_n"], cfg["async_n"], cfg["async_filelock_n"]))
+    for n in cfg["async_n"]:
+        raw += run("ours", "queue", "--n", n)
+        raw += run("ours", "cancel", "--n", n)
+    raw += run("filelock", "queue", "--n", cfg["async_filelock_n"], timeout=600)
+    for n in cfg["async_n"]:
+        raw += run("filelock", "cancel", "--n", n, timeout=600)
+    summary = []
+    for mode in ("read", "write"):
+        xs = {impl: {x["rep"]: x["ns"] for x in raw if x["bench"] == "async-pair" and x["mode"] == mode
+                     and x["impl"] == impl} for impl in ("ours", "filelock")}
+        if xs["ours"]:
+            ratios = [xs["ours"][r] / xs["filelock"][r] for r in xs["ours"] if xs["filelock"].get(r)]
+            summary.append({"kind": "pair", "mode": mode, "ns": spread(list(xs["ours"].values())),
+                            "filelock_ns": spread(list(xs["filelock"].values())) if xs["filelock"] else None,
+                            "ratio": spread(ratios) if ratios else None})
+    summary += [dict(x, kind=x["bench"][6:]) for x in raw if x["bench"] in ("async-queue", "async-cancel")]
+    return {"raw": raw, "summary": summary}
 
 
 def sec_starve(cfg) -> dict:
@@ -463,7 +547,8 @@ def sec_etcd(cfg) -> dict:
 
 SECTIONS = {"pairs": sec_pairs, "contended": sec_contended, "starve": sec_starve, "handoff": sec_handoff,
             "recover": sec_recover, "scale": sec_scale, "capacity": sec_capacity, "fork": sec_fork,
-            "stack": sec_stack, "etcd": sec_etcd}
+            "stack": sec_stack, "etcd": sec_etcd, "pythreads": sec_pythreads, "pyprocs": sec_pyprocs,
+            "pyasync": sec_pyasync}
 
 
 def meta(quick: bool) -> dict:

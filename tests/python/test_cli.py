@@ -75,3 +75,43 @@ def test_go_holds_show_as_go_not_as_a_tid():
     assert _thread(4242) == "4242"
     assert _thread(0x80000001) == "Go#1"
     assert _thread(0x80000000 | 77) == "Go#77"
+
+
+def test_watch_refreshes_the_holders_table(lock_name):
+    """watch redraws inspect's view: a hold taken between refreshes shows up."""
+    lock = RWLock(lock_name)
+    p = subprocess.Popen([sys.executable, "-m", "prwlock", "watch", lock_name, "-n", "0.2", "--count", "15"],
+                         stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        first = []
+        for line in p.stdout:
+            first.append(line)
+            if line.startswith("no holders or waiters"):
+                break
+        assert any(line.startswith("every 0.2s: prwlock inspect %s" % lock_name) for line in first), first
+        lock.acquire_write()
+        rest = []
+        for line in p.stdout:
+            rest.append(line)
+            if "write" in line and "holding" in line:
+                break
+        else:
+            raise AssertionError("the write hold never showed: %r" % rest[-12:])
+        assert str(os.getpid()) in rest[-1]
+        lock.release()
+    finally:
+        p.stdout.read()
+        assert p.wait(30) == 0
+        p.stdout.close()
+        lock.close()
+
+
+def test_watch_json_and_bad_interval(lock_name):
+    lock = RWLock(lock_name)
+    r = cli("watch", lock_name, "-n", "0")
+    assert r.returncode == 2 and "interval" in r.stderr
+    r = cli("watch", lock_name + "-missing", "--count", "1")
+    assert r.returncode == 1 and "no lock" in r.stderr
+    r = cli("watch", lock_name, "--count", "1")
+    assert r.returncode == 0 and r.stdout.count("prwlock inspect") == 1
+    lock.close()

@@ -16,6 +16,8 @@ The shared library is loaded on first use, not at import.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     DeadlockError,
     HoldLostError,
@@ -32,7 +34,20 @@ from ._errors import (
     OwnerDiedWarning,
     PrwlockError,
 )
+from ._async import AsyncRWLock
 from ._lock import Holder, RWLock, Stats
+
+if TYPE_CHECKING:
+    from ._async import AsyncRWLock
+
+
+def __getattr__(name: str) -> Any:
+    # asyncio is imported only by programs that use it.
+    if name == "AsyncRWLock":
+        from ._async import AsyncRWLock
+
+        return AsyncRWLock
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 __version__ = "1.0.0"
 
@@ -74,6 +89,7 @@ def library_version() -> str:
 
 
 __all__ = [
+    "AsyncRWLock",
     "DeadlockError",
     "HoldLostError",
     "Holder",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m prwlock list | inspect NAME | unlink NAME``."""
+"""Command line: ``python -m prwlock list | inspect NAME | watch NAME | unlink NAME``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import LockNotFoundError, PrwlockError, RWLock
+from . import Holder, LockNotFoundError, PrwlockError, RWLock, Stats
 
 SHM_DIR = "/dev/shm"
 PREFIX = "prwlock."
@@ -78,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no prwlock locks in %s" % SHM_DIR)
         return 0
     header = ("NAME", "READERS", "WRITER", "WAIT-R", "WAIT-W", "SLOTS", "ATTACHED", "STATE")
-    table = [header]
+    table: List[Sequence[str]] = [header]
     for r in rows:
         if "error" in r:
             table.append((r["name"], "-", "-", "-", "-", "-", "-", "error: " + r["error"]))
@@ -101,10 +101,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_table(rows: Sequence[Sequence[str]]) -> None:
+def _table_lines(rows: Sequence[Sequence[str]]) -> List[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    for line in _table_lines(rows):
+        print(line)
 
 
 def _age(since: Optional[float], now: float) -> str:
@@ -118,52 +122,37 @@ def _age(since: Optional[float], now: float) -> str:
     return "%dm%02ds" % (secs // 60, secs % 60)
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    try:
-        lock = _open(args.name, args.multiuser)
-    except LockNotFoundError:
-        print("prwlock: no lock named %r" % args.name, file=sys.stderr)
-        return 1
-    with lock:
-        st = lock.stats()
-        holders = lock.holders()
-        path = lock.path
-    st = st._replace(attached=_others(st.attached))
-    now = time.monotonic()
-    if args.json:
-        out = {
-            "name": args.name,
-            "path": path,
-            "stats": dict(st._asdict()),
-            "holders": [dict(h._asdict()) for h in holders],
-        }
-        json.dump(out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    print("lock      %s (%s)" % (args.name, path))
+def _snapshot(lock: RWLock) -> Tuple[Stats, List[Holder]]:
+    st = lock.stats()
+    return st._replace(attached=_others(st.attached)), lock.holders()
+
+
+def _inspect_lines(name: str, path: str, st: Stats, holders: List[Holder], now: float) -> List[str]:
+    """The text of ``inspect``: the lock's state, then its holders and waiters."""
+    lines = ["lock      %s (%s)" % (name, path)]
     if st.writer_pid:
         writer = "pid %d thread %s (%s)" % (
             st.writer_pid, _thread(st.writer_tid), "holding" if st.writer_active else "draining readers"
         )
     else:
         writer = "none"
-    print("readers   %d" % st.readers)
-    print("writer    %s" % writer)
-    print("waiting   %s, %s" % (_plural(st.waiting_readers, "reader", "readers"),
-                                  _plural(st.waiting_writers, "writer", "writers")))
+    lines.append("readers   %d" % st.readers)
+    lines.append("writer    %s" % writer)
+    lines.append("waiting   %s, %s" % (_plural(st.waiting_readers, "reader", "readers"),
+                                       _plural(st.waiting_writers, "writer", "writers")))
     attached = _plural(st.attached, "other process", "other processes") if st.attached else "no other process"
     # A remote lock has no slot table: capacity 0 means no limit.
     cap = "%d of %d used" % (st.used_slots, st.capacity) if st.capacity else "%d used (no limit)" % st.used_slots
-    print("slots     %s; %s attached" % (cap, attached))
-    print("recovered %s; %s" % (_plural(st.recoveries, "dead holder", "dead holders"),
-                                _plural(st.owner_deaths, "writer died", "writers died") + " holding it"))
+    lines.append("slots     %s; %s attached" % (cap, attached))
+    lines.append("recovered %s; %s" % (_plural(st.recoveries, "dead holder", "dead holders"),
+                                       _plural(st.owner_deaths, "writer died", "writers died") + " holding it"))
     if st.owner_dead:
-        print("STATE     OWNER DIED: a writer died holding it; data may be inconsistent")
-    print()
+        lines.append("STATE     OWNER DIED: a writer died holding it; data may be inconsistent")
+    lines.append("")
     if not holders:
-        print("no holders or waiters")
-        return 0
-    table = [("PID", "TID", "MODE", "STATE", "COUNT", "FOR")]
+        lines.append("no holders or waiters")
+        return lines
+    table: List[Sequence[str]] = [("PID", "TID", "MODE", "STATE", "COUNT", "FOR")]
     for h in sorted(holders, key=lambda h: (h.waiting, h.since or 0.0)):
         table.append(
             (
@@ -175,8 +164,65 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 _age(h.since, now),
             )
         )
-    _print_table(table)
+    return lines + _table_lines(table)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    try:
+        lock = _open(args.name, args.multiuser)
+    except LockNotFoundError:
+        print("prwlock: no lock named %r" % args.name, file=sys.stderr)
+        return 1
+    with lock:
+        st, holders = _snapshot(lock)
+        path = lock.path
+    if args.json:
+        out = {
+            "name": args.name,
+            "path": path,
+            "stats": dict(st._asdict()),
+            "holders": [dict(h._asdict()) for h in holders],
+        }
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print("\n".join(_inspect_lines(args.name, path, st, holders, time.monotonic())))
     return 0
+
+
+#: ANSI: cursor home, clear the screen.
+_CLEAR = "\x1b[H\x1b[2J"
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    if args.interval <= 0:
+        print("prwlock: --interval must be positive", file=sys.stderr)
+        return 2
+    try:
+        lock = _open(args.name, args.multiuser)
+    except LockNotFoundError:
+        print("prwlock: no lock named %r" % args.name, file=sys.stderr)
+        return 1
+    # A terminal gets the screen redrawn in place; a pipe gets one block per
+    # refresh, separated by a blank line.
+    tty = sys.stdout.isatty()
+    shown = 0
+    try:
+        with lock:
+            path = lock.path
+            while True:
+                st, holders = _snapshot(lock)
+                head = "every %gs: prwlock inspect %s    %s" % (
+                    args.interval, args.name, time.strftime("%Y-%m-%d %H:%M:%S"))
+                text = "\n".join([head, ""] + _inspect_lines(args.name, path, st, holders, time.monotonic()))
+                sys.stdout.write((_CLEAR if tty else ("\n" if shown else "")) + text + "\n")
+                sys.stdout.flush()
+                shown += 1
+                if args.count and shown >= args.count:
+                    return 0
+                time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_unlink(args: argparse.Namespace) -> int:
@@ -213,6 +259,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--multiuser", action="store_true", help=_MULTIUSER_HELP)
     p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("watch", help="show inspect's view of a lock, refreshed until Ctrl-C")
+    p.add_argument("name", help="lock name (as given to RWLock) or path")
+    p.add_argument("-n", "--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
+    p.add_argument("--count", type=int, default=0, help="stop after this many refreshes (default: never)")
+    p.add_argument("--multiuser", action="store_true", help=_MULTIUSER_HELP)
+    p.set_defaults(func=cmd_watch)
     p = sub.add_parser("unlink", help="remove a named lock (of your own, or root's)")
     p.add_argument("name", help="lock name (as given to RWLock) or path")
     p.set_defaults(func=cmd_unlink)

@@ -87,6 +87,7 @@ _PP = ctypes.POINTER(ctypes.c_void_p)
 _SZP = ctypes.POINTER(ctypes.c_size_t)
 _I = ctypes.c_int
 _I64 = ctypes.c_int64
+_U64 = ctypes.c_uint64
 
 # name: (restype, argtypes)
 _SIGNATURES = {
@@ -114,6 +115,14 @@ _SIGNATURES = {
     "prw_info": (_I, [_P, ctypes.POINTER(InfoStruct)]),
     "prw_holders_ex": (_I, [_P, ctypes.POINTER(HolderExStruct), ctypes.c_size_t, _SZP]),
     "prw_strerror": (ctypes.c_char_p, [_I]),
+    # Explicit owners (asyncio tasks): holds that belong to an owner number.
+    "prw_try_acquire_read_as": (_I, [_P, _U64]),
+    "prw_try_acquire_write_as": (_I, [_P, _U64]),
+    "prw_acquire_slice_as": (_I, [_P, _U64, _I, _I64, _I64]),
+    "prw_cancel_as": (_I, [_P, _U64]),
+    "prw_release_as": (_I, [_P, _U64]),
+    "prw_release_unrepaired_as": (_I, [_P, _U64]),
+    "prw_downgrade_as": (_I, [_P, _U64]),
     "prw_version": (ctypes.c_char_p, []),
 }
 
@@ -136,16 +145,22 @@ _SIGNATURES = {
 _NEVER_WAIT = ("prw_try_acquire_read", "prw_try_acquire_write", "prw_release")
 
 
-def _held_function_type() -> Any:
-    """A function pointer type: cdecl, GIL kept, int result, unchecked arguments."""
+def _held_function_type(ct: Any = ctypes) -> Any:
+    """A function pointer type: cdecl, GIL kept, int result, unchecked arguments.
+
+    Built from ctypes internals (``_CFuncPtr``, ``_FUNCFLAG_PYTHONAPI``), the
+    pieces ``CFUNCTYPE`` and ``PyDLL`` are made of; ``None`` when *ct* (the
+    ctypes module) lacks them, and :class:`Library` then uses the public,
+    slightly slower ``PyDLL`` binding with ``restype = c_int``
+    (tests/python/test_lib.py runs both).
+    """
     try:
-        # CFUNCTYPE and PyDLL are built from these; a type that defines no
-        # _restype_ returns the C int as is.
-        class _HeldFunction(ctypes._CFuncPtr):  # type: ignore[name-defined,misc]
-            _flags_ = ctypes._FUNCFLAG_CDECL | ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
+        # A type that defines no _restype_ returns the C int as is.
+        class _HeldFunction(ct._CFuncPtr):  # type: ignore[misc]
+            _flags_ = ct._FUNCFLAG_CDECL | ct._FUNCFLAG_PYTHONAPI
 
         return _HeldFunction
-    except (AttributeError, TypeError):  # pragma: no cover - a ctypes without them
+    except (AttributeError, TypeError):
         return None
 
 
@@ -163,7 +178,7 @@ class Library:
     The attributes are the C functions without their ``prw_`` prefix.
     """
 
-    def __init__(self, cdll: ctypes.CDLL, path: str, generation: int) -> None:
+    def __init__(self, cdll: ctypes.CDLL, path: str, generation: int, held_type: Any = _HeldFunction) -> None:
         self.cdll = cdll
         self.path = path
         self.generation = generation
@@ -176,9 +191,9 @@ class Library:
         # The same loaded copy (no new dlopen), called with the GIL held.
         pydll = ctypes.PyDLL(path, handle=cdll._handle)
         for name in _NEVER_WAIT:
-            if _HeldFunction is not None:
-                fn = _HeldFunction((name, pydll))
-            else:  # pragma: no cover
+            if held_type is not None:
+                fn = held_type((name, pydll))
+            else:
                 fn = getattr(pydll, name)
                 fn.restype = _I
             setattr(self, "held_" + name[4:], fn)
@@ -213,6 +228,13 @@ class Library:
     info: Any
     holders_ex: Any
     strerror: Any
+    try_acquire_read_as: Any
+    try_acquire_write_as: Any
+    acquire_slice_as: Any
+    cancel_as: Any
+    release_as: Any
+    release_unrepaired_as: Any
+    downgrade_as: Any
     # GIL-holding bindings of the calls that never wait (see _NEVER_WAIT);
     # pass them handle_arg(handle), nothing else.
     held_try_acquire_read: Any

@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 import weakref
+from types import FrameType
 from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _lib, _owner
@@ -41,6 +42,12 @@ _MODE_WRITE = _lib.MODE_WRITE
 #: 20-100 ms slices to be on time, and the requirement is 100 ms.
 SIGNAL_SLICE_NS = 40_000_000
 
+#: How many times a thread that found the lock busy gives the CPU away
+#: (:func:`os.sched_yield`, without the GIL) and tries again before it
+#: blocks in the library; see RWLock._yield_tries.
+YIELD_TRIES = 4
+
+_sched_yield = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 _monotonic_ns = time.monotonic_ns
 _get_ident = threading.get_ident
 _state = _lib._state
@@ -97,7 +104,8 @@ class Holder(NamedTuple):
     seen by an inspector); ``None`` when unknown."""
     waiting: bool = False
     """True while the thread still waits for :attr:`mode`."""
-    count: int = 1
+    # Shadows tuple.count on purpose: the field is public API.
+    count: int = 1  # type: ignore[assignment]  # pyright: ignore[reportIncompatibleMethodOverride]
     """Recursion depth of a read hold."""
     owner: int = 0
     """The owner inside the process, all 64 bits: the thread id for a hold of
@@ -301,6 +309,24 @@ def _unlink_name(name: Union[str, "os.PathLike[str]"]) -> None:
         raise _owner.explain(error_for(err, os.fsdecode(raw)), raw, unlink=True)
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside this package.
+
+    The package's frames between the user's call and the warning differ by
+    path (fast path, timeout, sliced wait, guard); like the stdlib's own
+    warnings, ours name the user's line.
+    """
+    level = 1
+    f: Optional[FrameType] = sys._getframe(1)
+    while f is not None and os.path.dirname(os.path.abspath(f.f_code.co_filename)) == _PACKAGE_DIR:
+        level += 1
+        f = f.f_back
+    return level
+
+
 class _Guard:
     """Context manager of :meth:`RWLock.reader_lock` and :meth:`RWLock.writer_lock`."""
 
@@ -310,6 +336,10 @@ class _Guard:
         self._lock = lock
         self._write = write
         self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return "<prwlock %s of %r timeout=%r>" % ("writer_lock" if self._write else "reader_lock", self._lock,
+                                                   self._timeout)
 
     def __enter__(self) -> "RWLock":
         lock = self._lock
@@ -328,6 +358,20 @@ class _Guard:
                 "could not acquire the %s lock within %r s" % ("write" if self._write else "read", self._timeout),
             )
         return self._lock
+
+    async def __aenter__(self) -> "RWLock":
+        # As a task: the hold belongs to the task (explicit owner), and a
+        # busy lock is waited for without blocking the loop.
+        from . import _async
+
+        if not await _async.acquire(self._lock, self._write, self._timeout):
+            raise _async.timeout_error(self._write, self._timeout)
+        return self._lock
+
+    async def __aexit__(self, *exc: Any) -> None:
+        from . import _async
+
+        _async.release(self._lock)
 
     def __exit__(self, *exc: Any) -> None:
         lock = self._lock
@@ -404,6 +448,7 @@ class RWLock:
         "_try_read",
         "_try_write",
         "_release",
+        "_yields",
         "__weakref__",
     )
 
@@ -420,7 +465,7 @@ class RWLock:
         self._closed = False
         self._token: Optional[bytes] = None
         self._h: Optional[_Handle] = None
-        self._finalizer: Optional[weakref.finalize] = None
+        self._finalizer: Optional["weakref.finalize[Any, Any]"] = None
         cap = _capacity_arg(capacity)
         lib = _lib.get()
         out = ctypes.c_void_p()
@@ -522,10 +567,12 @@ class RWLock:
             self._try_read = lib.try_acquire_read
             self._try_write = lib.try_acquire_write
             self._release = lib.release
+            self._yields = 0
         else:
             self._try_read = lib.held_try_acquire_read
             self._try_write = lib.held_try_acquire_write
             self._release = lib.held_release
+            self._yields = YIELD_TRIES
         self._gen = lib.generation
 
     def _token_bytes_cached(self) -> bytes:
@@ -584,9 +631,9 @@ class RWLock:
                 OwnerDiedWarning(
                     "prwlock %s: acquired for %s, but a writer died holding it; "
                     "the protected data may be inconsistent"
-                    % (self._name or self._h.path, "writing" if write else "reading")
+                    % (self._name or (self._h.path if self._h else "?"), "writing" if write else "reading")
                 ),
-                stacklevel=4,
+                stacklevel=_caller_stacklevel(),
             )
         except BaseException:
             # The warning was turned into an error: do not leave the caller
@@ -596,31 +643,43 @@ class RWLock:
             raise
 
     def _acquire_slow(self, lib: _lib.Library, ptr: ctypes.c_void_p, write: bool, timeout_ns: int) -> bool:
-        # Only the main thread runs Python signal handlers, and it only runs
-        # them between ctypes calls: it waits in slices (prw_acquire_slice)
-        # against one absolute CLOCK_MONOTONIC deadline, and between slices
-        # its wait stays queued in the lock, keeping its place (a queued
-        # writer keeps blocking new readers). Other threads make one call
-        # for the whole wait.
+        # time.monotonic_ns is CLOCK_MONOTONIC, the library's clock. Taken
+        # first: the yields below count against the timeout.
+        deadline = _deadline(timeout_ns)
         if _get_ident() != _main_ident():
-            err = (lib.acquire_write if write else lib.acquire_read)(ptr, timeout_ns)
+            # No signal handler runs on this thread: nothing can interrupt.
+            err = self._yield_tries(write, deadline)
+            if err == _EBUSY:
+                left = -1
+                if deadline >= 0:
+                    left = deadline - _monotonic_ns()
+                    if left <= 0:
+                        return False
+                err = (lib.acquire_write if write else lib.acquire_read)(ptr, left)
             if err == 0:
                 return True
-            if err == _ETIMEDOUT:
+            if err == _ETIMEDOUT or err == _EBUSY:
                 return False
             return self._acquire_error(lib, err, write, timeout_ns)
+        # Only the main thread runs Python signal handlers, and it only runs
+        # them between ctypes calls: it waits in slices (prw_acquire_slice)
+        # against the one absolute deadline, and between slices its wait
+        # stays queued in the lock, keeping its place (a queued writer keeps
+        # blocking new readers).
         mode = _MODE_WRITE if write else _MODE_READ
-        # time.monotonic_ns is CLOCK_MONOTONIC, the library's clock.
-        deadline = _deadline(timeout_ns)
-        err = _EINTR
         try:
+            err = self._yield_tries(write, deadline)
+            if err == _EBUSY:
+                if deadline >= 0 and _monotonic_ns() >= deadline:
+                    return False
+                err = _EINTR
             while err == _EINTR:
                 err = lib.acquire_slice(ptr, mode, deadline, _monotonic_ns() + SIGNAL_SLICE_NS)
         except BaseException:
-            # A signal handler raised (KeyboardInterrupt) between slices:
+            # A signal handler raised (KeyboardInterrupt) between two calls:
             # withdraw the queued wait, or give back a grant that raced with
-            # it. If the last slice had already granted the lock, nothing
-            # is queued, and the hold is a phantom the caller cannot know of:
+            # it. If the last call had already granted the lock, nothing is
+            # queued, and the hold is a phantom the caller cannot know of:
             # we got here after a busy try, so this thread held nothing before.
             if lib.cancel(ptr) != 0:
                 self._drop_phantom(lib, ptr)
@@ -630,6 +689,27 @@ class RWLock:
         if err == _ETIMEDOUT:
             return False
         return self._acquire_error(lib, err, write, timeout_ns)
+
+    def _yield_tries(self, write: bool, deadline: int) -> int:
+        """Give the CPU (and the GIL) away, then try again, a few times; the last try's result.
+
+        A holder in this process that is waiting for the GIL usually
+        releases as soon as it gets it. A thread that blocks in the library
+        instead goes to sleep without the GIL and, once woken and granted,
+        holds the lock while it waits for the GIL in turn: every thread then
+        convoys behind the GIL (see issue 17 and docs/bench). A try never
+        queues, so the yields take nobody's place: the queue in the lock
+        decides as before once the thread blocks.
+        """
+        fn = self._try_write if write else self._try_read
+        arg = self._arg
+        err = _EBUSY
+        for _ in range(self._yields):
+            _sched_yield()
+            err = fn(arg)
+            if err != _EBUSY or (deadline >= 0 and _monotonic_ns() >= deadline):
+                break
+        return err
 
     def _drop_phantom(self, lib: _lib.Library, ptr: ctypes.c_void_p) -> None:
         pid, tid = os.getpid(), threading.get_native_id()
@@ -905,6 +985,9 @@ class RWLock:
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._h is not None:  # None: unpickled and never used
+            aq = sys.modules.get(__name__.rsplit(".", 1)[0] + "._async")
+            if aq is not None:
+                aq.forget(self._ptr)
             _close_handle(self._h)
         _live.discard(self)
 

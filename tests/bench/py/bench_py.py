@@ -307,6 +307,7 @@ def mix_worker(spec, ctl, idx, read_pct, hold_n):
         time.sleep(0.0002)
     rng = (idx + 1) * 2654435761 & 0xFFFFFFFF
     nr = nw = viol = 0
+    wwaits = []
     rd, wr, rel_rd, rel_wr = lk.rd, lk.wr, lk.rel_rd, lk.rel_wr
     while not ctl[STOP]:
         rng = (rng * 1664525 + 1013904223) & 0xFFFFFFFF
@@ -320,7 +321,9 @@ def mix_worker(spec, ctl, idx, read_pct, hold_n):
             rel_rd()
             nr += 1
         else:
+            t0 = mono()
             wr()
+            wwaits.append(mono() - t0)
             if ctl[WIN]:
                 viol += 1
             ctl[WIN] = 1
@@ -334,6 +337,8 @@ def mix_worker(spec, ctl, idx, read_pct, hold_n):
     ctl[base] = nr
     ctl[base + 1] = nw
     ctl[base + 2] = viol
+    with open(os.path.join(spec.tmpdir, "wwaits-%d.json" % idx), "w") as f:
+        json.dump(wwaits, f)
     lk.close()
 
 
@@ -371,11 +376,112 @@ def cmd_contended(a) -> None:
         viol = sum(ctl[BASE + SLOT * i + 2] for i in range(a.procs))
         per = [ctl[BASE + SLOT * i] + ctl[BASE + SLOT * i + 1] for i in range(a.procs)]
         secs = (t1 - t0) / 1e9
-        out({"bench": "contended", "lang": "python", "impl": a.impl, "procs": a.procs, "read_pct": a.read_pct,
-             "rep": a.rep, "secs": secs, "reads": reads, "writes": writes, "ops_per_s": (reads + writes) / secs,
-             "min_proc_ops": min(per), "max_proc_ops": max(per), "violations": viol, "killed": killed})
+        wwaits = []
+        for i in range(a.procs):
+            try:
+                with open(os.path.join(spec.tmpdir, "wwaits-%d.json" % i)) as f:
+                    wwaits += json.load(f)
+            except (OSError, ValueError):
+                pass
+        row = {"bench": "contended", "lang": "python", "impl": a.impl, "procs": a.procs, "read_pct": a.read_pct,
+               "rep": a.rep, "secs": secs, "reads": reads, "writes": writes, "ops_per_s": (reads + writes) / secs,
+               "min_proc_ops": min(per), "max_proc_ops": max(per), "violations": viol, "killed": killed}
+        row.update(wait_summary(wwaits))
+        out(row)
         if own:
             own.close()
+    finally:
+        spec.cleanup()
+
+
+# ---------------------------------------------------------------- threads
+
+
+def thread_mix(lk, shared, idx, nthreads, read_pct, hold_n, wwaits, counts):
+    """One thread of cmd_threads: the loop of mix_worker, on a list, timing each write wait."""
+    rng = (idx + 1) * 2654435761 & 0xFFFFFFFF
+    nr = nw = viol = 0
+    rd, wr, rel_rd, rel_wr = lk.rd, lk.wr, lk.rel_rd, lk.rel_wr
+    inside = BASE + idx
+    while not shared[STOP]:
+        rng = (rng * 1664525 + 1013904223) & 0xFFFFFFFF
+        if (rng >> 16) % 100 < read_pct:
+            rd()
+            shared[inside] = 1
+            if shared[WIN]:
+                viol += 1
+            hold(hold_n)
+            shared[inside] = 0
+            rel_rd()
+            nr += 1
+        else:
+            t0 = mono()
+            wr()
+            wwaits.append(mono() - t0)
+            if shared[WIN]:
+                viol += 1
+            shared[WIN] = 1
+            for j in range(BASE, BASE + nthreads):
+                if shared[j]:
+                    viol += 1
+            hold(hold_n)
+            shared[WIN] = 0
+            rel_wr()
+            nw += 1
+    counts[idx] = (nr, nw, viol)
+
+
+def wait_summary(waits) -> dict:
+    """p50/p99/max of write waits in ns (nearest rank), and how many."""
+    if not waits:
+        return {"writes_timed": 0}
+    s = sorted(waits)
+
+    def q(p):
+        return s[max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))]
+
+    return {"writes_timed": len(s), "wwait_p50_ns": q(50), "wwait_p99_ns": q(99), "wwait_max_ns": s[-1]}
+
+
+def cmd_threads(a) -> None:
+    """N threads of one process on one lock, 90/10 by default, invariant checked inside."""
+    import threading
+
+    spec = Spec(a.impl, a.tag)
+    try:
+        lk = spec.open()
+        lk.rd()
+        lk.rel_rd()
+        shared = [0] * (BASE + a.threads)
+        counts = [None] * a.threads
+        wwaits = [[] for _ in range(a.threads)]
+        # Thread 0 is the main thread, as in most programs: its waits are
+        # the sliced ones (it must run signal handlers).
+        ths = [threading.Thread(target=thread_mix, daemon=True,
+                                args=(lk, shared, i, a.threads, a.read_pct, a.hold, wwaits[i], counts))
+               for i in range(1, a.threads)]
+        for t in ths:
+            t.start()
+        stopper = threading.Timer(a.ms / 1000, shared.__setitem__, (STOP, 1))
+        t0 = mono()
+        stopper.start()
+        thread_mix(lk, shared, 0, a.threads, a.read_pct, a.hold, wwaits[0], counts)
+        t1 = mono()
+        stopper.join()
+        for t in ths:
+            t.join(30)
+        done = [c for c in counts if c is not None]
+        reads = sum(c[0] for c in done)
+        writes = sum(c[1] for c in done)
+        secs = (t1 - t0) / 1e9
+        per = [c[0] + c[1] for c in done]
+        row = {"bench": "threads", "lang": "python", "impl": a.impl, "threads": a.threads, "read_pct": a.read_pct,
+               "rep": a.rep, "secs": secs, "reads": reads, "writes": writes, "ops_per_s": (reads + writes) / secs,
+               "min_thread_ops": min(per) if per else 0, "max_thread_ops": max(per) if per else 0,
+               "violations": sum(c[2] for c in done), "stuck": a.threads - len(done)}
+        row.update(wait_summary([w for ws in wwaits for w in ws]))
+        out(row)
+        lk.close()
     finally:
         spec.cleanup()
 
@@ -615,6 +721,7 @@ def main() -> None:
     p.add_argument("--rep", type=int, default=0)
     p.add_argument("--ms", type=float, default=200)
     p.add_argument("--procs", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--read-pct", type=int, default=90)
     p.add_argument("--hold", type=int, default=20)
     p.add_argument("--n", type=int, default=4)
@@ -626,7 +733,7 @@ def main() -> None:
     p.add_argument("--settle-us", type=float, default=1000)
     p.add_argument("--iters", type=int, default=300)
     a = p.parse_args()
-    cmds = {"pairs": cmd_pairs, "contended": cmd_contended, "starve": cmd_starve, "handoff": cmd_handoff,
+    cmds = {"pairs": cmd_pairs, "contended": cmd_contended, "threads": cmd_threads, "starve": cmd_starve, "handoff": cmd_handoff,
             "recover": cmd_recover, "scale": cmd_scale}
     cmds[a.cmd](a)
 
