@@ -1117,7 +1117,7 @@ static inline int fast_op(prw_lock *lock, int (*f)(const prwe_seg *, const prwe_
   prw_entry *e = t->last_e;
   prw_rec *x = t->last_x;
   prw_seg *s = e->seg;
-  if (__atomic_load_n(&x->seg, __ATOMIC_RELAXED) != s) return -1;
+  if (!s || __atomic_load_n(&x->seg, __ATOMIC_RELAXED) != s) return -1;
   op_begin(t, s);
   int rc = -1;
   if (!seg_closing(s) && live(e, lock) && !seg_broken(s) &&

@@ -152,9 +152,10 @@ package lock
 // lost its idle slot just claims another. The winner frees the slot as a
 // recoverer does: CAS owner key -> its marker (only a recoverer that judged
 // the owner dead can have changed it meanwhile, and then it finishes the
-// free), clear the bitmap bit, store owner 0. A kept slot never lives
-// longer than its process: recovery frees the idle slots of dead owners
-// like any other (without counting them in recoveries: nothing was held).
+// free), clear the bitmap bit, store owner 0. A process frees its kept
+// slots when it closes the segment or exits; those of a process that died
+// without doing so are freed by eviction, or by recovery like any other
+// slot of a dead owner (not counted in recoveries: nothing was held).
 // An owner in a forked child must never use the idle slot its parent kept:
 // the owner word is the parent's key.
 //
