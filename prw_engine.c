@@ -325,13 +325,15 @@ PRWE_TEXT static int any_reader(const prwe_seg *s) {
 
 /* handOffReaders grants read to every waiting reader. Only the owner of
  * the writer field calls it. */
-PRWE_TEXT static void hand_off_readers(const prwe_seg *s) {
+PRWE_TEXT static void hand_off_readers(const prwe_seg *s, const prwe_me *me) {
   LOCAL_SEG(s);
-  int i;
+  int i, idle = 0;
   for (used_iter it = used(s); (i = next_used(&it)) >= 0;) {
     uint64_t c = ld64(ctl(s, i));
     if (prwl_ctl_state(c) == PRWL_SLOT_WAIT_READ)
       cas64(ctl(s, i), c, prwl_make_ctl(prwl_ctl_gen(c), PRWL_SLOT_GRANTED));
+    else if (prwl_ctl_state(c) == PRWL_SLOT_IDLE && ++idle > PRWL_KEPT_SCAN_MAX)
+      evict(s, me, i, c); /* every writer scans kept slots: keep them few */
   }
 }
 
@@ -876,7 +878,7 @@ PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec 
      * here on), then the readers queued behind us get the lock before the
      * field opens to the next writer. */
     if (!keep(s, me, r, i, gen, PRWL_SLOT_WRITE)) return lost(r);
-    hand_off_readers(s);
+    hand_off_readers(s, me);
     if (clear_writer(s, i, force, r->told && !force) && force)
       __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
   }
@@ -922,7 +924,7 @@ PRWE_TEXT int prwe_downgrade(const prwe_seg *s, const prwe_me *me, prwe_rec *r) 
   if (r->slot < 0 || r->mode != PRWE_WRITE) return EPERM;
   int i = r->slot;
   if (!move(s, i, r->gen, PRWL_SLOT_WRITE, PRWL_SLOT_READ)) return lost(r);
-  hand_off_readers(s);
+  hand_off_readers(s, me);
   clear_writer(s, i, 0, r->told);
   r->mode = PRWE_READ, r->told = 0;
   return 0;

@@ -95,6 +95,7 @@
 #define PRWL_MAX_CAPACITY 4096
 #define PRWL_POLL_INTERVAL 10000000LL /* ns: bound of each futex sleep */
 #define PRWL_STARVE_NS 1000000LL      /* ns: writers may overtake until one waited this long */
+#define PRWL_KEPT_SCAN_MAX 64         /* a releasing writer evicts the kept slots past this many */
 
 /* The helpers of layout.go. */
 static inline int prwl_writer_of(uint32_t s) { return (int)(s & PRWL_STATE_WRITER_MASK) - 1; }

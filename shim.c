@@ -1060,46 +1060,67 @@ enum { OP_ACQUIRE, OP_RELEASE, OP_RELEASE_UNREPAIRED, OP_CANCEL, OP_DOWNGRADE };
 
 static int remote_op(prw_lock *lock, int op, int mode, prwe_wait *w);
 
-/* data_op runs one data-plane operation of the calling thread on lock. */
-static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
-  prw_entry *e = lookup(lock);
-  if (!e) return EBADF;
-  if (e->remote) return remote_op(lock, op, mode, w);
+/* seg_enter begins an operation of the calling thread on local lock
+ * entry e: it ends the holds of exited threads, publishes the operation
+ * (op_begin), then checks that the segment is not closing or broken and the
+ * handle still live. On 0 the caller runs the operation and calls
+ * op_end(*tp); on an error nothing is begun. */
+static int seg_enter(prw_lock *lock, prw_entry *e, prw_thr **tp) {
   prw_seg *s = e->seg;
   prw_thr *t = thr_get();
   if (!t) return ENOMEM;
   reap_dead();
   op_begin(t, s);
+  int rc = seg_closing(s) || !live(e, lock) ? EBADF : seg_broken(s) ? EPROTO : 0;
+  if (rc) op_end(t);
+  *tp = t;
+  return rc;
+}
+
+/* engine_op runs data-plane operation op for record r, whose owner is
+ * owner (with flags fl: PRWL_SLOT_THREAD_OWNER for a thread), and
+ * forgets r's hold if the file was truncated meanwhile. */
+static int engine_op(prw_lock *lock, prw_seg *s, prwe_rec *r, uint64_t owner, int as, int op, int mode,
+                     prwe_wait *w) {
+  const prwe_me *me = me_get();
   int rc;
-  prw_rec *x = NULL;
-  if (seg_closing(s) || !live(e, lock)) {
-    rc = EBADF;
-  } else if (seg_broken(s)) {
-    rc = EPROTO;
+  if (op == OP_ACQUIRE) {
+    op_ctx c = {lock, s};
+    prwe_env env = {hook_check, hook_closing, &c};
+    rc = as ? prwe_acquire_wait_as(&s->e, me, &env, r, owner, mode, w)
+            : prwe_acquire_wait(&s->e, me, &env, r, (uint32_t)owner, mode, w);
+  } else if (op == OP_RELEASE || op == OP_RELEASE_UNREPAIRED) {
+    rc = prwe_release(&s->e, me, r, op == OP_RELEASE_UNREPAIRED);
+  } else if (op == OP_CANCEL) {
+    rc = prwe_cancel(&s->e, me, r);
   } else {
-    const prwe_me *me = me_get();
-    x = rec_get(t, s);
-    if (x) t->last = lock, t->last_e = e, t->last_x = x;
-    if (!x) {
-      rc = ENOMEM;
-    } else if (op == OP_ACQUIRE) {
-      op_ctx c = {lock, s};
-      prwe_env env = {hook_check, hook_closing, &c};
-      rc = prwe_acquire_wait(&s->e, me, &env, &x->r, t->tid, mode, w);
-    } else if (op == OP_RELEASE || op == OP_RELEASE_UNREPAIRED) {
-      rc = prwe_release(&s->e, me, &x->r, op == OP_RELEASE_UNREPAIRED);
-    } else if (op == OP_CANCEL) {
-      rc = prwe_cancel(&s->e, me, &x->r);
-    } else {
-      rc = prwe_downgrade(&s->e, me, &x->r);
-    }
-    if (x && seg_broken(s)) {
-      /* The file was truncated during the operation: whatever it did, it
-       * did on zeros. The thread holds nothing that means anything. */
-      prwe_rec init = PRWE_REC_INIT;
-      x->r = init;
-      rc = EPROTO;
-    }
+    rc = prwe_downgrade(&s->e, me, r);
+  }
+  if (seg_broken(s)) {
+    /* The file was truncated during the operation: whatever it did, it
+     * did on zeros. The owner holds nothing that means anything. */
+    prwe_rec init = PRWE_REC_INIT;
+    *r = init;
+    rc = EPROTO;
+  }
+  return rc;
+}
+
+/* data_op runs one data-plane operation of the calling thread on lock. */
+static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
+  prw_entry *e = lookup(lock);
+  if (!e) return EBADF;
+  if (e->remote) return remote_op(lock, op, mode, w);
+  prw_thr *t;
+  int rc = seg_enter(lock, e, &t);
+  if (rc) return rc;
+  prw_seg *s = e->seg;
+  prw_rec *x = rec_get(t, s);
+  if (x) {
+    t->last = lock, t->last_e = e, t->last_x = x;
+    rc = engine_op(lock, s, &x->r, t->tid, 0, op, mode, w);
+  } else {
+    rc = ENOMEM;
   }
   op_end(t);
   return rc;
@@ -1537,54 +1558,29 @@ static int own_op(prw_lock *lock, uint64_t owner, int op, int mode, prwe_wait *w
   prw_entry *e = lookup(lock);
   if (!e) return EBADF;
   if (e->remote) return live(e, lock) ? ENOTSUP : EBADF;
+  prw_thr *t;
+  int rc = seg_enter(lock, e, &t);
+  if (rc) return rc;
   prw_seg *s = e->seg;
-  prw_thr *t = thr_get();
-  if (!t) return ENOMEM;
-  reap_dead();
-  op_begin(t, s);
-  int rc = 0;
-  own_rec *x = NULL;
-  if (seg_closing(s) || !live(e, lock)) {
-    rc = EBADF;
-  } else if (seg_broken(s)) {
-    rc = EPROTO;
+  uint64_t id = __atomic_load_n(&s->id, __ATOMIC_ACQUIRE);
+  pthread_mutex_lock(&own.mu);
+  own_rec *x = own_find(s, id, owner);
+  if (x && x->busy) {
+    x = NULL;
+    rc = EBUSY; /* another thread runs an operation of this owner */
+  } else if (!x && op != OP_ACQUIRE) {
+    rc = EPERM; /* the owner holds nothing here, nor waits */
+  } else if (!x && !(x = own_add(s, id, owner))) {
+    rc = ENOMEM;
   } else {
-    uint64_t id = __atomic_load_n(&s->id, __ATOMIC_ACQUIRE);
-    pthread_mutex_lock(&own.mu);
-    x = own_find(s, id, owner);
-    if (x && x->busy) {
-      x = NULL;
-      rc = EBUSY; /* another thread runs an operation of this owner */
-    } else if (!x && op != OP_ACQUIRE) {
-      rc = EPERM; /* the owner holds nothing here, nor waits */
-    } else if (!x && !(x = own_add(s, id, owner))) {
-      rc = ENOMEM;
-    } else {
-      x->busy = 1;
-    }
-    pthread_mutex_unlock(&own.mu);
+    x->busy = 1;
   }
+  pthread_mutex_unlock(&own.mu);
   if (x) {
-    const prwe_me *me = me_get();
-    if (op == OP_ACQUIRE) {
-      op_ctx c = {lock, s};
-      prwe_env env = {hook_check, hook_closing, &c};
-      rc = prwe_acquire_wait_as(&s->e, me, &env, &x->r, owner, mode, w);
-    } else if (op == OP_RELEASE || op == OP_RELEASE_UNREPAIRED) {
-      rc = prwe_release(&s->e, me, &x->r, op == OP_RELEASE_UNREPAIRED);
-    } else if (op == OP_CANCEL) {
-      rc = prwe_cancel(&s->e, me, &x->r);
-    } else {
-      rc = prwe_downgrade(&s->e, me, &x->r);
-    }
-    if (seg_broken(s)) {
-      prwe_rec init = PRWE_REC_INIT; /* as in data_op */
-      x->r = init;
-      rc = EPROTO;
-    }
+    rc = engine_op(lock, s, &x->r, owner, 1, op, mode, w);
     /* Nothing held or queued: no record, and no kept slot (explicit
      * owners come and go, as tasks do; layout.go, "Kept slots"). */
-    if (x->r.slot < 0) prwe_retire(&s->e, me, &x->r);
+    if (x->r.slot < 0) prwe_retire(&s->e, me_get(), &x->r);
     pthread_mutex_lock(&own.mu);
     x->busy = 0;
     if (x->r.slot < 0) own_drop(x);

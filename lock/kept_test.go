@@ -181,3 +181,34 @@ func TestCloseRetiresKeptSlots(t *testing.T) {
 		}
 	}
 }
+
+// Every writer's scans pay for each idle slot, so a releasing writer
+// leaves at most keptScanMax of them; the owners of the others claim a
+// slot again on their next hold.
+func TestWriterKeepsKeptSlotsFew(t *testing.T) {
+	l, _ := openTest(t, Options{})
+	s := l.seg
+	const owners = 3 * keptScanMax
+	for o := Owner(1); o <= owners; o++ {
+		mustAcquire(t, l, o, ModeRead)
+		mustRelease(t, l, o)
+	}
+	if idle, _ := keptBy(s); len(idle) != owners {
+		t.Fatalf("%d kept slots, want %d", len(idle), owners)
+	}
+	mustAcquire(t, l, owners+1, ModeWrite)
+	mustRelease(t, l, owners+1)
+	// The writer's own slot went idle before its scan: it may count.
+	if idle, owned := keptBy(s); len(idle) > keptScanMax+1 || len(owned) != len(idle) {
+		t.Fatalf("after a write: %d kept slots (%d owned), want at most %d", len(idle), len(owned), keptScanMax+1)
+	}
+	for o := Owner(1); o <= owners; o++ {
+		mustAcquire(t, l, o, ModeRead)
+	}
+	if st, _ := l.Stats(); st.Readers != owners {
+		t.Fatalf("%d readers, want %d", st.Readers, owners)
+	}
+	for o := Owner(1); o <= owners; o++ {
+		mustRelease(t, l, o)
+	}
+}

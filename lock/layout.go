@@ -145,8 +145,11 @@ package lock
 // the slot again, before it can matter.
 //
 // An idle slot can be taken away from its owner: by the owner's own
-// process when the owner ends (a thread exits, a handle closes), and by
-// any process that finds the table full. Eviction is a CAS of ctl from
+// process when the owner ends (a thread exits, a handle closes), by any
+// process that finds the table full, and by a releasing writer whose
+// hand-off scan meets more than keptScanMax idle slots (it evicts those
+// past that many: every writer's scans pay for each idle slot, so a table
+// where many processes each keep one must not make writes slow). Eviction is a CAS of ctl from
 // (generation, slotIdle) to (generation, slotFree); the owner's own CAS
 // from slotIdle then fails, so exactly one side wins, and an owner that
 // lost its idle slot just claims another. The winner frees the slot as a
@@ -286,6 +289,10 @@ const (
 	slotGranted   = 5 // handed read by a releasing writer, not yet accepted
 	slotIdle      = 6 // kept by its owner between holds; holds nothing (see Kept slots)
 )
+
+// keptScanMax is how many idle slots a releasing writer's hand-off scan
+// leaves; it evicts those past it (see Kept slots).
+const keptScanMax = 64
 
 // slotThreadOwner (sflags) says holder is the kernel tid of the thread that
 // holds or waits.

@@ -325,10 +325,16 @@ func (s *segment) anyReader() bool {
 // grant when it runs (see Hand-off in layout.go). Only the owner of the
 // writer field calls it, so no writer can be active meanwhile.
 func (s *segment) handOffReaders() {
+	idle := 0
 	s.forEachUsed(func(i int) bool {
 		c := atomic.LoadUint64(s.ctl(i))
-		if ctlState(c) == slotWaitRead {
+		switch ctlState(c) {
+		case slotWaitRead:
 			atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotGranted))
+		case slotIdle:
+			if idle++; idle > keptScanMax {
+				s.evict(i, c) // every writer scans kept slots: keep them few
+			}
 		}
 		return true
 	})
