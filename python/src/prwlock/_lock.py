@@ -45,7 +45,7 @@ SIGNAL_SLICE_NS = 40_000_000
 #: How many times a thread that found the lock busy gives the CPU away
 #: (:func:`os.sched_yield`, without the GIL) and tries again before it
 #: blocks in the library; see RWLock._yield_tries.
-YIELD_TRIES = 4
+YIELD_TRIES = 16
 
 _sched_yield = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 _monotonic_ns = time.monotonic_ns
