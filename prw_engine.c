@@ -876,11 +876,18 @@ PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec 
   } else {
     /* The slot stops saying slotWrite first (the data is complete from
      * here on), then the readers queued behind us get the lock before the
-     * field opens to the next writer. */
-    if (!keep(s, me, r, i, gen, PRWL_SLOT_WRITE)) return lost(r);
+     * field opens to the next writer. The slot goes idle only after the
+     * field is clear: an idle slot can be evicted and claimed by another
+     * owner, which must never find its own index in the field. */
+    if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_FREE)) return lost(r);
     hand_off_readers(s, me);
     if (clear_writer(s, i, force, r->told && !force) && force)
       __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
+    if (!keep(s, me, r, i, gen, PRWL_SLOT_FREE)) {
+      /* Recovered meanwhile (we were judged dead): the hold ended anyway. */
+      r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
+      return 0;
+    }
   }
   /* The slot stays ours, idle, for the owner's next hold (see Kept slots
    * in layout.go). */

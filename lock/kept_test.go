@@ -93,7 +93,7 @@ func TestFullTableEvictsKeptSlots(t *testing.T) {
 func TestEvictionRacesAcquire(t *testing.T) {
 	l, _ := openTest(t, Options{Capacity: 64})
 	s := l.seg
-	const owners, rounds = 8, 3000
+	const owners, rounds = 8, 20000
 	var inside, writer atomic.Int32
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -102,8 +102,10 @@ func TestEvictionRacesAcquire(t *testing.T) {
 		go func(o Owner) {
 			defer wg.Done()
 			for k := 0; k < rounds; k++ {
+				// Many writes: a releasing writer's slot must not be
+				// evictable while the writer field still names it.
 				m := ModeRead
-				if k%10 == 0 {
+				if k%3 == 0 {
 					m = ModeWrite
 				}
 				if err := l.Acquire(o, m, -1); err != nil {
@@ -210,5 +212,67 @@ func TestWriterKeepsKeptSlotsFew(t *testing.T) {
 	}
 	for o := Owner(1); o <= owners; o++ {
 		mustRelease(t, l, o)
+	}
+}
+
+// A slot named by the writer field must never be evictable: another
+// owner could claim it and, finding its own index in the field, believe
+// it owned the lock. Writers whose claims all start at the same slot
+// race an evictor, so that a releasing writer's slot is the first one
+// any re-claiming writer tries.
+func TestEvictedSlotNeverNamedByField(t *testing.T) {
+	l, _ := openTest(t, Options{Capacity: 64})
+	s := l.seg
+	var ws []Owner
+	for o := Owner(1); len(ws) < 4; o++ {
+		if claimStart(o) == claimStart(1) {
+			ws = append(ws, o)
+		}
+	}
+	var inside, violations atomic.Int32
+	var spin atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var ev sync.WaitGroup
+	ev.Add(1)
+	go func() {
+		defer ev.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.evictIdle()
+		}
+	}()
+	for _, o := range ws {
+		wg.Add(1)
+		go func(o Owner) {
+			defer wg.Done()
+			for k := 0; k < 20000; k++ {
+				if err := l.Acquire(o, ModeWrite, -1); err != nil {
+					t.Errorf("owner %d: %v", o, err)
+					return
+				}
+				if inside.Add(1) != 1 {
+					violations.Add(1)
+				}
+				for j := 0; j < 300; j++ { // stay a moment: a wrong grant must overlap
+					spin.Add(1)
+				}
+				inside.Add(-1)
+				if err := l.Release(o); err != nil {
+					t.Errorf("owner %d release: %v", o, err)
+					return
+				}
+			}
+		}(o)
+	}
+	wg.Wait()
+	close(stop)
+	ev.Wait()
+	if n := violations.Load(); n != 0 {
+		t.Fatalf("%d times two writers were inside", n)
 	}
 }

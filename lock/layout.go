@@ -135,9 +135,13 @@ package lock
 // # Kept slots (slotIdle)
 //
 // An owner that releases may keep its slot for its next hold instead of
-// freeing it: it moves the slot to slotIdle (from slotRead or slotWrite,
-// by CAS as always), leaving owner, generation and bitmap bit as they
-// are. Its next acquire moves the slot from slotIdle straight to slotRead
+// freeing it: it moves the slot to slotIdle by CAS, leaving owner,
+// generation and bitmap bit as they are: a reader from slotRead; a writer
+// from slotFree, after it has cleared the writer field (its slot moved
+// slotWrite -> slotFree first, as always). An idle slot may be evicted and
+// claimed by another owner, so it must never be named by the writer
+// field: a claimer that found its own index there would believe it owned
+// the field. Its next acquire moves the slot from slotIdle straight to slotRead
 // or slotWaitWrite by CAS, so an uncontended hold costs one CAS to enter
 // and one to leave, on a cache line nobody else writes. An idle slot
 // holds nothing and waits for nothing: scans, drains and inspection

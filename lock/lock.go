@@ -800,13 +800,17 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		// observer ever sees two writers. Then hand the lock to the
 		// readers that queued behind us before opening it to the next
 		// writer.
-		if !s.keep(r, i, gen, slotWrite) {
+		// The slot goes idle only after the field is clear: an idle slot
+		// can be evicted and claimed by another owner, which must never
+		// find its own index in the field.
+		if !s.move(i, gen, slotWrite, slotFree) {
 			return s.lost(r)
 		}
 		s.handOffReaders()
 		if s.clearWriter(i, force, r.told && !force) && force {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
+		s.keep(r, i, gen, slotFree) // fails only if recovered meanwhile: the hold ended anyway
 	}
 	// The slot stays ours, idle, for the owner's next hold (see Kept slots
 	// in layout.go).
