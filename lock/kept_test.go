@@ -96,7 +96,6 @@ func TestEvictionRacesAcquire(t *testing.T) {
 	const owners, rounds = 8, 20000
 	var inside, writer atomic.Int32
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
 	for o := 1; o <= owners; o++ {
 		wg.Add(1)
 		go func(o Owner) {
@@ -131,23 +130,9 @@ func TestEvictionRacesAcquire(t *testing.T) {
 			}
 		}(Owner(o))
 	}
-	evicted := 0
-	var ev sync.WaitGroup
-	ev.Add(1)
-	go func() {
-		defer ev.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			evicted += s.evictIdle()
-		}
-	}()
+	stopEvictor := evictor(s)
 	wg.Wait()
-	close(stop)
-	ev.Wait()
+	evicted := stopEvictor()
 	if evicted == 0 {
 		t.Fatal("the evictor never took a kept slot: the race was not exercised")
 	}
@@ -232,20 +217,7 @@ func TestEvictedSlotNeverNamedByField(t *testing.T) {
 	var inside, violations atomic.Int32
 	var spin atomic.Int64
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var ev sync.WaitGroup
-	ev.Add(1)
-	go func() {
-		defer ev.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			s.evictIdle()
-		}
-	}()
+	stopEvictor := evictor(s)
 	for _, o := range ws {
 		wg.Add(1)
 		go func(o Owner) {
@@ -270,9 +242,29 @@ func TestEvictedSlotNeverNamedByField(t *testing.T) {
 		}(o)
 	}
 	wg.Wait()
-	close(stop)
-	ev.Wait()
+	stopEvictor()
 	if n := violations.Load(); n != 0 {
 		t.Fatalf("%d times two writers were inside", n)
 	}
+}
+
+// evictor takes idle slots away as fast as it can, as full tables in other
+// processes would, until the returned function is called; that returns
+// how many it took.
+func evictor(s *segment) (stop func() int) {
+	done := make(chan struct{})
+	out := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				out <- n
+				return
+			default:
+			}
+			n += s.evictIdle()
+		}
+	}()
+	return func() int { close(done); return <-out }
 }
