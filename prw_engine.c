@@ -269,10 +269,17 @@ PRWE_TEXT void prwe_retire(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   if (r->idle_key == me->key) evict(s, me, i, prwl_make_ctl(r->idle_gen, PRWL_SLOT_IDLE));
 }
 
-/* kickDrain wakes a pending writer that waits for readers to leave. */
+static int any_reader(const prwe_seg *s);
+
+/* kickDrain wakes a pending writer that waits for readers to leave, once
+ * the last of them has left: woken while others are still inside, it
+ * would only look and sleep again. Called after a reader's slot stopped
+ * being a reader; every other leaving reader stopped too before its own
+ * look, so the last of the looks (in the order of the atomics) finds
+ * nobody and wakes. */
 PRWE_TEXT static void kick_drain(const prwe_seg *s) {
   LOCAL_SEG(s);
-  if (ld32(state(s)) & PRWL_STATE_DRAIN_WAITING) {
+  if ((ld32(state(s)) & PRWL_STATE_DRAIN_WAITING) && !any_reader(s)) {
     __atomic_add_fetch(drain_seq(s), 1, SC);
     futex_wake_n(drain_seq(s), 1);
   }
@@ -523,7 +530,11 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
         break;
       cpu_relax();
     }
-    __atomic_or_fetch(state(s), PRWL_STATE_READERS_WAITING, SC);
+    /* Announce the wait (the bit) only when about to sleep: a bit left
+     * standing costs the next release a futex wake that wakes nobody. */
+    int announce = ld64(ctl(s, i)) == prwl_make_ctl(gen, PRWL_SLOT_WAIT_READ) &&
+                   prwl_has_writer(ld32(state(s)));
+    if (announce) __atomic_or_fetch(state(s), PRWL_STATE_READERS_WAITING, SC);
     uint32_t seq = ld32(read_seq(s));
     uint64_t c = ld64(ctl(s, i));
     if (c == prwl_make_ctl(gen, PRWL_SLOT_GRANTED)) {
@@ -551,6 +562,7 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
       r->slot = -1, r->wait = PRWE_NONE;
       return EPROTO; /* corrupt lock word */
     }
+    if (!announce) continue; /* a writer came in after our look */
     int err = wait_sleep(env, w, read_seq(s), seq, PRWE_CHECK_WRITER, -1);
     if (err) {
       if (err == EINTR) {

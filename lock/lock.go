@@ -288,7 +288,13 @@ func (s *segment) readWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 			// granted us the lock meanwhile.
 			return giveUp(ErrBusy)
 		}
-		atomic.OrUint32(s.state(), stateReadersWaiting)
+		// Announce the wait (the bit) only when about to sleep: a bit left
+		// standing costs the next release a futex wake that wakes nobody.
+		announce := atomic.LoadUint64(s.ctl(i)) == makeCtl(gen, slotWaitRead) &&
+			hasWriter(atomic.LoadUint32(s.state()))
+		if announce {
+			atomic.OrUint32(s.state(), stateReadersWaiting)
+		}
 		seq := atomic.LoadUint32(s.readSeq())
 		switch c := atomic.LoadUint64(s.ctl(i)); c {
 		case makeCtl(gen, slotGranted):
@@ -317,6 +323,9 @@ func (s *segment) readWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 			s.withdrawRead(i, gen)
 			r.slot, r.wait = -1, ModeNone
 			return detail(ErrProtocol, "corrupt lock word %#x", st)
+		}
+		if !announce {
+			continue // a writer came in after our look
 		}
 		check := func() { s.checkWriter(atomic.LoadUint32(s.state())) }
 		if err := s.sleep(w, s.readSeq(), seq, check); err != nil {

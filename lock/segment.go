@@ -288,10 +288,14 @@ func (s *segment) slotState(i int) uint32 { return ctlState(atomic.LoadUint64(s.
 // pending writer waits for both until they leave or the grant is revoked.
 func isReader(st uint32) bool { return st == slotRead || st == slotGranted }
 
-// kickDrain wakes a pending writer that waits for readers to leave. Called
-// after a reader's slot stopped being slotRead.
+// kickDrain wakes a pending writer that waits for readers to leave, once
+// the last of them has left: woken while others are still inside, it would
+// only look and sleep again. Called after a reader's slot stopped being a
+// reader; every other leaving reader stopped too before its own look, so
+// the last of the looks (in the order of the atomics) finds nobody and
+// wakes.
 func (s *segment) kickDrain() {
-	if atomic.LoadUint32(s.state())&stateDrainWaiting != 0 {
+	if atomic.LoadUint32(s.state())&stateDrainWaiting != 0 && !s.anyReader() {
 		atomic.AddUint32(s.drainSeq(), 1)
 		futexWakeN(s.drainSeq(), 1)
 	}
