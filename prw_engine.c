@@ -422,9 +422,21 @@ PRWE_TEXT static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, 
  * time, and then neither side makes a system call, where a sleep costs the
  * waiter a futex wait and its waker a futex wake, plus the time until the
  * scheduler runs the waiter again. Only with more than one CPU (on one, the
- * holder cannot run while we spin), and never for long: a spin reads the
- * shared state only, so it changes nothing the protocol sees. */
+ * holder cannot run while we spin), and not for long (a reader longest,
+ * see below): a spin reads the shared state only, so it changes nothing
+ * the protocol sees. */
 #define PRWE_SPINS 64
+
+/* A reader that a writer keeps out spins longer, by the clock: for about
+ * what going to sleep and being woken costs on a virtual machine, where
+ * the wake-up of a sleeping process is slow. A writer's phase is usually
+ * over by then, and a reader that sleeps through its grant holds up the
+ * next writer, which must wait for it to wake, run and leave (a granted
+ * reader counts as inside) while new readers stay out: with more processes
+ * than CPUs those wake-ups chain into stalls of the whole lock. The clock
+ * is read every PRWE_SPIN_CLOCK pauses only. */
+#define PRWE_READ_SPIN_NS 16000
+#define PRWE_SPIN_CLOCK 16
 
 PRWE_TEXT static int spin_ok(void) {
   static int ncpu; /* 0: not yet known */
@@ -525,10 +537,16 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
      * the lock meanwhile. */
     if (w->deadline == 0) return read_give_up(s, me, w, r, i, gen, EBUSY);
     /* Spin while a writer is in and nobody has granted us read. */
-    for (int k = 0; k < PRWE_SPINS && spin_ok(); k++) {
+    int64_t t0 = 0;
+    for (int k = 1; spin_ok(); k++) {
       if (ld64(ctl(s, i)) != prwl_make_ctl(gen, PRWL_SLOT_WAIT_READ) || !prwl_has_writer(ld32(state(s))))
         break;
       cpu_relax();
+      if (k % PRWE_SPIN_CLOCK == 0) {
+        int64_t now = prwe_now();
+        if (t0 == 0) t0 = now;
+        else if (now - t0 >= PRWE_READ_SPIN_NS) break;
+      }
     }
     /* Announce the wait (the bit) only when about to sleep: a bit left
      * standing costs the next release a futex wake that wakes nobody. */
