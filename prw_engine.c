@@ -793,11 +793,14 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
     return EBUSY;
   }
   if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
-  /* Spin while readers are inside, before setting the drain bit: a reader
-   * that leaves then has no one to wake. */
-  for (int k = 0; k < PRWE_SPINS / 4 && spin_ok() && any_reader(s); k++)
-    for (int j = 0; j < 4; j++) cpu_relax();
   for (;;) {
+    /* Spin while readers are inside: before the drain bit is set, a reader
+     * that leaves has no one to wake; after a wake-up, a reader that only
+     * passed by (it published itself, saw the field taken and backed off)
+     * is gone within the spin, where sleeping again would cost a futex
+     * wait that its kick undoes at once. */
+    for (int k = 0; k < PRWE_SPINS / 4 && spin_ok() && any_reader(s); k++)
+      for (int j = 0; j < 4; j++) cpu_relax();
     if (!set_drain_waiting(s, i)) {
       *revoked = 1;
       return 0;
