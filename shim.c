@@ -1080,8 +1080,9 @@ static int seg_enter(prw_lock *lock, prw_entry *e, prw_thr **tp) {
 /* engine_op runs data-plane operation op for record r, whose owner is
  * owner (with flags fl: PRWL_SLOT_THREAD_OWNER for a thread), and
  * forgets r's hold if the file was truncated meanwhile. */
-static int engine_op(prw_lock *lock, prw_seg *s, prwe_rec *r, uint64_t owner, int as, int op, int mode,
-                     prwe_wait *w) {
+static inline __attribute__((always_inline)) int engine_op(prw_lock *lock, prw_seg *s, prwe_rec *r,
+                                                          uint64_t owner, int as, int op, int mode,
+                                                          prwe_wait *w) {
   const prwe_me *me = me_get();
   int rc;
   if (op == OP_ACQUIRE) {
