@@ -253,8 +253,7 @@ PRWE_INLINE int next_used(used_iter *it) {
  * in progress may be missing here exactly as it is from a scan (Claim
  * order in layout.go); like a scan, it reads only the words below
  * usedWords. */
-PRWE_TEXT static int only_mine(const prwe_seg *s, int i) {
-  LOCAL_SEG(s);
+PRWE_INLINE int only_mine(const prwe_seg *s, int i) {
   uint32_t nw = s->capacity / 64, u = ld32(used_words(s));
   if (u < nw) nw = u;
   for (uint32_t w = 0; w < nw; w++) {
