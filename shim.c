@@ -1205,8 +1205,6 @@ int prw_fence(prw_lock *lock, uint64_t *fence) {
   return rc ? rc : ops->r_fence(bh, t->tid, fence);
 }
 
-/* acquire: timeout_ns < 0 waits forever, 0 tries once, > 0 is relative.
- * The clock is read only for a timed wait. */
 static int acquire_slow(prw_lock *lock, int mode, int64_t timeout_ns);
 
 /* wait_for is the wait of an acquire with timeout_ns (< 0 forever, 0 try
@@ -1220,11 +1218,12 @@ static inline prwe_wait wait_for(int64_t timeout_ns) {
   return w;
 }
 
-/* The uncontended read pair (prw_acquire_read and prw_release, the engine's
- * read_fast and release_fast inlined) runs in the data plane's section: it
- * touches the mapping (see the SIGBUS guard). On the thread's last lock,
- * everything else (a write, a wait) runs the engine's full path under the
- * same fast_enter, without data_op's lookups. */
+/* acquire takes lock in mode with timeout_ns (see wait_for). On the
+ * thread's last lock, a read tries the engine's read_fast, inlined, and
+ * anything else (a write, a wait) runs the engine's full path under the same
+ * fast_enter, without data_op's lookups. acquire, prw_release and the
+ * public calls they may be inlined into run in the data plane's section:
+ * the inlined read pair touches the mapping (see the SIGBUS guard). */
 PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   if (!lock) return EINVAL;
   prw_thr *t;
