@@ -112,6 +112,9 @@ func (s *segment) writerSlot(st uint32) (idx int, ok bool) {
 func (s *segment) forEachUsed(f func(i int) bool) {
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(&s.mem[offBitmap])), s.capacity/64)
 	n := len(words)
+	if u := int(atomic.LoadUint32(s.u32(offUsedWords))); u < n {
+		n = u // no bit beyond (see Claim order in layout.go)
+	}
 	for w := 0; w < n; w++ {
 		if w&3 == 0 && w+4 <= n {
 			g := words[w : w+4 : w+4]
@@ -129,6 +132,19 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 			}
 		}
 	}
+}
+
+// markUsed sets slot i's bitmap bit, after raising usedWords so that
+// scans read its word (see Claim order in layout.go).
+func (s *segment) markUsed(i int) {
+	w := uint32(i/64) + 1
+	for {
+		u := atomic.LoadUint32(s.u32(offUsedWords))
+		if u >= w || atomic.CompareAndSwapUint32(s.u32(offUsedWords), u, w) {
+			break
+		}
+	}
+	atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
 }
 
 // claimSpreadBits: claims start within the first 1<<claimSpreadBits slots
@@ -180,7 +196,7 @@ func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 			setIfDiff64(s.holder(i), uint64(o))
 			gen := ctlGen(atomic.LoadUint64(s.ctl(i))) + 1
 			atomic.StoreUint64(s.ctl(i), makeCtl(gen, st))
-			atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
+			s.markUsed(i)
 			return i, gen, nil
 		}
 		if pass == 0 && s.sweepForRoom() == 0 {
