@@ -435,8 +435,16 @@ PRWE_TEXT static int acquire_read(const prwe_seg *s, const prwe_me *me, const pr
                         prwe_rec *r, uint64_t o, uint32_t fl) {
   LOCAL_SEG(s);
   uint32_t gen;
-  int i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_READ, &gen);
-  if (i < 0) return EAGAIN;
+  int i;
+  if (prwl_has_writer(ld32(state(s)))) {
+    /* A writer is in already: queue at once. A slot that never said
+     * slotRead was never counted by a draining writer, so, unlike a
+     * back-off, this wakes nobody. */
+    if ((i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_WAIT_READ, &gen)) < 0) return EAGAIN;
+    if (w->deadline != 0) st_since(s, i, prwe_now());
+    return read_wait(s, me, env, w, r, i, gen);
+  }
+  if ((i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_READ, &gen)) < 0) return EAGAIN;
   uint32_t st = ld32(state(s));
   if (!prwl_has_writer(st)) {
     r->slot = i, r->gen = gen, r->mode = PRWE_READ;

@@ -60,7 +60,8 @@ package lock
 // word; a writer claims the writer field with a CAS on the lock word and then
 // scans the slots. With sequentially consistent operations at least one of
 // them sees the other (Dekker), so no reader is ever inside with an active
-// writer. A reader that sees a writer field backs off to slotWaitRead.
+// writer. A reader that sees a writer field backs off to slotWaitRead; one
+// that sees it before it publishes may go to slotWaitRead at once.
 //
 // Phases: a writer that owns the field blocks new readers ("pending") and
 // waits for slotRead and slotGranted holders to drain, then marks its slot

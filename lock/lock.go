@@ -239,6 +239,19 @@ func (s *segment) acquireFresh(w *waitCtl, r *ownerRec, o Owner, m Mode) error {
 }
 
 func (s *segment) acquireRead(w *waitCtl, r *ownerRec, o Owner) error {
+	if hasWriter(atomic.LoadUint32(s.state())) {
+		// A writer is in already: queue at once. A slot that never said
+		// slotRead was never counted by a draining writer, so, unlike a
+		// back-off, this wakes nobody.
+		i, gen, err := s.claimFor(r, o, slotWaitRead)
+		if err != nil {
+			return err
+		}
+		if w.deadline != 0 {
+			atomic.StoreInt64(s.since(i), MonotonicNow())
+		}
+		return s.readWait(w, r, i, gen)
+	}
 	// Fast path: publish the read hold, then look for a writer. A writer
 	// CASes the lock word before it scans the slots, so one of us sees
 	// the other.
