@@ -50,11 +50,12 @@ type Lock struct {
 	ownerUID  uint32
 
 	// State of the sync.RWMutex-style methods (rwmutex.go).
+	cells   [synCells]synCell
 	rwmu    sync.Mutex
-	rOwners []Owner // synthetic owners holding read, most recent last
-	wOwner  Owner   // synthetic owner holding write, 0 if none
-	freeSyn []Owner // synthetic owners available for reuse
-	nextSyn uint32
+	rOwners []Owner // general path: synthetic owners holding read, most recent last
+	wOwner  Owner   // general path: synthetic owner holding write, 0 if none
+	freeSyn []Owner // general path: synthetic owners available for reuse
+	nextSyn atomic.Uint32 // a remote lock's synthetic owners (a local one's come from its segment)
 }
 
 // Name returns the name the lock was opened with (for an anonymous lock,
@@ -455,6 +456,9 @@ const starveNs = int64(1e6)
 // never waited (since 0) comes after all that did. The clock is read only
 // when another writer waits, never on the uncontended path.
 func (s *segment) olderWriter(i int) int {
+	if s.onlyMine(i) {
+		return -1 // the scan would visit slot i only
+	}
 	mine := atomic.LoadInt64(s.since(i))
 	older := -1
 	var now int64
@@ -587,7 +591,9 @@ func (s *segment) checkWriteWait(i int) {
 // leave. revoked reports that the field was taken away meanwhile (our
 // process was stopped while it waited): the caller must queue again.
 func (s *segment) drainReaders(w *waitCtl, r *ownerRec, i int, gen uint32) (revoked bool, err error) {
-	if !s.anyReader() {
+	// Slot i (slotWaitWrite) is no reader: when it is the only one in
+	// use, the scan would find none.
+	if s.onlyMine(i) || !s.anyReader() {
 		// The drain bit was never set, so nobody can revoke the field.
 		return false, nil
 	}
@@ -806,7 +812,9 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		if !s.move(i, gen, slotWrite, slotFree) {
 			return s.lost(r)
 		}
-		s.handOffReaders()
+		if !s.onlyMine(i) { // else the scan would visit slot i only, now slotFree
+			s.handOffReaders()
+		}
 		if s.clearWriter(i, force, r.told && !force) && force {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
@@ -830,7 +838,20 @@ func (l *Lock) downgrade(o Owner) (err error) {
 	if o == 0 {
 		return ErrInvalid
 	}
-	r := s.rec(o)
+	return s.downgradeRec(s.rec(o))
+}
+
+// downgradeRec is Downgrade for r's owner.
+func (l *Lock) downgradeRec(r *ownerRec) (err error) {
+	s, err := l.enter()
+	if err != nil {
+		return err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	return s.downgradeRec(r)
+}
+
+func (s *segment) downgradeRec(r *ownerRec) error {
 	if r.slot < 0 || r.mode != ModeWrite {
 		return ErrNotHeld
 	}
@@ -840,7 +861,9 @@ func (l *Lock) downgrade(o Owner) (err error) {
 	if !s.move(i, r.gen, slotWrite, slotRead) {
 		return s.lost(r)
 	}
-	s.handOffReaders()
+	if !s.onlyMine(i) { // else the scan would visit slot i only, now slotRead
+		s.handOffReaders()
+	}
 	s.clearWriter(i, false, r.told)
 	r.mode, r.told = ModeRead, false
 	return nil

@@ -2,7 +2,9 @@ package lock
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +20,37 @@ import (
 // data needs repair; a writer that repairs it clears the mark by taking the
 // lock with Acquire (which returns ErrOwnerDead) and releasing it.
 
+// The handle keeps its synthetic owners in cells, so that the common case
+// takes no mutex: an RLock or Lock takes a free cell by CAS, tries its
+// owner's acquire without waiting, and marks the cell with the mode it
+// holds; RUnlock and Unlock take a cell in that mode by CAS and release
+// it. A cell is busy only for the length of one such call, which never
+// waits. Whatever the cells cannot do (all of them busy or holding, or a
+// try that would have to wait) goes through the general path below: an
+// owner from freeSyn, a blocking acquire, and the hold recorded under
+// rwmu. Either way every hold has an owner of its own.
+const synCells = 8
+
+// Cell states.
+const (
+	cellEmpty = iota // no owner yet
+	cellFree         // owner ready, holds nothing (it may keep an idle slot)
+	cellBusy         // one call runs on it
+	cellRead         // holds read
+	cellWrite        // holds write
+)
+
+// synCell is one synthetic owner of a handle and its record. o and r are
+// written once, by the call that takes the cell out of cellEmpty, before
+// it publishes the cell's next state.
+type synCell struct {
+	state atomic.Uint32
+	o     Owner
+	r     *ownerRec
+	_     [64 - 16]byte // one cache line each: cells are taken by different goroutines
+}
+
+// synOwner returns an owner for the general path.
 func (l *Lock) synOwner() Owner {
 	l.rwmu.Lock()
 	defer l.rwmu.Unlock()
@@ -26,8 +59,17 @@ func (l *Lock) synOwner() Owner {
 		l.freeSyn = l.freeSyn[:n-1]
 		return o
 	}
-	l.nextSyn++
-	return syntheticOwnerBit | Owner(l.nextSyn)
+	return l.newSynOwner()
+}
+
+// newSynOwner makes up an owner no other handle of this process uses:
+// the handles of one segment share its owner records, so the numbers
+// come from the segment.
+func (l *Lock) newSynOwner() Owner {
+	if l.seg != nil {
+		return syntheticOwnerBit | Owner(l.seg.nextSyn.Add(1)&^uint32(syntheticOwnerBit))
+	}
+	return syntheticOwnerBit | Owner(l.nextSyn.Add(1)&^uint32(syntheticOwnerBit))
 }
 
 func (l *Lock) putSyn(o Owner) {
@@ -36,10 +78,120 @@ func (l *Lock) putSyn(o Owner) {
 	l.rwmu.Unlock()
 }
 
-// lockAs acquires with a fresh synthetic owner and records the hold.
+// cellLock tries to take the lock in mode m through a free cell, without
+// waiting. done is false when no cell was free or the lock was busy: the
+// caller then takes the general path.
+func (l *Lock) cellLock(m Mode) (done bool, err error) {
+	if l.remote != nil {
+		return false, nil
+	}
+	for k := range l.cells {
+		c := &l.cells[k]
+		st := c.state.Load()
+		if st != cellFree && st != cellEmpty || !c.state.CompareAndSwap(st, cellBusy) {
+			continue
+		}
+		if st == cellEmpty {
+			c.o = l.newSynOwner()
+		}
+		r, err := l.tryAcquire(c, m)
+		switch {
+		case err == nil || err == ErrOwnerDead:
+			c.state.Store(uint32(cellRead + m - ModeRead))
+			return true, nil
+		case r == nil:
+			c.state.Store(st) // the handle is closed; the general path says so
+			return false, nil
+		}
+		c.state.Store(cellFree)
+		return err != ErrBusy, err
+	}
+	return false, nil
+}
+
+// tryAcquire is acquireWait for cell c's owner, with a try only. It
+// returns the cell's record, nil if the handle is closed.
+func (l *Lock) tryAcquire(c *synCell, m Mode) (r *ownerRec, err error) {
+	s, err := l.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	if c.r == nil {
+		c.r = s.rec(c.o)
+	}
+	r = c.r
+	if m == ModeRead {
+		if err, ok := s.readFast(r); ok {
+			return r, err
+		}
+	}
+	return r, s.acquireRec(r, c.o, m, waitCtl{silent: true})
+}
+
+// cellUnlock releases a hold in mode m that a cell has. It reports false
+// if no cell holds in that mode.
+func (l *Lock) cellUnlock(m Mode) bool {
+	want := uint32(cellRead + m - ModeRead)
+	for k := range l.cells {
+		c := &l.cells[k]
+		if c.state.Load() != want || !c.state.CompareAndSwap(want, cellBusy) {
+			continue
+		}
+		err := l.cellRelease(c.r)
+		if err == ErrClosed {
+			c.state.Store(want) // still held: the last close releases it
+		} else {
+			c.state.Store(cellFree)
+		}
+		mustLock(err)
+		return true
+	}
+	return false
+}
+
+// cellRelease is release for a cell's record.
+func (l *Lock) cellRelease(r *ownerRec) (err error) {
+	s, err := l.enter()
+	if err != nil {
+		return err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	if r.slot < 0 {
+		return ErrNotHeld
+	}
+	return s.releaseRec(r, false)
+}
+
+// cellDowngrade turns a cell's write hold into a read hold. It reports
+// false if no cell holds write.
+func (l *Lock) cellDowngrade() bool {
+	for k := range l.cells {
+		c := &l.cells[k]
+		if c.state.Load() != cellWrite || !c.state.CompareAndSwap(cellWrite, cellBusy) {
+			continue
+		}
+		err := l.downgradeRec(c.r)
+		if err == nil {
+			c.state.Store(cellRead)
+		} else {
+			c.state.Store(cellFree)
+		}
+		mustLock(err)
+		return true
+	}
+	return false
+}
+
+// lockAs acquires with a fresh synthetic owner and records the hold: a
+// cell's if one is free and the lock can be had at once, else the general
+// path's.
 func (l *Lock) lockAs(ctx context.Context, m Mode, deadline int64) error {
 	if l == nil {
 		return ErrClosed
+	}
+	if done, err := l.cellLock(m); done || deadline == 0 && err == ErrBusy {
+		return err
 	}
 	o := l.synOwner()
 	err := l.acquireWait(o, m, waitCtl{ctx: ctx, deadline: deadline, silent: true})
@@ -114,6 +266,9 @@ func ctxDeadline(ctx context.Context) int64 {
 // RUnlock undoes one RLock. It panics if l is not read-locked by this
 // handle, as sync.RWMutex does.
 func (l *Lock) RUnlock() {
+	if l.cellUnlock(ModeRead) {
+		return
+	}
 	l.rwmu.Lock()
 	n := len(l.rOwners)
 	if n == 0 {
@@ -129,6 +284,9 @@ func (l *Lock) RUnlock() {
 
 // Unlock undoes Lock. It panics if l is not write-locked by this handle.
 func (l *Lock) Unlock() {
+	if l.cellUnlock(ModeWrite) {
+		return
+	}
 	l.rwmu.Lock()
 	o := l.wOwner
 	l.wOwner = 0
@@ -143,6 +301,9 @@ func (l *Lock) Unlock() {
 // DowngradeLock turns the write lock taken by Lock into a read lock,
 // atomically; undo it with RUnlock.
 func (l *Lock) DowngradeLock() {
+	if l.cellDowngrade() {
+		return
+	}
 	l.rwmu.Lock()
 	o := l.wOwner
 	l.wOwner = 0

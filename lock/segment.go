@@ -30,6 +30,10 @@ type segment struct {
 
 	recs recTable // Owner -> *ownerRec
 
+	// The last synthetic owner made up for a handle's sync.RWMutex-style
+	// methods (rwmutex.go): the handles of a segment share its records.
+	nextSyn atomic.Uint32
+
 	// Where the next bounded sweep of a full table starts (see full.go).
 	roomNext, attNext atomic.Int32
 }
@@ -129,6 +133,28 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 			}
 		}
 	}
+}
+
+// onlyMine reports whether slot i, ours, is the only slot whose bitmap
+// bit is set. A scan through the bitmap (forEachUsed) that reads the same
+// words would visit nothing but slot i, so a caller that knows what the
+// scan would do with slot i may skip it: the uncontended write pair skips
+// its three scans this way. Claimers set their bit after their ctl store,
+// so a claim in progress may be missing here, exactly as it is from a
+// scan (see Claim order in layout.go).
+func (s *segment) onlyMine(i int) bool {
+	words := unsafe.Slice((*uint64)(unsafe.Pointer(&s.mem[offBitmap])), s.capacity/64)
+	mw, mine := i/64, uint64(1)<<(i%64)
+	for w := range words {
+		m := atomic.LoadUint64(&words[w])
+		if w == mw {
+			m ^= mine
+		}
+		if m != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // claimSpreadBits: claims start within the first 1<<claimSpreadBits slots
