@@ -52,9 +52,9 @@ type Lock struct {
 	// State of the sync.RWMutex-style methods (rwmutex.go).
 	cells   [synCells]synCell
 	rwmu    sync.Mutex
-	rOwners []Owner // general path: synthetic owners holding read, most recent last
-	wOwner  Owner   // general path: synthetic owner holding write, 0 if none
-	freeSyn []Owner // general path: synthetic owners available for reuse
+	rOwners []Owner       // general path: synthetic owners holding read, most recent last
+	wOwner  Owner         // general path: synthetic owner holding write, 0 if none
+	freeSyn []Owner       // general path: synthetic owners available for reuse
 	nextSyn atomic.Uint32 // a remote lock's synthetic owners (a local one's come from its segment)
 }
 
