@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* Segment constants (layout.go, "Segment"). */
-#define PRWL_LAYOUT_VERSION 3
+#define PRWL_LAYOUT_VERSION 4
 #define PRWL_MAGIC_VALUE 0x004b434f4c575250ULL /* "PRWLOCK\0", native-endian */
 #define PRWL_SLOT_SIZE 64
 #define PRWL_ATTACH_SIZE 32
@@ -38,6 +38,7 @@
 #define PRWL_OFF_DRAIN_SEQ 256
 #define PRWL_OFF_RECOVERIES 320
 #define PRWL_OFF_OWNER_DEATHS 328
+#define PRWL_OFF_USED_WORDS 336
 #define PRWL_OFF_BITMAP 384
 
 /* Slot field offsets. */

@@ -53,7 +53,7 @@
 #include <unistd.h>
 
 #include "_cgo_export.h"
-#include "prw_engine.h"
+#include "prw_engine_inl.h"
 #include "prw_shim.h"
 #include "prwlock.h"
 
@@ -427,7 +427,7 @@ typedef struct prw_thr {
   prw_seg *inop;        /* segment of the operation in progress, or NULL */
   uint32_t tid;         /* kernel tid, the owner id written to slots */
   /* The local lock of the thread's last data-plane operation, its entry
-   * and record: the fast path (fast_op) starts from them. */
+   * and record: the fast path (fast_enter) starts from them. */
   prw_lock *last;
   struct prw_entry *last_e;
   struct prw_rec *last_x;
@@ -1126,29 +1126,36 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
   return rc;
 }
 
-/* fast_op runs f, an engine fast path (prwe_read_fast, prwe_release_fast),
- * on the calling thread's record for lock if lock is the thread's last
- * lock: no handle or record lookup, no deadline, no hooks. It returns -1
- * when data_op must run instead (f declined, another lock, exited threads
- * to reap, a closing or broken segment). The checks are data_op's, in the
- * same order around op_begin. */
-static inline int fast_op(prw_lock *lock, int (*f)(const prwe_seg *, const prwe_me *, prwe_rec *)) {
+/* fast_enter begins the uncontended fast path of the calling thread on
+ * lock: if lock is the thread's last lock, it returns that thread's record
+ * for it, with the operation begun (op_begin), and the fast path then needs
+ * no handle or record lookup, no deadline and no hooks. It returns NULL
+ * when data_op must run instead (another lock, exited threads to reap, a
+ * closing or broken segment). The checks are data_op's, in the same order
+ * around op_begin. fast_exit ends the operation; rc is the engine fast
+ * path's result (-1: it declined, nothing changed). */
+static inline __attribute__((always_inline)) prw_rec *fast_enter(prw_lock *lock, prw_thr **tp, prw_seg **sp) {
   prw_thr *t = thr_cur;
-  if (!t || t->last != lock || __atomic_load_n(&dead_pending, __ATOMIC_RELAXED)) return -1;
+  if (__builtin_expect(!t || t->last != lock || __atomic_load_n(&dead_pending, __ATOMIC_RELAXED), 0))
+    return NULL;
   prw_entry *e = t->last_e;
   prw_rec *x = t->last_x;
   prw_seg *s = e->seg;
-  if (!s || __atomic_load_n(&x->seg, __ATOMIC_RELAXED) != s) return -1;
+  if (!s || __atomic_load_n(&x->seg, __ATOMIC_RELAXED) != s) return NULL;
   op_begin(t, s);
-  int rc = -1;
-  if (!seg_closing(s) && live(e, lock) && !seg_broken(s) &&
-      x->id == __atomic_load_n(&s->id, __ATOMIC_ACQUIRE)) {
-    rc = f(&s->e, me_get(), &x->r);
-    if (rc != -1 && seg_broken(s)) {
-      prwe_rec init = PRWE_REC_INIT; /* see data_op */
-      x->r = init;
-      rc = EPROTO;
-    }
+  if (seg_closing(s) || !live(e, lock) || seg_broken(s) || x->id != __atomic_load_n(&s->id, __ATOMIC_ACQUIRE)) {
+    op_end(t);
+    return NULL;
+  }
+  *tp = t, *sp = s;
+  return x;
+}
+
+static inline __attribute__((always_inline)) int fast_exit(prw_thr *t, prw_seg *s, prw_rec *x, int rc) {
+  if (__builtin_expect(rc != -1 && seg_broken(s), 0)) {
+    prwe_rec init = PRWE_REC_INIT; /* see data_op */
+    x->r = init;
+    rc = EPROTO;
   }
   op_end(t);
   return rc;
@@ -1199,31 +1206,57 @@ int prw_fence(prw_lock *lock, uint64_t *fence) {
 
 /* acquire: timeout_ns < 0 waits forever, 0 tries once, > 0 is relative.
  * The clock is read only for a timed wait. */
-static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
-  if (!lock) return EINVAL;
-  if (mode == PRWE_READ) {
-    int rc = fast_op(lock, prwe_read_fast);
-    if (rc != -1) return rc;
-  }
+static int acquire_slow(prw_lock *lock, int mode, int64_t timeout_ns);
+
+/* wait_for is the wait of an acquire with timeout_ns (< 0 forever, 0 try
+ * once, > 0 relative); the clock is read only for a timed wait. */
+static inline prwe_wait wait_for(int64_t timeout_ns) {
   prwe_wait w = {timeout_ns, 0, 0, 0};
   if (timeout_ns > 0) {
     int64_t now = prwe_now();
     w.deadline = timeout_ns > INT64_MAX - now ? -1 : now + timeout_ns;
   }
+  return w;
+}
+
+/* The uncontended read pair (prw_acquire_read and prw_release, the engine's
+ * read_fast and release_fast inlined) runs in the data plane's section: it
+ * touches the mapping (see the SIGBUS guard). On the thread's last lock,
+ * everything else (a write, a wait) runs the engine's full path under the
+ * same fast_enter, without data_op's lookups. */
+PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
+  if (!lock) return EINVAL;
+  prw_thr *t;
+  prw_seg *s;
+  prw_rec *x = fast_enter(lock, &t, &s);
+  if (!x) return acquire_slow(lock, mode, timeout_ns);
+  if (mode == PRWE_READ) {
+    int rc = fast_exit(t, s, x, read_fast(&s->e, me_get(), &x->r));
+    if (rc != -1) return rc;
+    return acquire_slow(lock, mode, timeout_ns);
+  }
+  prwe_wait w = wait_for(timeout_ns);
+  int rc = engine_op(lock, s, &x->r, t->tid, 0, OP_ACQUIRE, mode, &w);
+  op_end(t);
+  return rc;
+}
+
+static int acquire_slow(prw_lock *lock, int mode, int64_t timeout_ns) {
+  prwe_wait w = wait_for(timeout_ns);
   return data_op(lock, OP_ACQUIRE, mode, &w);
 }
 
-int prw_acquire_read(prw_lock *lock, int64_t timeout_ns) {
+PRWE_TEXT int prw_acquire_read(prw_lock *lock, int64_t timeout_ns) {
   return acquire(lock, PRWE_READ, timeout_ns);
 }
 
-int prw_acquire_write(prw_lock *lock, int64_t timeout_ns) {
+PRWE_TEXT int prw_acquire_write(prw_lock *lock, int64_t timeout_ns) {
   return acquire(lock, PRWE_WRITE, timeout_ns);
 }
 
-int prw_try_acquire_read(prw_lock *lock) { return acquire(lock, PRWE_READ, 0); }
+PRWE_TEXT int prw_try_acquire_read(prw_lock *lock) { return acquire(lock, PRWE_READ, 0); }
 
-int prw_try_acquire_write(prw_lock *lock) { return acquire(lock, PRWE_WRITE, 0); }
+PRWE_TEXT int prw_try_acquire_write(prw_lock *lock) { return acquire(lock, PRWE_WRITE, 0); }
 
 int prw_acquire_slice(prw_lock *lock, int mode, int64_t deadline_ns, int64_t slice_end_ns) {
   if (!lock || (mode != PRW_MODE_READ && mode != PRW_MODE_WRITE) || slice_end_ns <= 0)
@@ -1237,11 +1270,20 @@ int prw_cancel(prw_lock *lock) {
   return data_op(lock, OP_CANCEL, 0, NULL);
 }
 
-int prw_release(prw_lock *lock) {
+PRWE_TEXT int prw_release(prw_lock *lock) {
   if (!lock) return EINVAL;
-  int rc = fast_op(lock, prwe_release_fast);
-  if (rc != -1) return rc;
-  return data_op(lock, OP_RELEASE, 0, NULL);
+  prw_thr *t;
+  prw_seg *s;
+  prw_rec *x = fast_enter(lock, &t, &s);
+  if (!x) return data_op(lock, OP_RELEASE, 0, NULL);
+  if (x->r.mode == PRWE_READ) {
+    int rc = fast_exit(t, s, x, release_fast(&s->e, me_get(), &x->r));
+    if (rc != -1) return rc;
+    return data_op(lock, OP_RELEASE, 0, NULL);
+  }
+  int rc = engine_op(lock, s, &x->r, t->tid, 0, OP_RELEASE, 0, NULL);
+  op_end(t);
+  return rc;
 }
 
 int prw_release_unrepaired(prw_lock *lock) {

@@ -138,7 +138,7 @@ func TestFullTableOfDeadOwnersMakesRoom(t *testing.T) {
 		atomic.StoreUint64(s.pstart(i), dead.pstart)
 		atomic.StoreUint64(s.pidns(i), dead.pidns)
 		atomic.StoreUint64(s.ctl(i), makeCtl(1, slotRead))
-		atomic.OrUint64(s.bitmapWord(0), 1<<i)
+		s.markUsed(i)
 	}
 	mustAcquire(t, l, 1, ModeWrite)
 	mustRelease(t, l, 1)
@@ -261,7 +261,7 @@ func TestDeadReaderBehindLiveReader(t *testing.T) {
 			atomic.StoreUint64(s.pstart(dead), 1)
 			atomic.StoreUint64(s.pidns(dead), s.me.pidns)
 			atomic.StoreUint64(s.ctl(dead), makeCtl(1, slotRead))
-			atomic.OrUint64(s.bitmapWord(dead/64), 1<<(dead%64))
+			s.markUsed(dead)
 			done := make(chan error, 1)
 			go func() { done <- l.Acquire(2, ModeWrite, 10*time.Second) }()
 			time.Sleep(50 * time.Millisecond) // several polls

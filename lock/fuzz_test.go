@@ -271,6 +271,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	seeds["bitmap-full-garbage-slots"] = mut(func(b []byte) {
 		slotOff, attOff, _ := layoutFor(64)
 		put64(b, offBitmap, ^uint64(0))
+		put32(b, offUsedWords, ^uint32(0))
 		for i := slotOff; i < attOff; i += 8 {
 			put64(b, i, uint64(i)*0x9e3779b97f4a7c15)
 		}

@@ -106,7 +106,7 @@ func (s *scribbler) scribble() {
 		}
 		atomic.StoreUint32(s.u32(offState), v)
 	case 2: // the futex words and counters
-		off := []int{offReadSeq, offWriteSeq, offDrainSeq, offRecoveries, offRecoveries + 4, offOwnerDeaths}[r.IntN(6)]
+		off := []int{offReadSeq, offWriteSeq, offDrainSeq, offRecoveries, offRecoveries + 4, offOwnerDeaths, offUsedWords}[r.IntN(7)]
 		atomic.StoreUint32(s.u32(off), r.Uint32())
 	case 3: // the bitmap
 		w := offBitmap + 8*r.IntN(s.capacity/64)

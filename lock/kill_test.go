@@ -274,7 +274,7 @@ func forgeWriter(t *testing.T, l *Lock, id ident) int {
 	atomic.StoreUint64(s.pstart(i), id.pstart)
 	atomic.StoreUint64(s.pidns(i), id.pidns)
 	atomic.StoreUint64(s.ctl(i), makeCtl(1, slotWrite))
-	atomic.OrUint64(s.bitmapWord(0), 1<<i)
+	s.markUsed(i)
 	atomic.StoreUint32(s.state(), uint32(i+1))
 	return i
 }

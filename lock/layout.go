@@ -1,6 +1,6 @@
 package lock
 
-// This file is the shared-memory protocol, layout version 3. Every process
+// This file is the shared-memory protocol, layout version 4. Every process
 // that maps a prwlock segment, in any language, must follow it exactly.
 // All multi-byte fields are native-endian (segments never leave the
 // machine) and every field below is accessed with atomic, sequentially
@@ -12,7 +12,7 @@ package lock
 //
 //	offset  size  field
 //	0       8     magic       "PRWLOCK\x00"; written last by the creator
-//	8       4     version     layoutVersion (3); a segment of any other
+//	8       4     version     layoutVersion (4); a segment of any other
 //	                          version is refused with EPROTO, never touched
 //	12      4     slotSize    64
 //	16      8     size        total file size in bytes
@@ -30,6 +30,7 @@ package lock
 //	256     4     drainSeq    futex: the pending writer sleeps here until readers leave
 //	320     8     recoveries  dead-process slots cleaned up
 //	328     8     ownerDeaths writers that died holding the lock
+//	336     4     usedWords   bitmap words that may have a bit set, see Slots
 //	384     c/8   bitmap      one bit per slot: the slot may be in use
 //	slotOff c*64  slots       holder table
 //	attOff  c*32  attachments processes that have the segment open
@@ -107,8 +108,14 @@ package lock
 // are the top bits of the value times hashMul (64-bit wrap-around).
 //
 // Claim order: CAS owner, write pstart/pidns/since/count/sflags/holder,
-// store ctl with the next generation and the first state, then set the
-// bitmap bit. Free order: state = slotFree, clear the bitmap bit, CAS owner
+// store ctl with the next generation and the first state, raise usedWords
+// to at least the bit's word index + 1 (by CAS; it is never lowered), then
+// set the bitmap bit. Every scan of the bitmap reads usedWords first and
+// reads only the words below it (and below capacity/64): a bit beyond them
+// is set after the scan read usedWords, so the scan may treat it as not yet
+// set, exactly as it treats a bit set after it read that word. Claims start
+// in the first word, so the scans of a lock whose owners fit in 64 slots
+// read one word whatever the capacity. Free order: state = slotFree, clear the bitmap bit, CAS owner
 // key -> 0 (last; it fails harmlessly if a recoverer took the slot).
 //
 // The owner changes its own slot's ctl only by CAS from the (generation,
@@ -213,7 +220,7 @@ package lock
 // last check, whatever woke them.
 
 const (
-	layoutVersion = 3
+	layoutVersion = 4
 	magicValue    = uint64('P') | uint64('R')<<8 | uint64('W')<<16 | uint64('L')<<24 |
 		uint64('O')<<32 | uint64('C')<<40 | uint64('K')<<48 // "PRWLOCK\x00"
 
@@ -239,6 +246,7 @@ const (
 	offDrainSeq    = 256
 	offRecoveries  = 320
 	offOwnerDeaths = 328
+	offUsedWords   = 336
 	offBitmap      = 384
 
 	// Slot field offsets.

@@ -116,6 +116,9 @@ func (s *segment) writerSlot(st uint32) (idx int, ok bool) {
 func (s *segment) forEachUsed(f func(i int) bool) {
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(&s.mem[offBitmap])), s.capacity/64)
 	n := len(words)
+	if u := int(atomic.LoadUint32(s.u32(offUsedWords))); u < n {
+		n = u // no bit beyond (see Claim order in layout.go)
+	}
 	for w := 0; w < n; w++ {
 		if w&3 == 0 && w+4 <= n {
 			g := words[w : w+4 : w+4]
@@ -135,15 +138,32 @@ func (s *segment) forEachUsed(f func(i int) bool) {
 	}
 }
 
+// markUsed sets slot i's bitmap bit, after raising usedWords so that
+// scans read its word (see Claim order in layout.go).
+func (s *segment) markUsed(i int) {
+	w := uint32(i/64) + 1
+	for {
+		u := atomic.LoadUint32(s.u32(offUsedWords))
+		if u >= w || atomic.CompareAndSwapUint32(s.u32(offUsedWords), u, w) {
+			break
+		}
+	}
+	atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
+}
+
 // onlyMine reports whether slot i, ours, is the only slot whose bitmap
 // bit is set. A scan through the bitmap (forEachUsed) that reads the same
 // words would visit nothing but slot i, so a caller that knows what the
 // scan would do with slot i may skip it: the uncontended write pair skips
 // its three scans this way. Claimers set their bit after their ctl store,
 // so a claim in progress may be missing here, exactly as it is from a
-// scan (see Claim order in layout.go).
+// scan (see Claim order in layout.go); like a scan, it reads only the
+// words below usedWords.
 func (s *segment) onlyMine(i int) bool {
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(&s.mem[offBitmap])), s.capacity/64)
+	if u := int(atomic.LoadUint32(s.u32(offUsedWords))); u < len(words) {
+		words = words[:u]
+	}
 	mw, mine := i/64, uint64(1)<<(i%64)
 	for w := range words {
 		m := atomic.LoadUint64(&words[w])
@@ -206,7 +226,7 @@ func (s *segment) claim(o Owner, st uint32) (int, uint32, error) {
 			setIfDiff64(s.holder(i), uint64(o))
 			gen := ctlGen(atomic.LoadUint64(s.ctl(i))) + 1
 			atomic.StoreUint64(s.ctl(i), makeCtl(gen, st))
-			atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
+			s.markUsed(i)
 			return i, gen, nil
 		}
 		if pass == 0 && s.sweepForRoom() == 0 {

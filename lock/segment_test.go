@@ -971,23 +971,25 @@ func TestTokens(t *testing.T) {
 	if len(f) != 5 {
 		t.Fatalf("token %q", tok)
 	}
+	v := strconv.Itoa(layoutVersion)
 	bad := map[string]error{
 		"":                                    ErrInvalid,
 		"prwlock":                             ErrInvalid,
-		"prwlock:3:2:3":                       ErrInvalid,
+		"prwlock:" + v + ":2:3":               ErrInvalid,
 		"lockprw:" + strings.Join(f[1:], ":"): ErrInvalid,
-		"prwlock:3:x:" + f[3] + ":" + f[4]:    ErrInvalid,
-		"prwlock:3:" + f[2] + ":-1:" + f[4]:   ErrInvalid,
-		"prwlock:3:" + f[2] + ":" + f[3] + ":rel":                                ErrInvalid,
-		"prwlock:3:" + f[2] + ":" + f[3] + ":":                                   ErrInvalid,
-		"prwlock:3:" + f[2] + ":" + f[3] + ":/tmp/../" + f[4][1:]:                ErrInvalid,
-		"prwlock:3:" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
-		"prwlock:2:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
-		"prwlock:4:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
-		"prwlock:0:" + strings.Join(f[2:], ":"):                                  ErrProtocol,
-		"prwlock:3:" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
-		"prwlock:3:" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,
-		"prwlock:3:" + f[2] + ":" + f[3] + ":" + f[4] + strings.Repeat("x", 300): syscall.ENAMETOOLONG,
+		"prwlock:" + v + ":x:" + f[3] + ":" + f[4]:                                       ErrInvalid,
+		"prwlock:" + v + ":" + f[2] + ":-1:" + f[4]:                                      ErrInvalid,
+		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":rel":                                ErrInvalid,
+		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":":                                   ErrInvalid,
+		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":/tmp/../" + f[4][1:]:                ErrInvalid,
+		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
+		"prwlock:2:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
+		"prwlock:3:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
+		"prwlock:5:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
+		"prwlock:0:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
+		"prwlock:" + v + ":" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
+		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,
+		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + strings.Repeat("x", 300): syscall.ENAMETOOLONG,
 	}
 	for tk, want := range bad {
 		l, err := OpenToken(tk)

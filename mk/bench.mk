@@ -4,7 +4,8 @@
 #   make bench-quick    smoke run (< 1 min) into build/bench-quick/
 #   make bench-render   re-render docs/bench/ from its JSON, no measuring
 #   make bench BENCH_ONLY=pairs,recover   re-measure some sections only
-#   (sections: pairs contended starve handoff recover scale fork stack etcd)
+#   (sections: pairs contended starve handoff recover scale capacity fork stack etcd
+#    pythreads pyprocs pyasync)
 # Baselines come from PyPI into a venv of their own, pinned in
 # tests/bench/requirements.txt.
 BENCH_VENV := $(BUILD)/bench-venv

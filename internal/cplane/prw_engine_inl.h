@@ -1,0 +1,1 @@
+../../prw_engine_inl.h

@@ -1,0 +1,164 @@
+/* prw_engine_inl.h: the C data plane's accessors and its uncontended read
+ * pair, inline. Private.
+ *
+ * prw_engine.c uses all of it; shim.c inlines the read pair (read_fast,
+ * release_fast) into prw_acquire_read and prw_release, which it puts into
+ * the data plane's section (PRWE_TEXT) for that reason: a fault on the
+ * mapping must come from an instruction inside that section (see the
+ * SIGBUS guard in shim.c). Everything here follows lock/layout.go as
+ * prw_engine.c does; read_fast and release_fast are the twins of
+ * segment.readFast and the read branch of releaseRec in lock/lock.go. */
+#ifndef PRW_ENGINE_INL_H
+#define PRW_ENGINE_INL_H
+
+#include <errno.h>
+
+#include "prw_engine.h"
+
+/* Every function of the data plane goes into one section of its own, so
+ * that the SIGBUS guard of shim.c can tell a fault of ours (the lock's file
+ * was truncated under us) from any other by the faulting instruction's
+ * address (__start_prw_dataplane .. __stop_prw_dataplane). A function with
+ * an explicit section is never split into hot and cold parts. */
+#define PRWE_TEXT __attribute__((section("prw_dataplane")))
+#define PRWE_INLINE __attribute__((section("prw_dataplane"), always_inline)) static inline
+
+/* ------------------------------------------------------------------------
+ * Atomics (sync/atomic) and raw accessors (segment.go). */
+
+#define SC __ATOMIC_SEQ_CST
+PRWE_INLINE uint32_t ld32(uint32_t *p) { return __atomic_load_n(p, SC); }
+PRWE_INLINE uint64_t ld64(uint64_t *p) { return __atomic_load_n(p, SC); }
+PRWE_INLINE void st32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, SC); }
+PRWE_INLINE void st64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, SC); }
+PRWE_INLINE int cas32(uint32_t *p, uint32_t old, uint32_t nw) {
+  return __atomic_compare_exchange_n(p, &old, nw, 0, SC, SC);
+}
+PRWE_INLINE int cas64(uint64_t *p, uint64_t old, uint64_t nw) {
+  return __atomic_compare_exchange_n(p, &old, nw, 0, SC, SC);
+}
+
+PRWE_INLINE uint32_t *u32(const prwe_seg *s, size_t off) { return (uint32_t *)(s->base + off); }
+PRWE_INLINE uint64_t *u64(const prwe_seg *s, size_t off) { return (uint64_t *)(s->base + off); }
+
+PRWE_INLINE uint32_t *state(const prwe_seg *s) { return u32(s, PRWL_OFF_STATE); }
+PRWE_INLINE uint32_t *read_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_READ_SEQ); }
+PRWE_INLINE uint32_t *write_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_WRITE_SEQ); }
+PRWE_INLINE uint32_t *drain_seq(const prwe_seg *s) { return u32(s, PRWL_OFF_DRAIN_SEQ); }
+PRWE_INLINE uint32_t *used_words(const prwe_seg *s) { return u32(s, PRWL_OFF_USED_WORDS); }
+
+PRWE_INLINE size_t slot(const prwe_seg *s, int i, size_t field) {
+  return s->slot_off + (size_t)i * PRWL_SLOT_SIZE + field;
+}
+PRWE_INLINE uint64_t *owner(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_OWNER)); }
+PRWE_INLINE uint64_t *ctl(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_CTL)); }
+PRWE_INLINE uint32_t *count(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_COUNT)); }
+PRWE_INLINE uint32_t *sflags(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_FLAGS)); }
+PRWE_INLINE uint64_t *pstart(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PSTART)); }
+PRWE_INLINE uint64_t *pidns(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PIDNS)); }
+PRWE_INLINE uint64_t *since(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_SINCE)); }
+PRWE_INLINE uint64_t *holder(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_HOLDER)); }
+PRWE_INLINE uint64_t *bitmap_word(const prwe_seg *s, int w) { return u64(s, PRWL_OFF_BITMAP + 8 * (size_t)w); }
+
+/* LOCAL_SEG(s) points s at a copy of *s on the stack. The segment's
+ * description never changes, but every atomic access is a compiler barrier
+ * after which the fields of *s would be loaded again; a local copy that
+ * nothing else can see need not be. */
+#define LOCAL_SEG(s)             \
+  const prwe_seg local_seg_ = *s; \
+  s = &local_seg_
+
+/* since is an int64 in Go; stored here through its uint64 view. */
+PRWE_INLINE int64_t ld_since(const prwe_seg *s, int i) { return (int64_t)ld64(since(s, i)); }
+PRWE_INLINE void st_since(const prwe_seg *s, int i, int64_t v) { st64(since(s, i), (uint64_t)v); }
+
+/* writerSlot: the writer index of lock word st, or -1; ok is false for an
+ * index out of range (a corrupt or hostile segment). */
+PRWE_INLINE int writer_slot(const prwe_seg *s, uint32_t st, int *ok) {
+  int idx = prwl_writer_of(st);
+  *ok = idx < (int)s->capacity;
+  return idx;
+}
+
+/* ------------------------------------------------------------------------
+ * Slots (segment.go, lock.go) and the read pair. */
+
+/* move changes the state of our own slot i from `from` to `to`; it fails
+ * only when another process recovered the slot. */
+PRWE_INLINE int move(const prwe_seg *s, int i, uint32_t gen, uint32_t from, uint32_t to) {
+  return cas64(ctl(s, i), prwl_make_ctl(gen, from), prwl_make_ctl(gen, to));
+}
+
+/* keep ends r's hold in slot i by moving it from `from` to slotIdle, kept
+ * for r's next hold. It fails only when the slot was recovered. */
+PRWE_INLINE int keep(const prwe_seg *s, const prwe_me *me, prwe_rec *r, int i, uint32_t gen,
+                     uint32_t from) {
+  if (!move(s, i, gen, from, PRWL_SLOT_IDLE)) return 0;
+  r->idle = i, r->idle_gen = gen, r->idle_key = me->key;
+  return 1;
+}
+
+/* grantResult: 0 or EOWNERDEAD, from the lock word seen at or after the
+ * grant. */
+PRWE_INLINE int grant_result(uint32_t st) { return st & PRWL_STATE_OWNER_DEAD ? EOWNERDEAD : 0; }
+
+/* owns: slot i is still ours, at generation gen and in state st. */
+PRWE_INLINE int owns(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen, uint32_t st) {
+  return ld64(ctl(s, i)) == prwl_make_ctl(gen, st) && ld64(owner(s, i)) == me->key;
+}
+
+/* lost forgets r's slot, which another process recovered. */
+PRWE_INLINE int lost(prwe_rec *r) {
+  r->slot = -1, r->mode = PRWE_NONE, r->wait = PRWE_NONE, r->told = 0;
+  return ENOTRECOVERABLE;
+}
+
+/* kickDrain wakes a pending writer that waits for readers to leave. The
+ * look is inline (the read pair's release pays it); the wake is not. */
+PRWI_HIDDEN void prwe_wake_drain(const prwe_seg *s);
+PRWE_INLINE void kick_drain(const prwe_seg *s) {
+  if (__builtin_expect(ld32(state(s)) & PRWL_STATE_DRAIN_WAITING, 0)) prwe_wake_drain(s);
+}
+
+/* read_fast (prwe_read_fast) is acquireRead's fast path on the slot r keeps idle:
+ * one CAS to publish, one load to look for a writer. It returns -1, with
+ * nothing changed, whenever the full path must decide (no kept slot, a
+ * hold or wait in progress, a writer in the way, the slot evicted). */
+PRWE_INLINE int read_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->idle;
+  if (i < 0 || r->slot >= 0 || r->idle_key != me->key) return -1;
+  LOCAL_SEG(s);
+  if (prwl_has_writer(ld32(state(s)))) return -1; /* don't publish only to back off */
+  uint32_t gen = r->idle_gen;
+  if (!move(s, i, gen, PRWL_SLOT_IDLE, PRWL_SLOT_READ)) return -1;
+  uint32_t st = ld32(state(s));
+  if (prwl_has_writer(st)) {
+    /* A writer came between: give the slot back as a release would (the
+     * writer may have counted us) and let the full path queue. */
+    if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_IDLE)) {
+      r->idle = -1;
+      return lost(r); /* recovered meanwhile, as acquireRead's back-off can be */
+    }
+    kick_drain(s);
+    return -1;
+  }
+  if (ld_since(s, i) != 0) st_since(s, i, 0);
+  r->idle = -1;
+  r->slot = i, r->gen = gen, r->mode = PRWE_READ;
+  return grant_result(st);
+}
+
+/* release_fast (prwe_release_fast) is release for a plain (not recursive) read hold:
+ * one CAS back to idle, and a look for a draining writer. It returns -1,
+ * with nothing changed, for anything else. */
+PRWE_INLINE int release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->slot;
+  if (i < 0 || r->mode != PRWE_READ || r->wait != PRWE_NONE) return -1;
+  LOCAL_SEG(s);
+  if (ld32(count(s, i)) != 0 || !keep(s, me, r, i, r->gen, PRWL_SLOT_READ)) return -1;
+  kick_drain(s);
+  r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
+  return 0;
+}
+
+#endif /* PRW_ENGINE_INL_H */
