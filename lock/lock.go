@@ -186,6 +186,21 @@ func (s *segment) readFast(r *ownerRec) (err error, ok bool) {
 	return grantResult(st), true
 }
 
+// releaseReadFast is release's fast path for a plain (not recursive) read
+// hold (the C engine's prwe_release_fast does the same): one CAS back to
+// idle and a look for a draining writer. It reports false, with nothing
+// changed, for anything else.
+func (s *segment) releaseReadFast(r *ownerRec) bool {
+	i := int(r.slot)
+	if i < 0 || r.mode != ModeRead || r.wait != ModeNone || atomic.LoadUint32(s.count(i)) != 0 ||
+		!s.keep(r, i, r.gen, slotRead) {
+		return false
+	}
+	s.kickDrain()
+	r.slot, r.mode, r.told = -1, ModeNone, false
+	return true
+}
+
 func (s *segment) acquireRec(r *ownerRec, o Owner, m Mode, w waitCtl) (err error) {
 	switch {
 	case r.slot < 0:
@@ -437,11 +452,55 @@ func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ct
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
 func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
+	if err, ok := s.writeFast(w, r); ok {
+		return err
+	}
 	i, gen, err := s.claimFor(r, o, slotWaitWrite)
 	if err != nil {
 		return err
 	}
 	return s.writeWait(w, r, i, gen)
+}
+
+// writeFast is acquireWrite for an owner that keeps an idle slot, while
+// the writer field is free: claimFor's, takeWriterField's and
+// drainReaders' steps, in their order, without their loops. A scan is
+// skipped only when the bitmap shows our own slot alone (onlyMine), where
+// it would find nothing; whatever would wait or retry goes on in
+// writeWait, which starts from where we are (slot i in slotWaitWrite,
+// owning the field or not). ok is false, with nothing changed, when the
+// general path must begin.
+func (s *segment) writeFast(w *waitCtl, r *ownerRec) (err error, ok bool) {
+	i := int(r.idle)
+	if i < 0 || r.slot >= 0 || hasWriter(atomic.LoadUint32(s.state())) {
+		return nil, false
+	}
+	// claimFor
+	gen := r.idleGen
+	r.idle = -1
+	if !s.move(i, gen, slotIdle, slotWaitWrite) {
+		return nil, false // evicted or recovered: claimFor claims afresh
+	}
+	if atomic.LoadInt64(s.since(i)) != 0 {
+		atomic.StoreInt64(s.since(i), 0)
+	}
+	// takeWriterField's first round.
+	st := atomic.LoadUint32(s.state())
+	if hasWriter(st) || !s.onlyMine(i) && s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
+		!atomic.CompareAndSwapUint32(s.state(), st, withWriter(st, i)) {
+		return s.writeWait(w, r, i, gen), true
+	}
+	// drainReaders' first look: slot i (slotWaitWrite) is no reader.
+	if !s.onlyMine(i) && s.anyReader() {
+		return s.writeWait(w, r, i, gen), true
+	}
+	if !s.move(i, gen, slotWaitWrite, slotWrite) {
+		return s.lost(r), true
+	}
+	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
+	err = grantResult(atomic.LoadUint32(s.state()))
+	r.told = err != nil && !w.silent
+	return err, true
 }
 
 // starveNs is how long a writer may wait before the writers that come

@@ -129,6 +129,71 @@ func (l *Lock) tryAcquire(c *synCell, m Mode) (r *ownerRec, err error) {
 	return r, s.acquireRec(r, c.o, m, waitCtl{silent: true})
 }
 
+// rlockFast is RLock's fast path: a free cell whose owner keeps an idle
+// slot publishes a read hold in it (readFast). It reports false, with the
+// cell as it was, whenever the cell path or the general path must decide.
+func (l *Lock) rlockFast() bool {
+	for k := range l.cells {
+		c := &l.cells[k]
+		if c.state.Load() != cellFree || !c.state.CompareAndSwap(cellFree, cellBusy) {
+			continue
+		}
+		if r := c.r; r.idle >= 0 && r.slot < 0 {
+			if err, ok := l.readFast(r); ok {
+				if err == nil || err == ErrOwnerDead {
+					c.state.Store(cellRead)
+					return true
+				}
+				c.state.Store(cellFree)
+				mustLock(err)
+			}
+		}
+		c.state.Store(cellFree)
+		return false
+	}
+	return false
+}
+
+// readFast is segment.readFast inside an operation on l.
+func (l *Lock) readFast(r *ownerRec) (err error, ok bool) {
+	s := l.seg
+	if l.closed.Load() || !s.enter() {
+		return nil, false
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	return s.readFast(r)
+}
+
+// runlockFast is RUnlock's fast path for a cell's plain read hold
+// (releaseReadFast). It reports false, with the cell as it was, whenever
+// the cell path must decide.
+func (l *Lock) runlockFast() bool {
+	for k := range l.cells {
+		c := &l.cells[k]
+		if c.state.Load() != cellRead || !c.state.CompareAndSwap(cellRead, cellBusy) {
+			continue
+		}
+		if l.releaseReadFast(c.r) {
+			c.state.Store(cellFree)
+			return true
+		}
+		c.state.Store(cellRead)
+		return false
+	}
+	return false
+}
+
+// releaseReadFast is segment.releaseReadFast inside an operation on l.
+func (l *Lock) releaseReadFast(r *ownerRec) (ok bool) {
+	s := l.seg
+	if l.closed.Load() || !s.enter() {
+		return false
+	}
+	var err error
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	return s.releaseReadFast(r)
+}
+
 // cellUnlock releases a hold in mode m that a cell has. It reports false
 // if no cell holds in that mode.
 func (l *Lock) cellUnlock(m Mode) bool {
@@ -225,7 +290,11 @@ func mustLock(err error) {
 // RLock locks l for reading, waiting as long as it takes. It panics if the
 // lock cannot be used (a closed handle, a corrupt segment, a full holder
 // table); use RLockContext to get those as errors.
-func (l *Lock) RLock() { mustLock(l.lockAs(nil, ModeRead, -1)) }
+func (l *Lock) RLock() {
+	if !l.rlockFast() {
+		mustLock(l.lockAs(nil, ModeRead, -1))
+	}
+}
 
 // Lock locks l for writing, waiting as long as it takes. It panics like
 // RLock.
@@ -266,7 +335,7 @@ func ctxDeadline(ctx context.Context) int64 {
 // RUnlock undoes one RLock. It panics if l is not read-locked by this
 // handle, as sync.RWMutex does.
 func (l *Lock) RUnlock() {
-	if l.cellUnlock(ModeRead) {
+	if l.runlockFast() || l.cellUnlock(ModeRead) {
 		return
 	}
 	l.rwmu.Lock()

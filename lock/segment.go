@@ -78,10 +78,17 @@ func (s *segment) exit(errp *error, oldFault bool) {
 }
 func (s *segment) closing() bool { return s.active.Load() < 0 }
 
-// Raw accessors. Offsets are computed from the validated capacity only.
-func (s *segment) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&s.mem[off])) }
-func (s *segment) u64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&s.mem[off])) }
-func (s *segment) i64(off int) *int64  { return (*int64)(unsafe.Pointer(&s.mem[off])) }
+// Raw accessors. Offsets are computed from the validated capacity only:
+// every slot index comes from our own claims, from the bitmap (below
+// capacity/64 words), or from the lock word after writerSlot checked it, so
+// the accessors skip the slice's bounds check (they sit on every path, the
+// uncontended pairs' included).
+func (s *segment) u32(off int) *uint32 { return (*uint32)(s.at(off)) }
+func (s *segment) u64(off int) *uint64 { return (*uint64)(s.at(off)) }
+func (s *segment) i64(off int) *int64  { return (*int64)(s.at(off)) }
+func (s *segment) at(off int) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.mem)), off)
+}
 
 func (s *segment) state() *uint32    { return s.u32(offState) }
 func (s *segment) readSeq() *uint32  { return s.u32(offReadSeq) }
@@ -160,15 +167,15 @@ func (s *segment) markUsed(i int) {
 // scan (see Claim order in layout.go); like a scan, it reads only the
 // words below usedWords.
 func (s *segment) onlyMine(i int) bool {
-	words := unsafe.Slice((*uint64)(unsafe.Pointer(&s.mem[offBitmap])), s.capacity/64)
-	if u := int(atomic.LoadUint32(s.u32(offUsedWords))); u < len(words) {
-		words = words[:u]
+	n := uint(s.capacity) / 64
+	if u := uint(atomic.LoadUint32(s.u32(offUsedWords))); u < n {
+		n = u
 	}
-	mw, mine := i/64, uint64(1)<<(i%64)
-	for w := range words {
-		m := atomic.LoadUint64(&words[w])
-		if w == mw {
-			m ^= mine
+	bm, ui := unsafe.Pointer(s.bitmapWord(0)), uint(i)
+	for w := uint(0); w < n; w++ {
+		m := atomic.LoadUint64((*uint64)(unsafe.Add(bm, w*8))) // w < capacity/64: inside the bitmap
+		if w == ui/64 {
+			m ^= 1 << (ui % 64)
 		}
 		if m != 0 {
 			return false
