@@ -138,7 +138,9 @@ func (l *Lock) rlockFast() bool {
 		if c.state.Load() != cellFree || !c.state.CompareAndSwap(cellFree, cellBusy) {
 			continue
 		}
-		if r := c.r; r.idle >= 0 && r.slot < 0 {
+		// (The record is read only inside the operation: a last Close
+		// may be releasing it.)
+		if r := c.r; r != nil {
 			if err, ok := l.readFast(r); ok {
 				if err == nil || err == ErrOwnerDead {
 					c.state.Store(cellRead)
