@@ -4,7 +4,9 @@ package lock
 
 import (
 	"errors"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -321,5 +323,38 @@ func TestWriteFastPathHandsOff(t *testing.T) {
 	mustRelease(t, l, 2)
 	if h, _ := l.Holders(); len(h) != 0 {
 		t.Fatalf("holders left: %+v", h)
+	}
+}
+
+// A file truncated under the cells' fast paths makes RLock and RUnlock
+// panic with ErrProtocol, as the general path does: never a crash, and
+// the handle still closes.
+func TestCellsTruncatedUnderUs(t *testing.T) {
+	l, err := Open(t.TempDir()+"/trunc", Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.RLock() // warm two cells: one holds, one keeps an idle slot
+	l.RLock()
+	l.RUnlock()
+	if err := os.Truncate(l.Path(), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []struct {
+		name string
+		f    func()
+	}{{"RLock", l.RLock}, {"RUnlock", l.RUnlock}, {"Lock", l.Lock}} {
+		func() {
+			defer func() {
+				r := recover()
+				if s, ok := r.(string); !ok || !strings.Contains(s, ErrProtocol.Error()) {
+					t.Errorf("%s on a truncated segment: panic %v, want ErrProtocol", op.name, r)
+				}
+			}()
+			op.f()
+		}()
+	}
+	if err := l.Close(); !errors.Is(err, ErrProtocol) {
+		t.Errorf("close of a truncated segment: %v", err)
 	}
 }

@@ -129,70 +129,70 @@ func (l *Lock) tryAcquire(c *synCell, m Mode) (r *ownerRec, err error) {
 	return r, s.acquireRec(r, c.o, m, waitCtl{silent: true})
 }
 
-// rlockFast is RLock's fast path: a free cell whose owner keeps an idle
-// slot publishes a read hold in it (readFast). It reports false, with the
-// cell as it was, whenever the cell path or the general path must decide.
-func (l *Lock) rlockFast() bool {
+// takeCell takes a cell in state st (cellFree or cellRead) by CAS, making
+// it busy, or returns nil.
+func (l *Lock) takeCell(st uint32) *synCell {
 	for k := range l.cells {
-		c := &l.cells[k]
-		if c.state.Load() != cellFree || !c.state.CompareAndSwap(cellFree, cellBusy) {
-			continue
+		if c := &l.cells[k]; c.state.Load() == st && c.state.CompareAndSwap(st, cellBusy) {
+			return c
 		}
-		// (The record is read only inside the operation: a last Close
-		// may be releasing it.)
-		if r := c.r; r != nil {
-			if err, ok := l.readFast(r); ok {
-				if err == nil || err == ErrOwnerDead {
-					c.state.Store(cellRead)
-					return true
-				}
-				c.state.Store(cellFree)
-				mustLock(err)
-			}
-		}
+	}
+	return nil
+}
+
+// rlockCell is RLock's fast path in cell c (busy, taken from cellFree):
+// readFast in the slot its owner keeps idle. It gives the cell back, read
+// or free, and reports false when the cell path or the general path must
+// decide (which also reports a fault on the mapping, ErrProtocol).
+func (l *Lock) rlockCell(c *synCell) (ok bool) {
+	s, r := l.seg, c.r
+	// (The record is read only inside the operation: a last Close may be
+	// releasing it.)
+	if r == nil || l.closed.Load() || !s.enter() {
 		c.state.Store(cellFree)
 		return false
 	}
-	return false
-}
-
-// readFast is segment.readFast inside an operation on l.
-func (l *Lock) readFast(r *ownerRec) (err error, ok bool) {
-	s := l.seg
-	if l.closed.Load() || !s.enter() {
-		return nil, false
-	}
-	defer s.exit(&err, debug.SetPanicOnFault(true))
-	return s.readFast(r)
-}
-
-// runlockFast is RUnlock's fast path for a cell's plain read hold
-// (releaseReadFast). It reports false, with the cell as it was, whenever
-// the cell path must decide.
-func (l *Lock) runlockFast() bool {
-	for k := range l.cells {
-		c := &l.cells[k]
-		if c.state.Load() != cellRead || !c.state.CompareAndSwap(cellRead, cellBusy) {
-			continue
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		s.active.Add(-1)
+		if p := recover(); p != nil {
+			mustBeFault(p)
+			ok = false
 		}
-		if l.releaseReadFast(c.r) {
+		if ok {
+			c.state.Store(cellRead)
+		} else {
 			c.state.Store(cellFree)
-			return true
 		}
+	}()
+	err, done := s.readFast(r)
+	return done && (err == nil || err == ErrOwnerDead)
+}
+
+// runlockCell is RUnlock's fast path in cell c (busy, taken from
+// cellRead): releaseReadFast. It gives the cell back, free or still read,
+// and reports false when the cell path must decide.
+func (l *Lock) runlockCell(c *synCell) (ok bool) {
+	s, r := l.seg, c.r
+	if l.closed.Load() || !s.enter() {
 		c.state.Store(cellRead)
 		return false
 	}
-	return false
-}
-
-// releaseReadFast is segment.releaseReadFast inside an operation on l.
-func (l *Lock) releaseReadFast(r *ownerRec) (ok bool) {
-	s := l.seg
-	if l.closed.Load() || !s.enter() {
-		return false
-	}
-	var err error
-	defer s.exit(&err, debug.SetPanicOnFault(true))
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		s.active.Add(-1)
+		if p := recover(); p != nil {
+			mustBeFault(p)
+			ok = false
+		}
+		if ok {
+			c.state.Store(cellFree)
+		} else {
+			c.state.Store(cellRead)
+		}
+	}()
 	return s.releaseReadFast(r)
 }
 
@@ -293,9 +293,10 @@ func mustLock(err error) {
 // lock cannot be used (a closed handle, a corrupt segment, a full holder
 // table); use RLockContext to get those as errors.
 func (l *Lock) RLock() {
-	if !l.rlockFast() {
-		mustLock(l.lockAs(nil, ModeRead, -1))
+	if c := l.takeCell(cellFree); c != nil && l.rlockCell(c) {
+		return
 	}
+	mustLock(l.lockAs(nil, ModeRead, -1))
 }
 
 // Lock locks l for writing, waiting as long as it takes. It panics like
@@ -337,7 +338,7 @@ func ctxDeadline(ctx context.Context) int64 {
 // RUnlock undoes one RLock. It panics if l is not read-locked by this
 // handle, as sync.RWMutex does.
 func (l *Lock) RUnlock() {
-	if l.runlockFast() || l.cellUnlock(ModeRead) {
+	if c := l.takeCell(cellRead); c != nil && l.runlockCell(c) || l.cellUnlock(ModeRead) {
 		return
 	}
 	l.rwmu.Lock()

@@ -70,10 +70,16 @@ func (s *segment) exit(errp *error, oldFault bool) {
 	debug.SetPanicOnFault(oldFault)
 	s.active.Add(-1)
 	if r := recover(); r != nil {
-		if _, ok := r.(interface{ Addr() uintptr }); !ok {
-			panic(r)
-		}
+		mustBeFault(r)
 		*errp = detail(ErrProtocol, "%s: shared memory fault (was the file truncated?): %v", s.path, r)
+	}
+}
+
+// mustBeFault panics again with r, a value recovered in an operation,
+// unless it is a fault on the mapping.
+func mustBeFault(r any) {
+	if _, ok := r.(interface{ Addr() uintptr }); !ok {
+		panic(r)
 	}
 }
 func (s *segment) closing() bool { return s.active.Load() < 0 }
