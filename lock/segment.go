@@ -173,8 +173,12 @@ func (s *segment) markUsed(i int) {
 // scan (see Claim order in layout.go); like a scan, it reads only the
 // words below usedWords.
 func (s *segment) onlyMine(i int) bool {
+	u := uint(atomic.LoadUint32(s.u32(offUsedWords)))
+	if u == 1 && uint(i) < 64 { // the usual case: one word in use, ours (no capacity is below 64)
+		return atomic.LoadUint64(s.bitmapWord(0)) == 1<<uint(i)
+	}
 	n := uint(s.capacity) / 64
-	if u := uint(atomic.LoadUint32(s.u32(offUsedWords))); u < n {
+	if u < n {
 		n = u
 	}
 	bm, ui := unsafe.Pointer(s.bitmapWord(0)), uint(i)
