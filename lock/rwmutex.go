@@ -152,12 +152,14 @@ func (l *Lock) rlockCell(c *synCell) (ok bool) {
 		c.state.Store(cellFree)
 		return false
 	}
-	old := debug.SetPanicOnFault(true)
+	old, returned := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
 		s.active.Add(-1)
-		if p := recover(); p != nil {
-			mustBeFault(p)
+		if !returned { // (recover costs a call: only on the way out of a panic)
+			if p := recover(); p != nil {
+				mustBeFault(p)
+			}
 			ok = false
 		}
 		if ok {
@@ -167,7 +169,8 @@ func (l *Lock) rlockCell(c *synCell) (ok bool) {
 		}
 	}()
 	err, done := s.readFast(r)
-	return done && (err == nil || err == ErrOwnerDead)
+	ok, returned = done && (err == nil || err == ErrOwnerDead), true
+	return ok
 }
 
 // runlockCell is RUnlock's fast path in cell c (busy, taken from
@@ -179,12 +182,14 @@ func (l *Lock) runlockCell(c *synCell) (ok bool) {
 		c.state.Store(cellRead)
 		return false
 	}
-	old := debug.SetPanicOnFault(true)
+	old, returned := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
 		s.active.Add(-1)
-		if p := recover(); p != nil {
-			mustBeFault(p)
+		if !returned { // (recover costs a call: only on the way out of a panic)
+			if p := recover(); p != nil {
+				mustBeFault(p)
+			}
 			ok = false
 		}
 		if ok {
@@ -193,7 +198,8 @@ func (l *Lock) runlockCell(c *synCell) (ok bool) {
 			c.state.Store(cellRead)
 		}
 	}()
-	return s.releaseReadFast(r)
+	ok, returned = s.releaseReadFast(r), true
+	return ok
 }
 
 // cellUnlock releases a hold in mode m that a cell has. It reports false
