@@ -246,11 +246,12 @@ func TestCloseReleasesCellHolds(t *testing.T) {
 	mustRelease(t, l, 1)
 }
 
-// The write pair skips its scans when the bitmap shows only the writer's
-// own slot (onlyMine). Readers that claim a fresh slot for every hold
-// (their bit appears after their ctl store) race with a writer whose slot
-// stays kept, and writers from another process compete; no reader may be
-// inside with the writer.
+// The write pair skips its scans when every other slot in use is idle
+// (othersIdle). Readers that claim a fresh slot for every hold (their bit
+// appears after their ctl store) and readers that keep theirs (idle ->
+// read under the writer's nose, no bit changes) race with a writer whose
+// slot stays kept, and writers from another process compete; no reader
+// may be inside with the writer.
 func TestWriteFastPathRacesFreshClaims(t *testing.T) {
 	l, name := openTest(t, Options{Capacity: 128})
 	m := newSharedMem(t)
@@ -260,7 +261,7 @@ func TestWriteFastPathRacesFreshClaims(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	var stop atomic.Bool
-	for k := 0; k < 4; k++ {
+	for k := 0; k < 6; k++ {
 		wg.Add(1)
 		go func(o Owner) {
 			defer wg.Done()
@@ -274,7 +275,9 @@ func TestWriteFastPathRacesFreshClaims(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				l.Abandon(o) // give the kept slot up: the next hold claims afresh
+				if o%2 == 0 {
+					l.Abandon(o) // give the kept slot up: the next hold claims afresh
+				}
 			}
 		}(Owner(100 + k))
 	}

@@ -465,7 +465,7 @@ func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
 // writeFast is acquireWrite for an owner that keeps an idle slot, while
 // the writer field is free: claimFor's, takeWriterField's and
 // drainReaders' steps, in their order, without their loops. A scan is
-// skipped only when the bitmap shows our own slot alone (onlyMine), where
+// skipped only when every other slot in use is idle (othersIdle), where
 // it would find nothing; whatever would wait or retry goes on in
 // writeWait, which starts from where we are (slot i in slotWaitWrite,
 // owning the field or not). ok is false, with nothing changed, when the
@@ -486,12 +486,12 @@ func (s *segment) writeFast(w *waitCtl, r *ownerRec) (err error, ok bool) {
 	}
 	// takeWriterField's first round.
 	st := atomic.LoadUint32(s.state())
-	if hasWriter(st) || !s.onlyMine(i) && s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
+	if hasWriter(st) || s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
 		!atomic.CompareAndSwapUint32(s.state(), st, withWriter(st, i)) {
 		return s.writeWait(w, r, i, gen), true
 	}
 	// drainReaders' first look: slot i (slotWaitWrite) is no reader.
-	if !s.onlyMine(i) && s.anyReader() {
+	if !s.othersIdle(i) && s.anyReader() {
 		return s.writeWait(w, r, i, gen), true
 	}
 	if !s.move(i, gen, slotWaitWrite, slotWrite) {
@@ -515,8 +515,8 @@ const starveNs = int64(1e6)
 // never waited (since 0) comes after all that did. The clock is read only
 // when another writer waits, never on the uncontended path.
 func (s *segment) olderWriter(i int) int {
-	if s.onlyMine(i) {
-		return -1 // the scan would visit slot i only
+	if s.othersIdle(i) {
+		return -1 // the scan would find no other writer
 	}
 	mine := atomic.LoadInt64(s.since(i))
 	older := -1
@@ -650,9 +650,9 @@ func (s *segment) checkWriteWait(i int) {
 // leave. revoked reports that the field was taken away meanwhile (our
 // process was stopped while it waited): the caller must queue again.
 func (s *segment) drainReaders(w *waitCtl, r *ownerRec, i int, gen uint32) (revoked bool, err error) {
-	// Slot i (slotWaitWrite) is no reader: when it is the only one in
-	// use, the scan would find none.
-	if s.onlyMine(i) || !s.anyReader() {
+	// Slot i (slotWaitWrite) is no reader: when the others are idle, the
+	// scan would find none.
+	if s.othersIdle(i) || !s.anyReader() {
 		// The drain bit was never set, so nobody can revoke the field.
 		return false, nil
 	}
@@ -871,7 +871,7 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		if !s.move(i, gen, slotWrite, slotFree) {
 			return s.lost(r)
 		}
-		if !s.onlyMine(i) { // else the scan would visit slot i only, now slotFree
+		if !s.othersIdle(i) { // else the scan would find nothing to do
 			s.handOffReaders()
 		}
 		if s.clearWriter(i, force, r.told && !force) && force {
@@ -920,7 +920,7 @@ func (s *segment) downgradeRec(r *ownerRec) error {
 	if !s.move(i, r.gen, slotWrite, slotRead) {
 		return s.lost(r)
 	}
-	if !s.onlyMine(i) { // else the scan would visit slot i only, now slotRead
+	if !s.othersIdle(i) { // else the scan would find nothing to do
 		s.handOffReaders()
 	}
 	s.clearWriter(i, false, r.told)

@@ -164,31 +164,40 @@ func (s *segment) markUsed(i int) {
 	atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
 }
 
-// onlyMine reports whether slot i, ours, is the only slot whose bitmap
-// bit is set. A scan through the bitmap (forEachUsed) that reads the same
-// words would visit nothing but slot i, so a caller that knows what the
-// scan would do with slot i may skip it: the uncontended write pair skips
-// its three scans this way. Claimers set their bit after their ctl store,
-// so a claim in progress may be missing here, exactly as it is from a
-// scan (see Claim order in layout.go); like a scan, it reads only the
-// words below usedWords.
-func (s *segment) onlyMine(i int) bool {
+// othersIdle reports whether every slot whose bitmap bit is set, other
+// than slot i (ours), is idle, and at most keptScanMax of them. The
+// writer's scans act only on slots in other states (olderWriter on
+// slotWaitWrite, anyReader on slotRead and slotGranted, handOffReaders on
+// slotWaitRead, and on idle slots past keptScanMax), so a scan that reads
+// the same words and ctls would do nothing, and a caller that knows what
+// it would do with slot i may skip it: the uncontended write pair skips its
+// three scans this way, at a load per slot in use instead of a callback.
+// Claimers set their bit after their ctl store, so a claim in progress may
+// be missing here, exactly as it is from a scan (see Claim order in
+// layout.go); like a scan, it reads only the words below usedWords.
+func (s *segment) othersIdle(i int) bool {
 	u := uint(atomic.LoadUint32(s.u32(offUsedWords)))
-	if u == 1 && uint(i) < 64 { // the usual case: one word in use, ours (no capacity is below 64)
-		return atomic.LoadUint64(s.bitmapWord(0)) == 1<<uint(i)
+	if u == 1 && uint(i) < 64 && atomic.LoadUint64(s.bitmapWord(0)) == 1<<uint(i) {
+		return true // the usual case: one word in use, our bit alone (no capacity is below 64)
 	}
 	n := uint(s.capacity) / 64
 	if u < n {
 		n = u
 	}
-	bm, ui := unsafe.Pointer(s.bitmapWord(0)), uint(i)
+	bm, ui, idle := unsafe.Pointer(s.bitmapWord(0)), uint(i), 0
 	for w := uint(0); w < n; w++ {
 		m := atomic.LoadUint64((*uint64)(unsafe.Add(bm, w*8))) // w < capacity/64: inside the bitmap
 		if w == ui/64 {
-			m ^= 1 << (ui % 64)
+			m &^= 1 << (ui % 64)
 		}
-		if m != 0 {
-			return false
+		for ; m != 0; m &= m - 1 {
+			j := int(w)*64 + bits.TrailingZeros64(m)
+			if s.slotState(j) != slotIdle {
+				return false
+			}
+			if idle++; idle > keptScanMax {
+				return false
+			}
 		}
 	}
 	return true
