@@ -66,10 +66,15 @@ func (l *Lock) synOwner() Owner {
 // the handles of one segment share its owner records, so the numbers
 // come from the segment.
 func (l *Lock) newSynOwner() Owner {
+	next := &l.nextSyn
 	if l.seg != nil {
-		return syntheticOwnerBit | Owner(l.seg.nextSyn.Add(1)&^uint32(syntheticOwnerBit))
+		next = &l.seg.nextSyn
 	}
-	return syntheticOwnerBit | Owner(l.nextSyn.Add(1)&^uint32(syntheticOwnerBit))
+	for {
+		if o := syntheticOwnerBit | Owner(next.Add(1)&^uint32(syntheticOwnerBit)); o != tombstone {
+			return o
+		}
+	}
 }
 
 func (l *Lock) putSyn(o Owner) {
