@@ -21,14 +21,12 @@ import (
 // lock with Acquire (which returns ErrOwnerDead) and releasing it.
 
 // The handle keeps its synthetic owners in cells, so that the common case
-// takes no mutex: an RLock or Lock takes a free cell by CAS, tries its
-// owner's acquire without waiting, and marks the cell with the mode it
-// holds; RUnlock and Unlock take a cell in that mode by CAS and release
-// it. A cell is busy only for the length of one such call, which never
-// waits. Whatever the cells cannot do (all of them busy or holding, or a
-// try that would have to wait) goes through the general path below: an
-// owner from freeSyn, a blocking acquire, and the hold recorded under
-// rwmu. Either way every hold has an owner of its own.
+// takes no mutex: an RLock or Lock takes a free cell by CAS, acquires with
+// its owner, and marks the cell with the mode it holds; RUnlock and Unlock
+// take a cell in that mode by CAS and release it. A cell is busy for the
+// length of one such call. When every cell is busy or holding, the
+// general path below serves: an owner from freeSyn, and the hold recorded
+// under rwmu. Either way every hold has an owner of its own.
 const synCells = 8
 
 // Cell states.
@@ -83,10 +81,10 @@ func (l *Lock) putSyn(o Owner) {
 	l.rwmu.Unlock()
 }
 
-// cellLock tries to take the lock in mode m through a free cell, without
-// waiting. done is false when no cell was free or the lock was busy: the
-// caller then takes the general path.
-func (l *Lock) cellLock(m Mode) (done bool, err error) {
+// cellLock takes the lock in mode m through a free cell, waiting as w
+// says. done is false when no cell was free or the handle is closed: the
+// caller then takes the general path (which reports the closed handle).
+func (l *Lock) cellLock(m Mode, w waitCtl) (done bool, err error) {
 	if l.remote != nil {
 		return false, nil
 	}
@@ -99,24 +97,26 @@ func (l *Lock) cellLock(m Mode) (done bool, err error) {
 		if st == cellEmpty {
 			c.o = l.newSynOwner()
 		}
-		r, err := l.tryAcquire(c, m)
+		r, err := l.cellAcquire(c, m, w)
 		switch {
 		case err == nil || err == ErrOwnerDead:
 			c.state.Store(uint32(cellRead + m - ModeRead))
 			return true, nil
 		case r == nil:
-			c.state.Store(st) // the handle is closed; the general path says so
+			c.state.Store(st)
 			return false, nil
 		}
 		c.state.Store(cellFree)
-		return err != ErrBusy, err
+		return true, err
 	}
 	return false, nil
 }
 
-// tryAcquire is acquireWait for cell c's owner, with a try only. It
-// returns the cell's record, nil if the handle is closed.
-func (l *Lock) tryAcquire(c *synCell, m Mode) (r *ownerRec, err error) {
+// cellAcquire is acquireWait for cell c's owner. It returns the cell's
+// record, nil if the handle is closed. The cell stays busy while the call
+// waits; Close does not look at cells (the call counts in active, as every
+// operation does), and other calls take other cells meanwhile.
+func (l *Lock) cellAcquire(c *synCell, m Mode, w waitCtl) (r *ownerRec, err error) {
 	s, err := l.enter()
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func (l *Lock) tryAcquire(c *synCell, m Mode) (r *ownerRec, err error) {
 			return r, err
 		}
 	}
-	return r, s.acquireRec(r, c.o, m, waitCtl{silent: true})
+	return r, s.acquireRec(r, c.o, m, w)
 }
 
 // takeCell takes a cell in state st (cellFree or cellRead) by CAS, making
@@ -268,11 +268,12 @@ func (l *Lock) lockAs(ctx context.Context, m Mode, deadline int64) error {
 	if l == nil {
 		return ErrClosed
 	}
-	if done, err := l.cellLock(m); done || deadline == 0 && err == ErrBusy {
+	w := waitCtl{ctx: ctx, deadline: deadline, silent: true}
+	if done, err := l.cellLock(m, w); done {
 		return err
 	}
 	o := l.synOwner()
-	err := l.acquireWait(o, m, waitCtl{ctx: ctx, deadline: deadline, silent: true})
+	err := l.acquireWait(o, m, w)
 	if err != nil && err != ErrOwnerDead {
 		l.putSyn(o)
 		return err
