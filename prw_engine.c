@@ -246,6 +246,24 @@ PRWE_INLINE int next_used(used_iter *it) {
   return (int)it->w * 64 + b;
 }
 
+/* onlyMine: slot i, ours, is the only slot whose bitmap bit is set, so a
+ * scan through the bitmap that reads the same words would visit nothing
+ * but slot i, and a caller that knows what the scan would do with slot i
+ * may skip it (the uncontended write pair skips its three scans). A claim
+ * in progress may be missing here exactly as it is from a scan (Claim
+ * order in layout.go); like a scan, it reads only the words below
+ * usedWords. */
+PRWE_INLINE int only_mine(const prwe_seg *s, int i) {
+  uint32_t nw = s->capacity / 64, u = ld32(used_words(s));
+  if (u < nw) nw = u;
+  for (uint32_t w = 0; w < nw; w++) {
+    uint64_t m = ld64(bitmap_word(s, (int)w));
+    if (w == (uint32_t)i / 64) m ^= UINT64_C(1) << (i % 64);
+    if (m) return 0;
+  }
+  return 1;
+}
+
 /* anyReader: some slot holds read or was granted it. */
 PRWE_TEXT static int any_reader(const prwe_seg *s) {
   LOCAL_SEG(s);
@@ -493,9 +511,14 @@ PRWE_TEXT int prwe_release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *
   return release_fast(s, me, r);
 }
 
+static int write_fast(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                      prwe_rec *r);
+
 /* acquireWrite */
 PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                          prwe_rec *r, uint64_t o, uint32_t fl) {
+  int rc = write_fast(s, me, env, w, r);
+  if (rc != -1) return rc;
   uint32_t gen;
   int i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_WAIT_WRITE, &gen);
   if (i < 0) return EAGAIN;
@@ -508,6 +531,7 @@ PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const p
  * waits. */
 PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
   LOCAL_SEG(s);
+  if (only_mine(s, i)) return -1; /* the scan would visit slot i only */
   int64_t mine = ld_since(s, i), now = 0;
   int j;
   for (used_iter it = used(s); (j = next_used(&it)) >= 0;) {
@@ -645,8 +669,10 @@ PRWE_TEXT static int end_drain(const prwe_seg *s, int i) {
 PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                          prwe_rec *r, int i, uint32_t gen, int *revoked) {
   *revoked = 0;
-  /* The drain bit was never set, so nobody can revoke the field. */
-  if (!any_reader(s)) return 0;
+  /* The drain bit was never set, so nobody can revoke the field. Slot i
+   * (slotWaitWrite) is no reader: when it is the only one in use, the scan
+   * would find none. */
+  if (only_mine(s, i) || !any_reader(s)) return 0;
   if (w->deadline == 0) {
     if (!abort_write(s, me, i, gen)) return lost(r);
     r->slot = -1, r->wait = PRWE_NONE;
@@ -678,6 +704,39 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
   }
   st_since(s, i, prwe_now());
   return 0;
+}
+
+/* writeFast is acquireWrite for an owner that keeps an idle slot, while
+ * the writer field is free: claimFor's, takeWriterField's and
+ * drainReaders' steps, in their order, without their loops. A scan is
+ * skipped only when the bitmap shows our own slot alone (only_mine), where
+ * it would find nothing; whatever would wait or retry goes on in
+ * write_wait, which starts from where we are (slot i in slotWaitWrite,
+ * owning the field or not). It returns -1, with nothing changed, when the
+ * general path must begin. */
+PRWE_TEXT static int write_fast(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
+                                prwe_rec *r) {
+  int i = r->idle;
+  if (i < 0 || r->slot >= 0 || r->idle_key != me->key) return -1;
+  LOCAL_SEG(s);
+  if (prwl_has_writer(ld32(state(s)))) return -1;
+  /* claim_for */
+  uint32_t gen = r->idle_gen;
+  r->idle = -1;
+  if (!move(s, i, gen, PRWL_SLOT_IDLE, PRWL_SLOT_WAIT_WRITE)) return -1; /* evicted or recovered: claim afresh */
+  if (ld_since(s, i) != 0) st_since(s, i, 0);
+  /* take_writer_field's first round */
+  uint32_t st = ld32(state(s));
+  if (prwl_has_writer(st) || (!only_mine(s, i) && older_writer(s, i) >= 0) ||
+      !owns(s, me, i, gen, PRWL_SLOT_WAIT_WRITE) || !cas32(state(s), st, prwl_with_writer(st, i)))
+    return write_wait(s, me, env, w, r, i, gen);
+  /* drain_readers' first look: slot i (slotWaitWrite) is no reader. */
+  if (!only_mine(s, i) && any_reader(s)) return write_wait(s, me, env, w, r, i, gen);
+  if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_WRITE)) return lost(r);
+  r->slot = i, r->gen = gen, r->mode = PRWE_WRITE, r->wait = PRWE_NONE;
+  int err = grant_result(ld32(state(s)));
+  r->told = err != 0 && !w->silent;
+  return err;
 }
 
 /* cancelPending withdraws the wait a slice left queued for r. If the wait
@@ -770,7 +829,7 @@ PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec 
      * field is clear: an idle slot can be evicted and claimed by another
      * owner, which must never find its own index in the field. */
     if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_FREE)) return lost(r);
-    hand_off_readers(s, me);
+    if (!only_mine(s, i)) hand_off_readers(s, me); /* else it would visit slot i only, now slotFree */
     if (clear_writer(s, i, force, r->told && !force) && force)
       __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
     if (!keep(s, me, r, i, gen, PRWL_SLOT_FREE)) {

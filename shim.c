@@ -116,6 +116,16 @@ typedef struct prw_seg {
 static prw_seg *all_segs;
 static void bus_guard_install(void);
 
+/* fast_gen changes whenever something the fast path (fast_enter) would
+ * otherwise have to check may have changed: a handle closed, a segment
+ * began closing, was retired or found truncated, a thread exited (its holds
+ * must be ended first). data_op reads it before its own checks and gives
+ * the value to the thread's last lock (prw_thr.last_gen); the fast path
+ * runs only while the two are equal, so one load stands for those checks.
+ * A bump is seq-cst and comes after the change it announces. */
+static uint64_t fast_gen;
+static inline void fast_gen_bump(void) { __atomic_add_fetch(&fast_gen, 1, __ATOMIC_SEQ_CST); }
+
 #define IDX_BITS 24
 #define MAX_ENTRIES (1u << IDX_BITS)
 #define CHUNK_BITS 10
@@ -256,6 +266,7 @@ static int seg_put(prw_seg *s) {
 static void seg_retire(prw_seg *s) {
   pthread_mutex_lock(&tab.mu);
   __atomic_store_n(&s->id, 0, __ATOMIC_RELEASE);
+  fast_gen_bump();
   s->next = tab.pool;
   tab.pool = s;
   pthread_mutex_unlock(&tab.mu);
@@ -383,6 +394,7 @@ static void bus_handler(int sig, siginfo_t *si, void *uc) {
       void *p = (void *)(a & ~(bus_page - 1));
       if (mmap(p, bus_page, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == p) {
         __atomic_store_n(&s->broken, 1, __ATOMIC_RELEASE);
+        fast_gen_bump(); /* a lock-free atomic: async-signal-safe */
         return;
       }
       break;
@@ -429,8 +441,9 @@ typedef struct prw_thr {
   /* The local lock of the thread's last data-plane operation, its entry
    * and record: the fast path (fast_enter) starts from them. */
   prw_lock *last;
-  struct prw_entry *last_e;
+  struct prw_seg *last_s;
   struct prw_rec *last_x;
+  uint64_t last_gen; /* fast_gen when data_op checked them */
   prw_recs recs;        /* the first block inline; more as needed */
   struct prw_thr *next; /* in thr_list */
 } prw_thr;
@@ -497,6 +510,7 @@ static void thr_exit(void *p) {
   t->next = thr_dead;
   thr_dead = t;
   __atomic_store_n(&dead_pending, 1, __ATOMIC_RELEASE);
+  fast_gen_bump();
   pthread_mutex_unlock(&thr_mu);
 }
 
@@ -617,6 +631,7 @@ static void own_abandon_seg(prw_seg *s, const prwe_me *me);
  * before deadline (>0), leaving s as it is. */
 static int seg_quiesce(prw_seg *s, int64_t deadline) {
   __atomic_store_n(&s->closing, 1, __ATOMIC_SEQ_CST);
+  fast_gen_bump(); /* before the barrier: fast_enter loads it after op_begin */
   if (prw_full_fence)
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with the fence of op_begin */
   else
@@ -1019,6 +1034,7 @@ static int close_entry(prw_lock *lock, int64_t deadline) {
   uint64_t h = (uint64_t)(uintptr_t)lock;
   if (!e || !__atomic_compare_exchange_n(&e->hv, &h, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
     return EBADF;
+  fast_gen_bump();
   __atomic_sub_fetch(&prw_live, 1, __ATOMIC_RELAXED);
   prw_seg *s = e->seg; /* NULL for a remote lock: its backend wakes its waiters */
   pthread_mutex_lock(&tab.mu);
@@ -1080,8 +1096,9 @@ static int seg_enter(prw_lock *lock, prw_entry *e, prw_thr **tp) {
 /* engine_op runs data-plane operation op for record r, whose owner is
  * owner (with flags fl: PRWL_SLOT_THREAD_OWNER for a thread), and
  * forgets r's hold if the file was truncated meanwhile. */
-static int engine_op(prw_lock *lock, prw_seg *s, prwe_rec *r, uint64_t owner, int as, int op, int mode,
-                     prwe_wait *w) {
+static inline __attribute__((always_inline)) int engine_op(prw_lock *lock, prw_seg *s, prwe_rec *r,
+                                                          uint64_t owner, int as, int op, int mode,
+                                                          prwe_wait *w) {
   const prwe_me *me = me_get();
   int rc;
   if (op == OP_ACQUIRE) {
@@ -1108,6 +1125,7 @@ static int engine_op(prw_lock *lock, prw_seg *s, prwe_rec *r, uint64_t owner, in
 
 /* data_op runs one data-plane operation of the calling thread on lock. */
 static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
+  uint64_t gen = __atomic_load_n(&fast_gen, __ATOMIC_SEQ_CST); /* before the checks */
   prw_entry *e = lookup(lock);
   if (!e) return EBADF;
   if (e->remote) return remote_op(lock, op, mode, w);
@@ -1117,7 +1135,7 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
   prw_seg *s = e->seg;
   prw_rec *x = rec_get(t, s);
   if (x) {
-    t->last = lock, t->last_e = e, t->last_x = x;
+    t->last = lock, t->last_s = s, t->last_x = x, t->last_gen = gen;
     rc = engine_op(lock, s, &x->r, t->tid, 0, op, mode, w);
   } else {
     rc = ENOMEM;
@@ -1130,25 +1148,24 @@ static int data_op(prw_lock *lock, int op, int mode, prwe_wait *w) {
  * lock: if lock is the thread's last lock, it returns that thread's record
  * for it, with the operation begun (op_begin), and the fast path then needs
  * no handle or record lookup, no deadline and no hooks. It returns NULL
- * when data_op must run instead (another lock, exited threads to reap, a
- * closing or broken segment). The checks are data_op's, in the same order
- * around op_begin. fast_exit ends the operation; rc is the engine fast
- * path's result (-1: it declined, nothing changed). */
+ * when data_op must run instead: another lock, or fast_gen moved since
+ * data_op last checked this one (exited threads to reap, a handle closed, a
+ * segment closing, retired or broken). A fork child starts with no last
+ * lock. fast_exit ends the operation; rc is the engine fast path's result
+ * (-1: it declined, nothing changed). */
 static inline __attribute__((always_inline)) prw_rec *fast_enter(prw_lock *lock, prw_thr **tp, prw_seg **sp) {
   prw_thr *t = thr_cur;
-  if (__builtin_expect(!t || t->last != lock || __atomic_load_n(&dead_pending, __ATOMIC_RELAXED), 0))
-    return NULL;
-  prw_entry *e = t->last_e;
-  prw_rec *x = t->last_x;
-  prw_seg *s = e->seg;
-  if (!s || __atomic_load_n(&x->seg, __ATOMIC_RELAXED) != s) return NULL;
+  if (__builtin_expect(!t || t->last != lock, 0)) return NULL;
+  prw_seg *s = t->last_s;
   op_begin(t, s);
-  if (seg_closing(s) || !live(e, lock) || seg_broken(s) || x->id != __atomic_load_n(&s->id, __ATOMIC_ACQUIRE)) {
+  /* Nothing closed, retired, broke or exited since data_op checked (the
+   * load after op_begin: see fast_gen and seg_quiesce). */
+  if (__atomic_load_n(&fast_gen, __ATOMIC_SEQ_CST) != t->last_gen) {
     op_end(t);
     return NULL;
   }
   *tp = t, *sp = s;
-  return x;
+  return t->last_x;
 }
 
 static inline __attribute__((always_inline)) int fast_exit(prw_thr *t, prw_seg *s, prw_rec *x, int rc) {
@@ -1204,8 +1221,6 @@ int prw_fence(prw_lock *lock, uint64_t *fence) {
   return rc ? rc : ops->r_fence(bh, t->tid, fence);
 }
 
-/* acquire: timeout_ns < 0 waits forever, 0 tries once, > 0 is relative.
- * The clock is read only for a timed wait. */
 static int acquire_slow(prw_lock *lock, int mode, int64_t timeout_ns);
 
 /* wait_for is the wait of an acquire with timeout_ns (< 0 forever, 0 try
@@ -1219,11 +1234,12 @@ static inline prwe_wait wait_for(int64_t timeout_ns) {
   return w;
 }
 
-/* The uncontended read pair (prw_acquire_read and prw_release, the engine's
- * read_fast and release_fast inlined) runs in the data plane's section: it
- * touches the mapping (see the SIGBUS guard). On the thread's last lock,
- * everything else (a write, a wait) runs the engine's full path under the
- * same fast_enter, without data_op's lookups. */
+/* acquire takes lock in mode with timeout_ns (see wait_for). On the
+ * thread's last lock, a read tries the engine's read_fast, inlined, and
+ * anything else (a write, a wait) runs the engine's full path under the same
+ * fast_enter, without data_op's lookups. acquire, prw_release and the
+ * public calls they may be inlined into run in the data plane's section:
+ * the inlined read pair touches the mapping (see the SIGBUS guard). */
 PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   if (!lock) return EINVAL;
   prw_thr *t;

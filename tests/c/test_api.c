@@ -82,6 +82,21 @@ static void check_dead_handle(prw_lock *l) {
   EXPECT_RC(prw_close(l), EBADF);
 }
 
+/* second_handle opens l's lock again, through its token. */
+static prw_lock *second_handle(prw_lock *l) {
+  char tok[512];
+  size_t n = sizeof tok;
+  prw_lock *m = NULL;
+  REQUIRE(prw_serialize(l, tok, &n) == 0);
+  REQUIRE(prw_deserialize(tok, &m) == 0);
+  return m;
+}
+
+static void *close_it(void *l) {
+  CHECK(prw_close(l) == 0);
+  return NULL;
+}
+
 static void test_bad_handles(void) {
   int local = 0;
   prw_lock *l, *stale;
@@ -89,6 +104,31 @@ static void test_bad_handles(void) {
   check_dead_handle((prw_lock *)&local);
   check_dead_handle((prw_lock *)(uintptr_t)0xdeadbeefcafeULL);
   check_dead_handle((prw_lock *)(uintptr_t)-1);
+
+  /* A handle closed while it is the thread's last lock (the fast path's
+   * starting point), by this thread or by another one, while a second
+   * handle keeps the lock open, and then as the last handle. */
+  prw_lock *other;
+  REQUIRE(prw_create(&l) == 0);
+  other = second_handle(l);
+  EXPECT_RC(prw_acquire_read(l, 0), 0);
+  EXPECT_RC(prw_release(l), 0);
+  EXPECT_RC(prw_close(l), 0);
+  check_dead_handle(l);
+  EXPECT_RC(prw_acquire_write(other, 0), 0);
+  EXPECT_RC(prw_release(other), 0);
+  pthread_t closer;
+  REQUIRE(pthread_create(&closer, NULL, close_it, other) == 0);
+  REQUIRE(pthread_join(closer, NULL) == 0);
+  check_dead_handle(other);
+  REQUIRE(prw_create(&l) == 0);
+  other = second_handle(l);
+  EXPECT_RC(prw_acquire_write(l, 0), 0);
+  EXPECT_RC(prw_release(l), 0);
+  REQUIRE(pthread_create(&closer, NULL, close_it, l) == 0);
+  REQUIRE(pthread_join(closer, NULL) == 0);
+  check_dead_handle(l);
+  EXPECT_RC(prw_close(other), 0);
 
   /* Double close, and a stale handle never aliases a later lock, even one
    * that holds the write lock for this very thread. */

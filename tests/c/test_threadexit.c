@@ -93,6 +93,15 @@ static void test_exited_holders_end(void) {
   EXPECT_RC(prw_acquire_write(lk, 2000000000LL), 0);
   EXPECT_RC(prw_release(lk), 0);
 
+  /* The same with this thread's fast path primed on the lock (it was the
+   * thread's last lock): a try must still find the exited reader's hold
+   * ended, not busy. */
+  EXPECT_RC(prw_acquire_read(lk, 0), 0);
+  EXPECT_RC(prw_release(lk), 0);
+  EXPECT_RC(run_thread(PRW_MODE_READ), 0);
+  EXPECT_RC(prw_try_acquire_write(lk), 0);
+  EXPECT_RC(prw_release(lk), 0);
+
   /* A writer that exits holding dies as a writer: owner-dead. */
   EXPECT_RC(run_thread(PRW_MODE_WRITE), 0);
   EXPECT_RC(prw_acquire_read(lk, 2000000000LL), EOWNERDEAD);
