@@ -81,6 +81,40 @@ func BenchmarkUncontendedWritePair(b *testing.B) {
 	})
 }
 
+// BenchmarkUncontendedWritePairOthersKept is the write pair while other
+// owners keep idle slots between their holds, as a process's threads do:
+// the writer's scans meet them.
+func BenchmarkUncontendedWritePairOthersKept(b *testing.B) {
+	l, _ := openTest(b, Options{})
+	for o := Owner(2); o < 5; o++ {
+		if err := l.Acquire(o, ModeRead, -1); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Release(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const o = Owner(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.Acquire(o, ModeWrite, -1); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Release(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	reportVsSync(b, func(n int) {
+		var mu sync.RWMutex
+		for i := 0; i < n; i++ {
+			mu.Lock()
+			mu.Unlock()
+		}
+	})
+}
+
 // BenchmarkUncontendedTryWritePair is the try form (timeout 0).
 func BenchmarkUncontendedTryWritePair(b *testing.B) {
 	l, _ := openTest(b, Options{})

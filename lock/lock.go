@@ -50,11 +50,12 @@ type Lock struct {
 	ownerUID  uint32
 
 	// State of the sync.RWMutex-style methods (rwmutex.go).
+	cells   [synCells]synCell
 	rwmu    sync.Mutex
-	rOwners []Owner // synthetic owners holding read, most recent last
-	wOwner  Owner   // synthetic owner holding write, 0 if none
-	freeSyn []Owner // synthetic owners available for reuse
-	nextSyn uint32
+	rOwners []Owner       // general path: synthetic owners holding read, most recent last
+	wOwner  Owner         // general path: synthetic owner holding write, 0 if none
+	freeSyn []Owner       // general path: synthetic owners available for reuse
+	nextSyn atomic.Uint32 // a remote lock's synthetic owners (a local one's come from its segment)
 }
 
 // Name returns the name the lock was opened with (for an anonymous lock,
@@ -183,6 +184,21 @@ func (s *segment) readFast(r *ownerRec) (err error, ok bool) {
 	r.idle = -1
 	r.slot, r.gen, r.mode = int32(i), gen, ModeRead
 	return grantResult(st), true
+}
+
+// releaseReadFast is release's fast path for a plain (not recursive) read
+// hold (the C engine's prwe_release_fast does the same): one CAS back to
+// idle and a look for a draining writer. It reports false, with nothing
+// changed, for anything else.
+func (s *segment) releaseReadFast(r *ownerRec) bool {
+	i := int(r.slot)
+	if i < 0 || r.mode != ModeRead || r.wait != ModeNone || atomic.LoadUint32(s.count(i)) != 0 ||
+		!s.keep(r, i, r.gen, slotRead) {
+		return false
+	}
+	s.kickDrain()
+	r.slot, r.mode, r.told = -1, ModeNone, false
+	return true
 }
 
 func (s *segment) acquireRec(r *ownerRec, o Owner, m Mode, w waitCtl) (err error) {
@@ -458,11 +474,55 @@ func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ct
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
 func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
+	if err, ok := s.writeFast(w, r); ok {
+		return err
+	}
 	i, gen, err := s.claimFor(r, o, slotWaitWrite)
 	if err != nil {
 		return err
 	}
 	return s.writeWait(w, r, i, gen)
+}
+
+// writeFast is acquireWrite for an owner that keeps an idle slot, while
+// the writer field is free: claimFor's, takeWriterField's and
+// drainReaders' steps, in their order, without their loops. A scan is
+// skipped only when every other slot in use is idle (othersIdle), where
+// it would find nothing; whatever would wait or retry goes on in
+// writeWait, which starts from where we are (slot i in slotWaitWrite,
+// owning the field or not). ok is false, with nothing changed, when the
+// general path must begin.
+func (s *segment) writeFast(w *waitCtl, r *ownerRec) (err error, ok bool) {
+	i := int(r.idle)
+	if i < 0 || r.slot >= 0 || hasWriter(atomic.LoadUint32(s.state())) {
+		return nil, false
+	}
+	// claimFor
+	gen := r.idleGen
+	r.idle = -1
+	if !s.move(i, gen, slotIdle, slotWaitWrite) {
+		return nil, false // evicted or recovered: claimFor claims afresh
+	}
+	if atomic.LoadInt64(s.since(i)) != 0 {
+		atomic.StoreInt64(s.since(i), 0)
+	}
+	// takeWriterField's first round.
+	st := atomic.LoadUint32(s.state())
+	if hasWriter(st) || s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
+		!atomic.CompareAndSwapUint32(s.state(), st, withWriter(st, i)) {
+		return s.writeWait(w, r, i, gen), true
+	}
+	// drainReaders' first look: slot i (slotWaitWrite) is no reader.
+	if !s.othersIdle(i) && s.anyReader() {
+		return s.writeWait(w, r, i, gen), true
+	}
+	if !s.move(i, gen, slotWaitWrite, slotWrite) {
+		return s.lost(r), true
+	}
+	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
+	err = grantResult(atomic.LoadUint32(s.state()))
+	r.told = err != nil && !w.silent
+	return err, true
 }
 
 // starveNs is how long a writer may wait before the writers that come
@@ -477,6 +537,9 @@ const starveNs = int64(1e6)
 // never waited (since 0) comes after all that did. The clock is read only
 // when another writer waits, never on the uncontended path.
 func (s *segment) olderWriter(i int) int {
+	if s.othersIdle(i) {
+		return -1 // the scan would find no other writer
+	}
 	mine := atomic.LoadInt64(s.since(i))
 	older := -1
 	var now int64
@@ -609,7 +672,9 @@ func (s *segment) checkWriteWait(i int) {
 // leave. revoked reports that the field was taken away meanwhile (our
 // process was stopped while it waited): the caller must queue again.
 func (s *segment) drainReaders(w *waitCtl, r *ownerRec, i int, gen uint32) (revoked bool, err error) {
-	if !s.anyReader() {
+	// Slot i (slotWaitWrite) is no reader: when the others are idle, the
+	// scan would find none.
+	if s.othersIdle(i) || !s.anyReader() {
 		// The drain bit was never set, so nobody can revoke the field.
 		return false, nil
 	}
@@ -828,7 +893,9 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		if !s.move(i, gen, slotWrite, slotFree) {
 			return s.lost(r)
 		}
-		s.handOffReaders()
+		if !s.othersIdle(i) { // else the scan would find nothing to do
+			s.handOffReaders()
+		}
 		if s.clearWriter(i, force, r.told && !force) && force {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
@@ -852,7 +919,20 @@ func (l *Lock) downgrade(o Owner) (err error) {
 	if o == 0 {
 		return ErrInvalid
 	}
-	r := s.rec(o)
+	return s.downgradeRec(s.rec(o))
+}
+
+// downgradeRec is Downgrade for r's owner.
+func (l *Lock) downgradeRec(r *ownerRec) (err error) {
+	s, err := l.enter()
+	if err != nil {
+		return err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	return s.downgradeRec(r)
+}
+
+func (s *segment) downgradeRec(r *ownerRec) error {
 	if r.slot < 0 || r.mode != ModeWrite {
 		return ErrNotHeld
 	}
@@ -862,7 +942,9 @@ func (l *Lock) downgrade(o Owner) (err error) {
 	if !s.move(i, r.gen, slotWrite, slotRead) {
 		return s.lost(r)
 	}
-	s.handOffReaders()
+	if !s.othersIdle(i) { // else the scan would find nothing to do
+		s.handOffReaders()
+	}
 	s.clearWriter(i, false, r.told)
 	r.mode, r.told = ModeRead, false
 	return nil

@@ -69,6 +69,11 @@ func (rt *recTable) get(o Owner) *ownerRec {
 	if r := rt.load(o); r != nil {
 		return r
 	}
+	return rt.insert(o)
+}
+
+// insert is get for an owner that had no record when it looked.
+func (rt *recTable) insert(o Owner) *ownerRec {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	t := rt.cur.Load()

@@ -2,7 +2,9 @@ package lock
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +20,35 @@ import (
 // data needs repair; a writer that repairs it clears the mark by taking the
 // lock with Acquire (which returns ErrOwnerDead) and releasing it.
 
+// The handle keeps its synthetic owners in cells, so that the common case
+// takes no mutex: an RLock or Lock takes a free cell by CAS, acquires with
+// its owner, and marks the cell with the mode it holds; RUnlock and Unlock
+// take a cell in that mode by CAS and release it. A cell is busy for the
+// length of one such call. When every cell is busy or holding, the
+// general path below serves: an owner from freeSyn, and the hold recorded
+// under rwmu. Either way every hold has an owner of its own.
+const synCells = 8
+
+// Cell states.
+const (
+	cellEmpty = iota // no owner yet
+	cellFree         // owner ready, holds nothing (it may keep an idle slot)
+	cellBusy         // one call runs on it
+	cellRead         // holds read
+	cellWrite        // holds write
+)
+
+// synCell is one synthetic owner of a handle and its record. o and r are
+// written once, by the call that takes the cell out of cellEmpty, before
+// it publishes the cell's next state.
+type synCell struct {
+	state atomic.Uint32
+	o     Owner
+	r     *ownerRec
+	_     [64 - 16]byte // one cache line each: cells are taken by different goroutines
+}
+
+// synOwner returns an owner for the general path.
 func (l *Lock) synOwner() Owner {
 	l.rwmu.Lock()
 	defer l.rwmu.Unlock()
@@ -26,8 +57,22 @@ func (l *Lock) synOwner() Owner {
 		l.freeSyn = l.freeSyn[:n-1]
 		return o
 	}
-	l.nextSyn++
-	return syntheticOwnerBit | Owner(l.nextSyn)
+	return l.newSynOwner()
+}
+
+// newSynOwner makes up an owner no other handle of this process uses:
+// the handles of one segment share its owner records, so the numbers
+// come from the segment.
+func (l *Lock) newSynOwner() Owner {
+	next := &l.nextSyn
+	if l.seg != nil {
+		next = &l.seg.nextSyn
+	}
+	for {
+		if o := syntheticOwnerBit | Owner(next.Add(1)&^uint32(syntheticOwnerBit)); o != tombstone {
+			return o
+		}
+	}
 }
 
 func (l *Lock) putSyn(o Owner) {
@@ -36,13 +81,199 @@ func (l *Lock) putSyn(o Owner) {
 	l.rwmu.Unlock()
 }
 
-// lockAs acquires with a fresh synthetic owner and records the hold.
+// cellLock takes the lock in mode m through a free cell, waiting as w
+// says. done is false when no cell was free or the handle is closed: the
+// caller then takes the general path (which reports the closed handle).
+func (l *Lock) cellLock(m Mode, w waitCtl) (done bool, err error) {
+	if l.remote != nil {
+		return false, nil
+	}
+	for k := range l.cells {
+		c := &l.cells[k]
+		st := c.state.Load()
+		if st != cellFree && st != cellEmpty || !c.state.CompareAndSwap(st, cellBusy) {
+			continue
+		}
+		if st == cellEmpty {
+			c.o = l.newSynOwner()
+		}
+		r, err := l.cellAcquire(c, m, w)
+		switch {
+		case err == nil || err == ErrOwnerDead:
+			c.state.Store(uint32(cellRead + m - ModeRead))
+			return true, nil
+		case r == nil:
+			c.state.Store(st)
+			return false, nil
+		}
+		c.state.Store(cellFree)
+		return true, err
+	}
+	return false, nil
+}
+
+// cellAcquire is acquireWait for cell c's owner. It returns the cell's
+// record, nil if the handle is closed. The cell stays busy while the call
+// waits; Close does not look at cells (the call counts in active, as every
+// operation does), and other calls take other cells meanwhile.
+func (l *Lock) cellAcquire(c *synCell, m Mode, w waitCtl) (r *ownerRec, err error) {
+	s, err := l.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	if c.r == nil {
+		c.r = s.rec(c.o)
+	}
+	r = c.r
+	if m == ModeRead {
+		if err, ok := s.readFast(r); ok {
+			return r, err
+		}
+	}
+	return r, s.acquireRec(r, c.o, m, w)
+}
+
+// takeCell takes a cell in state st (cellFree or cellRead) by CAS, making
+// it busy, or returns nil.
+func (l *Lock) takeCell(st uint32) *synCell {
+	for k := range l.cells {
+		if c := &l.cells[k]; c.state.Load() == st && c.state.CompareAndSwap(st, cellBusy) {
+			return c
+		}
+	}
+	return nil
+}
+
+// rlockCell is RLock's fast path in cell c (busy, taken from cellFree):
+// readFast in the slot its owner keeps idle. It gives the cell back, read
+// or free, and reports false when the cell path or the general path must
+// decide (which also reports a fault on the mapping, ErrProtocol).
+func (l *Lock) rlockCell(c *synCell) (ok bool) {
+	s, r := l.seg, c.r
+	// (The record is read only inside the operation: a last Close may be
+	// releasing it.)
+	if r == nil || l.closed.Load() || !s.enter() {
+		c.state.Store(cellFree)
+		return false
+	}
+	old, returned := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		s.active.Add(-1)
+		if !returned { // (recover costs a call: only on the way out of a panic)
+			if p := recover(); p != nil {
+				mustBeFault(p)
+			}
+			ok = false
+		}
+		if ok {
+			c.state.Store(cellRead)
+		} else {
+			c.state.Store(cellFree)
+		}
+	}()
+	err, done := s.readFast(r)
+	ok, returned = done && (err == nil || err == ErrOwnerDead), true
+	return ok
+}
+
+// runlockCell is RUnlock's fast path in cell c (busy, taken from
+// cellRead): releaseReadFast. It gives the cell back, free or still read,
+// and reports false when the cell path must decide.
+func (l *Lock) runlockCell(c *synCell) (ok bool) {
+	s, r := l.seg, c.r
+	if l.closed.Load() || !s.enter() {
+		c.state.Store(cellRead)
+		return false
+	}
+	old, returned := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		s.active.Add(-1)
+		if !returned { // (recover costs a call: only on the way out of a panic)
+			if p := recover(); p != nil {
+				mustBeFault(p)
+			}
+			ok = false
+		}
+		if ok {
+			c.state.Store(cellFree)
+		} else {
+			c.state.Store(cellRead)
+		}
+	}()
+	ok, returned = s.releaseReadFast(r), true
+	return ok
+}
+
+// cellUnlock releases a hold in mode m that a cell has. It reports false
+// if no cell holds in that mode.
+func (l *Lock) cellUnlock(m Mode) bool {
+	want := uint32(cellRead + m - ModeRead)
+	for k := range l.cells {
+		c := &l.cells[k]
+		if c.state.Load() != want || !c.state.CompareAndSwap(want, cellBusy) {
+			continue
+		}
+		err := l.cellRelease(c.r)
+		if err == ErrClosed {
+			c.state.Store(want) // still held: the last close releases it
+		} else {
+			c.state.Store(cellFree)
+		}
+		mustLock(err)
+		return true
+	}
+	return false
+}
+
+// cellRelease is release for a cell's record.
+func (l *Lock) cellRelease(r *ownerRec) (err error) {
+	s, err := l.enter()
+	if err != nil {
+		return err
+	}
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	if r.slot < 0 {
+		return ErrNotHeld
+	}
+	return s.releaseRec(r, false)
+}
+
+// cellDowngrade turns a cell's write hold into a read hold. It reports
+// false if no cell holds write.
+func (l *Lock) cellDowngrade() bool {
+	for k := range l.cells {
+		c := &l.cells[k]
+		if c.state.Load() != cellWrite || !c.state.CompareAndSwap(cellWrite, cellBusy) {
+			continue
+		}
+		err := l.downgradeRec(c.r)
+		if err == nil {
+			c.state.Store(cellRead)
+		} else {
+			c.state.Store(cellFree)
+		}
+		mustLock(err)
+		return true
+	}
+	return false
+}
+
+// lockAs acquires with a fresh synthetic owner and records the hold: a
+// cell's if one is free and the lock can be had at once, else the general
+// path's.
 func (l *Lock) lockAs(ctx context.Context, m Mode, deadline int64) error {
 	if l == nil {
 		return ErrClosed
 	}
+	w := waitCtl{ctx: ctx, deadline: deadline, silent: true}
+	if done, err := l.cellLock(m, w); done {
+		return err
+	}
 	o := l.synOwner()
-	err := l.acquireWait(o, m, waitCtl{ctx: ctx, deadline: deadline, silent: true})
+	err := l.acquireWait(o, m, w)
 	if err != nil && err != ErrOwnerDead {
 		l.putSyn(o)
 		return err
@@ -73,7 +304,12 @@ func mustLock(err error) {
 // RLock locks l for reading, waiting as long as it takes. It panics if the
 // lock cannot be used (a closed handle, a corrupt segment, a full holder
 // table); use RLockContext to get those as errors.
-func (l *Lock) RLock() { mustLock(l.lockAs(nil, ModeRead, -1)) }
+func (l *Lock) RLock() {
+	if c := l.takeCell(cellFree); c != nil && l.rlockCell(c) {
+		return
+	}
+	mustLock(l.lockAs(nil, ModeRead, -1))
+}
 
 // Lock locks l for writing, waiting as long as it takes. It panics like
 // RLock.
@@ -114,6 +350,9 @@ func ctxDeadline(ctx context.Context) int64 {
 // RUnlock undoes one RLock. It panics if l is not read-locked by this
 // handle, as sync.RWMutex does.
 func (l *Lock) RUnlock() {
+	if c := l.takeCell(cellRead); c != nil && l.runlockCell(c) || l.cellUnlock(ModeRead) {
+		return
+	}
 	l.rwmu.Lock()
 	n := len(l.rOwners)
 	if n == 0 {
@@ -129,6 +368,9 @@ func (l *Lock) RUnlock() {
 
 // Unlock undoes Lock. It panics if l is not write-locked by this handle.
 func (l *Lock) Unlock() {
+	if l.cellUnlock(ModeWrite) {
+		return
+	}
 	l.rwmu.Lock()
 	o := l.wOwner
 	l.wOwner = 0
@@ -143,6 +385,9 @@ func (l *Lock) Unlock() {
 // DowngradeLock turns the write lock taken by Lock into a read lock,
 // atomically; undo it with RUnlock.
 func (l *Lock) DowngradeLock() {
+	if l.cellDowngrade() {
+		return
+	}
 	l.rwmu.Lock()
 	o := l.wOwner
 	l.wOwner = 0

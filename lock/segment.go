@@ -30,6 +30,10 @@ type segment struct {
 
 	recs recTable // Owner -> *ownerRec
 
+	// The last synthetic owner made up for a handle's sync.RWMutex-style
+	// methods (rwmutex.go): the handles of a segment share its records.
+	nextSyn atomic.Uint32
+
 	// Where the next bounded sweep of a full table starts (see full.go).
 	roomNext, attNext atomic.Int32
 }
@@ -66,18 +70,31 @@ func (s *segment) exit(errp *error, oldFault bool) {
 	debug.SetPanicOnFault(oldFault)
 	s.active.Add(-1)
 	if r := recover(); r != nil {
-		if _, ok := r.(interface{ Addr() uintptr }); !ok {
-			panic(r)
-		}
+		mustBeFault(r)
 		*errp = detail(ErrProtocol, "%s: shared memory fault (was the file truncated?): %v", s.path, r)
+	}
+}
+
+// mustBeFault panics again with r, a value recovered in an operation,
+// unless it is a fault on the mapping.
+func mustBeFault(r any) {
+	if _, ok := r.(interface{ Addr() uintptr }); !ok {
+		panic(r)
 	}
 }
 func (s *segment) closing() bool { return s.active.Load() < 0 }
 
-// Raw accessors. Offsets are computed from the validated capacity only.
-func (s *segment) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&s.mem[off])) }
-func (s *segment) u64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&s.mem[off])) }
-func (s *segment) i64(off int) *int64  { return (*int64)(unsafe.Pointer(&s.mem[off])) }
+// Raw accessors. Offsets are computed from the validated capacity only:
+// every slot index comes from our own claims, from the bitmap (below
+// capacity/64 words), or from the lock word after writerSlot checked it, so
+// the accessors skip the slice's bounds check (they sit on every path, the
+// uncontended pairs' included).
+func (s *segment) u32(off int) *uint32 { return (*uint32)(s.at(off)) }
+func (s *segment) u64(off int) *uint64 { return (*uint64)(s.at(off)) }
+func (s *segment) i64(off int) *int64  { return (*int64)(s.at(off)) }
+func (s *segment) at(off int) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.mem)), off)
+}
 
 func (s *segment) state() *uint32    { return s.u32(offState) }
 func (s *segment) readSeq() *uint32  { return s.u32(offReadSeq) }
@@ -145,6 +162,45 @@ func (s *segment) markUsed(i int) {
 		}
 	}
 	atomic.OrUint64(s.bitmapWord(i/64), 1<<(i%64))
+}
+
+// othersIdle reports whether every slot whose bitmap bit is set, other
+// than slot i (ours), is idle, and at most keptScanMax of them. The
+// writer's scans act only on slots in other states (olderWriter on
+// slotWaitWrite, anyReader on slotRead and slotGranted, handOffReaders on
+// slotWaitRead, and on idle slots past keptScanMax), so a scan that reads
+// the same words and ctls would do nothing, and a caller that knows what
+// it would do with slot i may skip it: the uncontended write pair skips its
+// three scans this way, at a load per slot in use instead of a callback.
+// Claimers set their bit after their ctl store, so a claim in progress may
+// be missing here, exactly as it is from a scan (see Claim order in
+// layout.go); like a scan, it reads only the words below usedWords.
+func (s *segment) othersIdle(i int) bool {
+	u := uint(atomic.LoadUint32(s.u32(offUsedWords)))
+	if u == 1 && uint(i) < 64 && atomic.LoadUint64(s.bitmapWord(0)) == 1<<uint(i) {
+		return true // the usual case: one word in use, our bit alone (no capacity is below 64)
+	}
+	n := uint(s.capacity) / 64
+	if u < n {
+		n = u
+	}
+	bm, ui, idle := unsafe.Pointer(s.bitmapWord(0)), uint(i), 0
+	for w := uint(0); w < n; w++ {
+		m := atomic.LoadUint64((*uint64)(unsafe.Add(bm, w*8))) // w < capacity/64: inside the bitmap
+		if w == ui/64 {
+			m &^= 1 << (ui % 64)
+		}
+		for ; m != 0; m &= m - 1 {
+			j := int(w)*64 + bits.TrailingZeros64(m)
+			if s.slotState(j) != slotIdle {
+				return false
+			}
+			if idle++; idle > keptScanMax {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // claimSpreadBits: claims start within the first 1<<claimSpreadBits slots
