@@ -253,20 +253,30 @@ PRWE_INLINE int next_used(used_iter *it) {
   return (int)it->w * 64 + b;
 }
 
-/* onlyMine: slot i, ours, is the only slot whose bitmap bit is set, so a
- * scan through the bitmap that reads the same words would visit nothing
- * but slot i, and a caller that knows what the scan would do with slot i
- * may skip it (the uncontended write pair skips its three scans). A claim
- * in progress may be missing here exactly as it is from a scan (Claim
- * order in layout.go); like a scan, it reads only the words below
- * usedWords. */
-PRWE_INLINE int only_mine(const prwe_seg *s, int i) {
-  uint32_t nw = s->capacity / 64, u = ld32(used_words(s));
+/* othersIdle: every slot whose bitmap bit is set, other than slot i
+ * (ours), is idle, and at most keptScanMax of them. The writer's scans act
+ * only on slots in other states (older_writer on slotWaitWrite, any_reader
+ * on slotRead and slotGranted, hand_off_readers on slotWaitRead, and on
+ * idle slots past keptScanMax), so a scan that reads the same words and
+ * ctls would do nothing, and a caller that knows what it would do with
+ * slot i may skip it: the uncontended write pair skips its three scans
+ * this way. A claim in progress may be missing here exactly as it is from
+ * a scan (Claim order in layout.go); like a scan, it reads only the words
+ * below usedWords. */
+PRWE_INLINE int others_idle(const prwe_seg *s, int i) {
+  uint32_t u = ld32(used_words(s));
+  if (u == 1 && i < 64 && ld64(bitmap_word(s, 0)) == UINT64_C(1) << i)
+    return 1; /* the usual case: one word in use, our bit alone (no capacity is below 64) */
+  uint32_t nw = s->capacity / 64;
   if (u < nw) nw = u;
+  int idle = 0;
   for (uint32_t w = 0; w < nw; w++) {
     uint64_t m = ld64(bitmap_word(s, (int)w));
-    if (w == (uint32_t)i / 64) m ^= UINT64_C(1) << (i % 64);
-    if (m) return 0;
+    if (w == (uint32_t)i / 64) m &= ~(UINT64_C(1) << (i % 64));
+    for (; m; m &= m - 1) {
+      if (slot_state(s, (int)w * 64 + __builtin_ctzll(m)) != PRWL_SLOT_IDLE) return 0;
+      if (++idle > PRWL_KEPT_SCAN_MAX) return 0;
+    }
   }
   return 1;
 }
@@ -569,7 +579,7 @@ PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const p
  * waits. */
 PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
   LOCAL_SEG(s);
-  if (only_mine(s, i)) return -1; /* the scan would visit slot i only */
+  if (others_idle(s, i)) return -1; /* the scan would find no other writer */
   int64_t mine = ld_since(s, i), now = 0;
   int j;
   for (used_iter it = used(s); (j = next_used(&it)) >= 0;) {
@@ -708,9 +718,9 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
                          prwe_rec *r, int i, uint32_t gen, int *revoked) {
   *revoked = 0;
   /* The drain bit was never set, so nobody can revoke the field. Slot i
-   * (slotWaitWrite) is no reader: when it is the only one in use, the scan
-   * would find none. */
-  if (only_mine(s, i) || !any_reader(s)) return 0;
+   * (slotWaitWrite) is no reader: when the others are idle, the scan would
+   * find none. */
+  if (others_idle(s, i) || !any_reader(s)) return 0;
   if (w->deadline == 0) {
     if (!abort_write(s, me, i, gen)) return lost(r);
     r->slot = -1, r->wait = PRWE_NONE;
@@ -750,7 +760,7 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
 /* writeFast is acquireWrite for an owner that keeps an idle slot, while
  * the writer field is free: claimFor's, takeWriterField's and
  * drainReaders' steps, in their order, without their loops. A scan is
- * skipped only when the bitmap shows our own slot alone (only_mine), where
+ * skipped only when every other slot in use is idle (others_idle), where
  * it would find nothing; whatever would wait or retry goes on in
  * write_wait, which starts from where we are (slot i in slotWaitWrite,
  * owning the field or not). It returns -1, with nothing changed, when the
@@ -768,11 +778,11 @@ PRWE_TEXT static int write_fast(const prwe_seg *s, const prwe_me *me, const prwe
   if (ld_since(s, i) != 0) st_since(s, i, 0);
   /* take_writer_field's first round */
   uint32_t st = ld32(state(s));
-  if (prwl_has_writer(st) || (!only_mine(s, i) && older_writer(s, i) >= 0) ||
+  if (prwl_has_writer(st) || older_writer(s, i) >= 0 ||
       !owns(s, me, i, gen, PRWL_SLOT_WAIT_WRITE) || !cas32(state(s), st, prwl_with_writer(st, i)))
     return write_wait(s, me, env, w, r, i, gen);
   /* drain_readers' first look: slot i (slotWaitWrite) is no reader. */
-  if (!only_mine(s, i) && any_reader(s)) return write_wait(s, me, env, w, r, i, gen);
+  if (!others_idle(s, i) && any_reader(s)) return write_wait(s, me, env, w, r, i, gen);
   if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_WRITE)) return lost(r);
   r->slot = i, r->gen = gen, r->mode = PRWE_WRITE, r->wait = PRWE_NONE;
   int err = grant_result(ld32(state(s)));
@@ -870,7 +880,7 @@ PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec 
      * field is clear: an idle slot can be evicted and claimed by another
      * owner, which must never find its own index in the field. */
     if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_FREE)) return lost(r);
-    if (!only_mine(s, i)) hand_off_readers(s, me); /* else it would visit slot i only, now slotFree */
+    if (!others_idle(s, i)) hand_off_readers(s, me); /* else the scan would find nothing to do */
     if (clear_writer(s, i, force, r->told && !force) && force)
       __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
     if (!keep(s, me, r, i, gen, PRWL_SLOT_FREE)) {
@@ -921,7 +931,7 @@ PRWE_TEXT int prwe_downgrade(const prwe_seg *s, const prwe_me *me, prwe_rec *r) 
   if (r->slot < 0 || r->mode != PRWE_WRITE) return EPERM;
   int i = r->slot;
   if (!move(s, i, r->gen, PRWL_SLOT_WRITE, PRWL_SLOT_READ)) return lost(r);
-  hand_off_readers(s, me);
+  if (!others_idle(s, i)) hand_off_readers(s, me); /* else the scan would find nothing to do */
   clear_writer(s, i, 0, r->told);
   r->mode = PRWE_READ, r->told = 0;
   return 0;
