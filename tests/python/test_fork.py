@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
+import signal
 import threading
 import time
 
@@ -152,7 +154,10 @@ def test_raw_fork():
     inherited library works in the child all the same."""
     lock = RWLock()
     lock.acquire_write()
-    libc = ctypes.CDLL(None, use_errno=True)
+    # PyDLL: the call keeps the GIL, so the child owns it. Through CDLL the
+    # GIL is released around fork(), and if another thread of this process
+    # took it meanwhile, the child would wait for it forever.
+    libc = ctypes.PyDLL(None, use_errno=True)
     libc.fork.restype = ctypes.c_int
     parent_lib = _lib.get()
     r, w = os.pipe()
@@ -171,9 +176,15 @@ def test_raw_fork():
             os.write(w, ok)
             os._exit(0)
     os.close(w)
-    assert os.read(r, 1) == b"1"
-    os.close(r)
-    os.waitpid(pid, 0)
+    try:
+        ready, _, _ = select.select([r], [], [], 60)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        assert ready, "the raw-fork child did not answer within 60 s"
+        assert os.read(r, 1) == b"1"
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
     lock.release()
     lock.close()
 
