@@ -24,6 +24,7 @@ package main
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/include -std=gnu11 -O2 -Wall -Wextra
+#cgo amd64 CFLAGS: -mtls-dialect=gnu2
 #include <errno.h>
 #include <stdint.h>
 #include <stddef.h>

@@ -453,12 +453,16 @@ static pthread_mutex_t thr_mu = PTHREAD_MUTEX_INITIALIZER;
 static prw_thr *thr_list;
 static pthread_key_t thr_key;
 
-/* The calling thread's descriptor. The access goes through __tls_get_addr.
- * Keep it that way: initial-exec TLS, or TLSDESC (-mtls-dialect=gnu2), which
- * glibc backs with static TLS when it can, would eat into the static TLS
- * that each private copy of the library needs for its Go runtime, and so
- * lower the number of copies (fork generations) one process can load before
- * dlopen fails (see prw_fork.c). */
+/* The calling thread's descriptor. On x86-64 the library is compiled with
+ * TLS descriptors (-mtls-dialect=gnu2, export.go), so that in the library
+ * that the program loaded this costs a load from static TLS instead of a
+ * call to __tls_get_addr (about 2 ns per call, a tenth of the read pair).
+ * In a library loaded with dlopen (Python's, or a private copy loaded for a
+ * fork child) glibc backs a descriptor with static TLS only while some is
+ * left, else with dynamic TLS, so it never makes a dlopen fail. Never
+ * initial-exec: that demands static TLS in every copy, and dlopen of a
+ * later copy would fail sooner (see prw_fork.c). bench_fork fork-depth
+ * measures how many copies load: as many with descriptors as without. */
 static __thread prw_thr *thr_cur;
 
 /* rec_live: x belongs to a live segment (a record goes stale when its
@@ -1168,6 +1172,13 @@ static inline __attribute__((always_inline)) prw_rec *fast_enter(prw_lock *lock,
   return t->last_x;
 }
 
+/* fast_me is me_get for the fast path: this epoch's identity, with no
+ * epoch check. The epoch changes only in a fork child's at-fork handler,
+ * which also forgets the forking thread's last lock (and the child has no
+ * other thread), so a fast path in a new epoch is preceded by a data_op of
+ * the same thread, whose engine_op computed the identity for it. */
+static inline __attribute__((always_inline)) const prwe_me *fast_me(void) { return &me_val; }
+
 static inline __attribute__((always_inline)) int fast_exit(prw_thr *t, prw_seg *s, prw_rec *x, int rc) {
   if (__builtin_expect(rc != -1 && seg_broken(s), 0)) {
     prwe_rec init = PRWE_REC_INIT; /* see data_op */
@@ -1247,7 +1258,7 @@ PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   prw_rec *x = fast_enter(lock, &t, &s);
   if (!x) return acquire_slow(lock, mode, timeout_ns);
   if (mode == PRWE_READ) {
-    int rc = fast_exit(t, s, x, read_fast(&s->e, me_get(), &x->r));
+    int rc = fast_exit(t, s, x, read_fast(&s->e, fast_me(), &x->r));
     if (rc != -1) return rc;
     return acquire_slow(lock, mode, timeout_ns);
   }
@@ -1293,7 +1304,7 @@ PRWE_TEXT int prw_release(prw_lock *lock) {
   prw_rec *x = fast_enter(lock, &t, &s);
   if (!x) return data_op(lock, OP_RELEASE, 0, NULL);
   if (x->r.mode == PRWE_READ) {
-    int rc = fast_exit(t, s, x, release_fast(&s->e, me_get(), &x->r));
+    int rc = fast_exit(t, s, x, release_fast(&s->e, fast_me(), &x->r));
     if (rc != -1) return rc;
     return data_op(lock, OP_RELEASE, 0, NULL);
   }
