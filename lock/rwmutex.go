@@ -145,16 +145,22 @@ func (l *Lock) takeCell(st uint32) *synCell {
 	return nil
 }
 
-// rlockCell is RLock's fast path in cell c (busy, taken from cellFree):
-// readFast in the slot its owner keeps idle. It gives the cell back, read
-// or free, and reports false when the cell path or the general path must
-// decide (which also reports a fault on the mapping, ErrProtocol).
-func (l *Lock) rlockCell(c *synCell) (ok bool) {
+// cellFast is RLock's fast path in cell c (acquire: busy, taken from
+// cellFree; readFast in the slot its owner keeps idle) or RUnlock's (busy,
+// taken from cellRead; releaseReadFast). It gives the cell back, in the
+// state the call leads to or in the one it was taken from, and reports
+// false when the cell path or the general path must decide (which also
+// reports a fault on the mapping, ErrProtocol).
+func (l *Lock) cellFast(c *synCell, acquire bool) (ok bool) {
+	from, to := uint32(cellRead), uint32(cellFree)
+	if acquire {
+		from, to = cellFree, cellRead
+	}
 	s, r := l.seg, c.r
 	// (The record is read only inside the operation: a last Close may be
 	// releasing it.)
 	if r == nil || l.closed.Load() || !s.enter() {
-		c.state.Store(cellFree)
+		c.state.Store(from)
 		return false
 	}
 	old, returned := debug.SetPanicOnFault(true), false
@@ -168,42 +174,18 @@ func (l *Lock) rlockCell(c *synCell) (ok bool) {
 			ok = false
 		}
 		if ok {
-			c.state.Store(cellRead)
+			c.state.Store(to)
 		} else {
-			c.state.Store(cellFree)
+			c.state.Store(from)
 		}
 	}()
-	err, done := s.readFast(r)
-	ok, returned = done && (err == nil || err == ErrOwnerDead), true
-	return ok
-}
-
-// runlockCell is RUnlock's fast path in cell c (busy, taken from
-// cellRead): releaseReadFast. It gives the cell back, free or still read,
-// and reports false when the cell path must decide.
-func (l *Lock) runlockCell(c *synCell) (ok bool) {
-	s, r := l.seg, c.r
-	if l.closed.Load() || !s.enter() {
-		c.state.Store(cellRead)
-		return false
+	if acquire {
+		err, done := s.readFast(r)
+		ok = done && (err == nil || err == ErrOwnerDead)
+	} else {
+		ok = s.releaseReadFast(r)
 	}
-	old, returned := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		s.active.Add(-1)
-		if !returned { // (recover costs a call: only on the way out of a panic)
-			if p := recover(); p != nil {
-				mustBeFault(p)
-			}
-			ok = false
-		}
-		if ok {
-			c.state.Store(cellFree)
-		} else {
-			c.state.Store(cellRead)
-		}
-	}()
-	ok, returned = s.releaseReadFast(r), true
+	returned = true
 	return ok
 }
 
@@ -305,7 +287,7 @@ func mustLock(err error) {
 // lock cannot be used (a closed handle, a corrupt segment, a full holder
 // table); use RLockContext to get those as errors.
 func (l *Lock) RLock() {
-	if c := l.takeCell(cellFree); c != nil && l.rlockCell(c) {
+	if c := l.takeCell(cellFree); c != nil && l.cellFast(c, true) {
 		return
 	}
 	mustLock(l.lockAs(nil, ModeRead, -1))
@@ -350,7 +332,7 @@ func ctxDeadline(ctx context.Context) int64 {
 // RUnlock undoes one RLock. It panics if l is not read-locked by this
 // handle, as sync.RWMutex does.
 func (l *Lock) RUnlock() {
-	if c := l.takeCell(cellRead); c != nil && l.runlockCell(c) || l.cellUnlock(ModeRead) {
+	if c := l.takeCell(cellRead); c != nil && l.cellFast(c, false) || l.cellUnlock(ModeRead) {
 		return
 	}
 	l.rwmu.Lock()
