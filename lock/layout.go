@@ -116,8 +116,10 @@ package lock
 // is set after the scan read usedWords, so the scan may treat it as not yet
 // set, exactly as it treats a bit set after it read that word. Claims start
 // in the first word, so the scans of a lock whose owners fit in 64 slots
-// read one word whatever the capacity. Free order: state = slotFree, clear the bitmap bit, CAS owner
-// key -> 0 (last; it fails harmlessly if a recoverer took the slot).
+// read one word whatever the capacity.
+//
+// Free order: state = slotFree, clear the bitmap bit, CAS owner key -> 0
+// (last; it fails harmlessly if a recoverer took the slot).
 //
 // The owner changes its own slot's ctl only by CAS from the (generation,
 // state) it last set, so a hold that another process recovered (it judged
