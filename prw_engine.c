@@ -253,34 +253,6 @@ PRWE_INLINE int next_used(used_iter *it) {
   return (int)it->w * 64 + b;
 }
 
-/* othersIdle: every slot whose bitmap bit is set, other than slot i
- * (ours), is idle, and at most keptScanMax of them. The writer's scans act
- * only on slots in other states (older_writer on slotWaitWrite, any_reader
- * on slotRead and slotGranted, hand_off_readers on slotWaitRead, and on
- * idle slots past keptScanMax), so a scan that reads the same words and
- * ctls would do nothing, and a caller that knows what it would do with
- * slot i may skip it: the uncontended write pair skips its three scans
- * this way. A claim in progress may be missing here exactly as it is from
- * a scan (Claim order in layout.go); like a scan, it reads only the words
- * below usedWords. */
-PRWE_INLINE int others_idle(const prwe_seg *s, int i) {
-  uint32_t u = ld32(used_words(s));
-  if (u == 1 && i < 64 && ld64(bitmap_word(s, 0)) == UINT64_C(1) << i)
-    return 1; /* the usual case: one word in use, our bit alone (no capacity is below 64) */
-  uint32_t nw = s->capacity / 64;
-  if (u < nw) nw = u;
-  int idle = 0;
-  for (uint32_t w = 0; w < nw; w++) {
-    uint64_t m = ld64(bitmap_word(s, (int)w));
-    if (w == (uint32_t)i / 64) m &= ~(UINT64_C(1) << (i % 64));
-    for (; m; m &= m - 1) {
-      if (slot_state(s, (int)w * 64 + __builtin_ctzll(m)) != PRWL_SLOT_IDLE) return 0;
-      if (++idle > PRWL_KEPT_SCAN_MAX) return 0;
-    }
-  }
-  return 1;
-}
-
 /* anyReader: some slot holds read or was granted it. */
 PRWE_TEXT static int any_reader(const prwe_seg *s) {
   LOCAL_SEG(s);
@@ -307,7 +279,7 @@ PRWE_TEXT static void hand_off_readers(const prwe_seg *s, const prwe_me *me) {
 /* clearWriter gives up the writer field held by slot idx, optionally
  * setting or clearing the owner-dead flag, and wakes the sleepers. It
  * returns 0 if idx did not own it. */
-PRWE_TEXT static int clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead) {
+PRWE_TEXT int prwe_clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead) {
   LOCAL_SEG(s);
   for (;;) {
     uint32_t old = ld32(state(s));
@@ -565,7 +537,8 @@ static int write_fast(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
 /* acquireWrite */
 PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const prwe_env *env, prwe_wait *w,
                          prwe_rec *r, uint64_t o, uint32_t fl) {
-  int rc = write_fast(s, me, env, w, r);
+  int rc = write_alone(s, me, r);
+  if (rc == -1) rc = write_fast(s, me, env, w, r);
   if (rc != -1) return rc;
   uint32_t gen;
   int i = claim_for(s, me, env, r, o, fl, PRWL_SLOT_WAIT_WRITE, &gen);
@@ -596,7 +569,7 @@ PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
  * never drained the readers: nothing was written, so no owner-dead mark.
  * It returns 0 if the slot was recovered meanwhile. */
 PRWE_TEXT static int abort_write(const prwe_seg *s, const prwe_me *me, int i, uint32_t gen) {
-  clear_writer(s, i, 0, 0);
+  prwe_clear_writer(s, i, 0, 0);
   if (!move(s, i, gen, PRWL_SLOT_WAIT_WRITE, PRWL_SLOT_FREE)) return 0;
   slot_free(s, me, i);
   return 1;
@@ -874,16 +847,18 @@ PRWE_TEXT static int release_rec(const prwe_seg *s, const prwe_me *me, prwe_rec 
     if (!keep(s, me, r, i, gen, PRWL_SLOT_READ)) return lost(r);
     kick_drain(s);
   } else {
-    /* The slot stops saying slotWrite first (the data is complete from
-     * here on), then the readers queued behind us get the lock before the
-     * field opens to the next writer. The slot goes idle only after the
-     * field is clear: an idle slot can be evicted and claimed by another
-     * owner, which must never find its own index in the field. */
-    if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_FREE)) return lost(r);
+    if (!force && !r->told && release_alone(s, me, r) == 0) return 0;
+    /* The readers queued behind us get the lock before the field opens to
+     * the next writer; then the field is cleared, and only then does the
+     * slot leave slotWrite: an idle slot can be evicted and claimed by
+     * another owner, which must never find its own index in the field, and
+     * a slotWrite slot that no longer owns the field is done writing (see
+     * Lone writers in layout.go). */
+    if (!owns(s, me, i, gen, PRWL_SLOT_WRITE)) return lost(r);
     if (!others_idle(s, i)) hand_off_readers(s, me); /* else the scan would find nothing to do */
-    if (clear_writer(s, i, force, r->told && !force) && force)
+    if (prwe_clear_writer(s, i, force, r->told && !force) && force)
       __atomic_add_fetch(u64(s, PRWL_OFF_OWNER_DEATHS), 1, SC);
-    if (!keep(s, me, r, i, gen, PRWL_SLOT_FREE)) {
+    if (!keep(s, me, r, i, gen, PRWL_SLOT_WRITE)) {
       /* Recovered meanwhile (we were judged dead): the hold ended anyway. */
       r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
       return 0;
@@ -932,7 +907,7 @@ PRWE_TEXT int prwe_downgrade(const prwe_seg *s, const prwe_me *me, prwe_rec *r) 
   int i = r->slot;
   if (!move(s, i, r->gen, PRWL_SLOT_WRITE, PRWL_SLOT_READ)) return lost(r);
   if (!others_idle(s, i)) hand_off_readers(s, me); /* else the scan would find nothing to do */
-  clear_writer(s, i, 0, r->told);
+  prwe_clear_writer(s, i, 0, r->told);
   r->mode = PRWE_READ, r->told = 0;
   return 0;
 }

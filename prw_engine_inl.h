@@ -161,4 +161,86 @@ PRWE_INLINE int release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) 
   return 0;
 }
 
+/* othersIdle (prw_engine.c uses it too): every slot whose bitmap bit is
+ * set, other than slot i (ours), is idle, and at most keptScanMax of them.
+ * The writer's scans act only on slots in other states (older_writer on
+ * slotWaitWrite, any_reader on slotRead and slotGranted, hand_off_readers
+ * on slotWaitRead, and on idle slots past keptScanMax), so a scan that
+ * reads the same words and ctls would do nothing, and a caller that knows
+ * what it would do with slot i may skip it. A claim in progress may be
+ * missing here exactly as it is from a scan (Claim order in layout.go);
+ * like a scan, it reads only the words below usedWords. */
+PRWE_INLINE int others_idle(const prwe_seg *s, int i) {
+  uint32_t u = ld32(used_words(s));
+  if (u == 1 && i < 64 && ld64(bitmap_word(s, 0)) == UINT64_C(1) << i)
+    return 1; /* the usual case: one word in use, our bit alone (no capacity is below 64) */
+  uint32_t nw = s->capacity / 64;
+  if (u < nw) nw = u;
+  int idle = 0;
+  for (uint32_t w = 0; w < nw; w++) {
+    uint64_t m = ld64(bitmap_word(s, (int)w));
+    if (w == (uint32_t)i / 64) m &= ~(UINT64_C(1) << (i % 64));
+    for (; m; m &= m - 1) {
+      if (prwl_ctl_state(ld64(ctl(s, (int)w * 64 + __builtin_ctzll(m)))) != PRWL_SLOT_IDLE) return 0;
+      if (++idle > PRWL_KEPT_SCAN_MAX) return 0;
+    }
+  }
+  return 1;
+}
+
+/* clearWriter (prw_engine.c) gives up the writer field held by slot idx. */
+PRWI_HIDDEN int prwe_clear_writer(const prwe_seg *s, int idx, int set_dead, int clear_dead);
+
+/* write_alone is acquireWrite's fast path for the owner of a kept slot
+ * when nobody else is there: the writer field free and unmarked, every
+ * other slot in use idle (so no reader inside, none waiting, no writer
+ * waiting for its turn). The slot goes straight from slotIdle to
+ * slotWrite, then the field is taken; the look for readers comes after
+ * that CAS, as the Dekker argument requires, and if anyone came between,
+ * the field and the slot are given back and the full path decides (see
+ * Lone writers in layout.go). It returns -1 with nothing held. Twin of
+ * segment.writeAlone. */
+PRWE_INLINE int write_alone(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->idle;
+  if (i < 0 || r->slot >= 0 || r->idle_key != me->key) return -1;
+  LOCAL_SEG(s);
+  if (ld32(state(s)) != 0 || !others_idle(s, i)) return -1;
+  uint32_t gen = r->idle_gen;
+  if (!move(s, i, gen, PRWL_SLOT_IDLE, PRWL_SLOT_WRITE)) return -1; /* evicted or recovered */
+  if (cas32(state(s), 0, prwl_with_writer(0, i))) {
+    if (__builtin_expect(others_idle(s, i), 1)) {
+      if (ld_since(s, i) != 0) st_since(s, i, 0);
+      r->idle = -1;
+      r->slot = i, r->gen = gen, r->mode = PRWE_WRITE, r->wait = PRWE_NONE, r->told = 0;
+      return 0;
+    }
+    prwe_clear_writer(s, i, 0, 0); /* someone came between: wakes whoever slept on it */
+  }
+  if (!move(s, i, gen, PRWL_SLOT_WRITE, PRWL_SLOT_IDLE)) {
+    r->idle = -1;
+    return lost(r); /* recovered meanwhile */
+  }
+  return -1;
+}
+
+/* release_alone is release for a write hold when nobody else is there:
+ * the lock word names only us (no sleeper, no owner-dead mark to keep or
+ * clear) and every other slot in use is idle, so there is nobody to hand
+ * the lock to. The field is cleared first, then the slot goes from
+ * slotWrite to slotIdle (see Lone writers in layout.go). It returns -1
+ * with nothing changed for anything else. Twin of segment.releaseAlone. */
+PRWE_INLINE int release_alone(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
+  int i = r->slot;
+  if (i < 0 || r->mode != PRWE_WRITE || r->wait != PRWE_NONE) return -1;
+  LOCAL_SEG(s);
+  /* owns first: a slot recovered and claimed by another owner could have
+   * our index in the field. */
+  if (!owns(s, me, i, r->gen, PRWL_SLOT_WRITE) || !others_idle(s, i) ||
+      !cas32(state(s), prwl_with_writer(0, i), 0))
+    return -1;
+  keep(s, me, r, i, r->gen, PRWL_SLOT_WRITE); /* fails only if recovered meanwhile: the hold ended anyway */
+  r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
+  return 0;
+}
+
 #endif /* PRW_ENGINE_INL_H */

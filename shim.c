@@ -1246,11 +1246,12 @@ static inline prwe_wait wait_for(int64_t timeout_ns) {
 }
 
 /* acquire takes lock in mode with timeout_ns (see wait_for). On the
- * thread's last lock, a read tries the engine's read_fast, inlined, and
- * anything else (a write, a wait) runs the engine's full path under the same
- * fast_enter, without data_op's lookups. acquire, prw_release and the
- * public calls they may be inlined into run in the data plane's section:
- * the inlined read pair touches the mapping (see the SIGBUS guard). */
+ * thread's last lock, a read tries the engine's read_fast and a write its
+ * write_alone, both inlined, and anything else (a wait, a writer with
+ * company) runs the engine's full path under the same fast_enter, without
+ * data_op's lookups. acquire, prw_release and the public calls they may be
+ * inlined into run in the data plane's section: the inlined pairs touch the
+ * mapping (see the SIGBUS guard). */
 PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   if (!lock) return EINVAL;
   prw_thr *t;
@@ -1262,8 +1263,10 @@ PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
     if (rc != -1) return rc;
     return acquire_slow(lock, mode, timeout_ns);
   }
+  int rc = write_alone(&s->e, fast_me(), &x->r);
+  if (rc != -1) return fast_exit(t, s, x, rc);
   prwe_wait w = wait_for(timeout_ns);
-  int rc = engine_op(lock, s, &x->r, t->tid, 0, OP_ACQUIRE, mode, &w);
+  rc = engine_op(lock, s, &x->r, t->tid, 0, OP_ACQUIRE, mode, &w);
   op_end(t);
   return rc;
 }
@@ -1308,7 +1311,9 @@ PRWE_TEXT int prw_release(prw_lock *lock) {
     if (rc != -1) return rc;
     return data_op(lock, OP_RELEASE, 0, NULL);
   }
-  int rc = engine_op(lock, s, &x->r, t->tid, 0, OP_RELEASE, 0, NULL);
+  int rc = release_alone(&s->e, fast_me(), &x->r);
+  if (rc != -1) return fast_exit(t, s, x, rc);
+  rc = engine_op(lock, s, &x->r, t->tid, 0, OP_RELEASE, 0, NULL);
   op_end(t);
   return rc;
 }

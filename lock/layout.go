@@ -1,6 +1,6 @@
 package lock
 
-// This file is the shared-memory protocol, layout version 4. Every process
+// This file is the shared-memory protocol, layout version 5. Every process
 // that maps a prwlock segment, in any language, must follow it exactly.
 // All multi-byte fields are native-endian (segments never leave the
 // machine) and every field below is accessed with atomic, sequentially
@@ -12,7 +12,7 @@ package lock
 //
 //	offset  size  field
 //	0       8     magic       "PRWLOCK\x00"; written last by the creator
-//	8       4     version     layoutVersion (4); a segment of any other
+//	8       4     version     layoutVersion (5); a segment of any other
 //	                          version is refused with EPROTO, never touched
 //	12      4     slotSize    64
 //	16      8     size        total file size in bytes
@@ -65,12 +65,15 @@ package lock
 //
 // Phases: a writer that owns the field blocks new readers ("pending") and
 // waits for slotRead and slotGranted holders to drain, then marks its slot
-// slotWrite. On release it marks its slot slotFree (so a crash from here on
-// leaves nothing half written to report), hands the lock to every waiting
-// reader (slotWaitRead -> slotGranted by CAS, see Hand-off), then clears
-// the field, so readers queued during a write
-// phase enter before the next writer, and a waiting writer blocks new
-// readers: neither side starves. Recursive reads never consult the lock word,
+// slotWrite. On release it hands the lock to every waiting reader
+// (slotWaitRead -> slotGranted by CAS, see Hand-off), then clears the
+// field, then moves its slot on from slotWrite, so readers queued during a
+// write phase enter before the next writer, and a waiting writer blocks new
+// readers: neither side starves. A writer holds write exactly while its
+// slot is slotWrite and the field names it: a crash before the field is
+// cleared leaves data that may be half written (recovery sets
+// stateOwnerDead), one after it leaves a slotWrite slot that owns nothing,
+// which recovery frees without a mark. Recursive reads never consult the lock word,
 // so they cannot deadlock against a pending writer.
 //
 // Among writers: a writer stamps since when it first has to wait, and takes
@@ -147,13 +150,13 @@ package lock
 // An owner that releases may keep its slot for its next hold instead of
 // freeing it: it moves the slot to slotIdle by CAS, leaving owner,
 // generation and bitmap bit as they are: a reader from slotRead; a writer
-// from slotFree, after it has cleared the writer field (its slot moved
-// slotWrite -> slotFree first, as always). An idle slot may be evicted and
+// from slotWrite, after it has cleared the writer field. An idle slot may be evicted and
 // claimed by another owner, so it must never be named by the writer
 // field: a claimer that found its own index there would believe it owned
 // the field. Its next acquire moves the slot from slotIdle straight to slotRead
-// or slotWaitWrite by CAS, so an uncontended hold costs one CAS to enter
-// and one to leave, on a cache line nobody else writes. An idle slot
+// or slotWaitWrite (or slotWrite, see Lone writers) by CAS, so an
+// uncontended hold costs one CAS on its slot to enter and one to leave, on
+// a cache line nobody else writes. An idle slot
 // holds nothing and waits for nothing: scans, drains and inspection
 // ignore it. Its since may be stale: the owner clears it when it takes
 // the slot again, before it can matter.
@@ -184,6 +187,28 @@ package lock
 // the owners that hold or wait at once, not for its capacity; scans go
 // through the bitmap for the same reason, so they cost a word per 64 slots
 // plus the slots in use.
+//
+// # Lone writers
+//
+// A writer that keeps an idle slot and finds nobody else there (the lock
+// word all zero: no writer, no sleeper, no owner-dead mark; every other
+// slot in use idle) may skip slotWaitWrite: it moves its slot slotIdle ->
+// slotWrite, then takes the field by CAS from 0, then looks at the other
+// slots again. If they are still all idle, it holds write: no reader can
+// be inside, since a reader publishes itself before it looks at the lock
+// word (Dekker, above). If anyone came between, it clears the field (waking
+// whoever went to sleep on it), moves its slot back slotWrite -> slotIdle
+// and queues like any writer. Its release, while the lock word names only
+// it and every other slot in use is idle, clears the field by CAS and
+// moves the slot slotWrite -> slotIdle. So an uncontended write pair is
+// four CASes: two on its own slot, two on the lock word.
+//
+// Between its steps such a writer's slot is slotWrite without the field
+// (before taking it, or after clearing it): it holds nothing, and
+// inspection and recovery treat it so (no owner-dead mark). While it owns
+// the field and looks again, a reader that came between may be published:
+// a crash exactly then makes recovery set stateOwnerDead although nothing
+// was written, which errs on the side of caution.
 //
 // # Attachments (32 bytes each)
 //
@@ -223,7 +248,7 @@ package lock
 // last check, whatever woke them.
 
 const (
-	layoutVersion = 4
+	layoutVersion = 5
 	magicValue    = uint64('P') | uint64('R')<<8 | uint64('W')<<16 | uint64('L')<<24 |
 		uint64('O')<<32 | uint64('C')<<40 | uint64('K')<<48 // "PRWLOCK\x00"
 
@@ -300,7 +325,7 @@ const (
 	slotRead      = 1 // holds read (count levels)
 	slotWaitRead  = 2 // waits for read; a releasing writer may hand it slotRead
 	slotWaitWrite = 3 // waits for the writer field, or owns it and drains readers
-	slotWrite     = 4 // owns the writer field and holds write
+	slotWrite     = 4 // holds write while the writer field names it (see Phases, Lone writers)
 	slotGranted   = 5 // handed read by a releasing writer, not yet accepted
 	slotIdle      = 6 // kept by its owner between holds; holds nothing (see Kept slots)
 )

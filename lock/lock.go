@@ -474,6 +474,9 @@ func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ct
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
 func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
+	if err, ok := s.writeAlone(r); ok {
+		return err
+	}
 	if err, ok := s.writeFast(w, r); ok {
 		return err
 	}
@@ -482,6 +485,60 @@ func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
 		return err
 	}
 	return s.writeWait(w, r, i, gen)
+}
+
+// writeAlone is acquireWrite for an owner that keeps an idle slot when
+// nobody else is there: the lock word all zero (no writer, no sleeper, no
+// owner-dead mark) and every other slot in use idle, so no reader is
+// inside or waiting and no writer waits for its turn. The slot goes
+// straight from slotIdle to slotWrite, then the field is taken; the look
+// for readers comes after that CAS, as the Dekker argument requires, and
+// if anyone came between, the field and the slot are given back and the
+// general path decides (see Lone writers in layout.go). ok is false, with
+// nothing held, when the general path must run.
+func (s *segment) writeAlone(r *ownerRec) (err error, ok bool) {
+	i := int(r.idle)
+	if i < 0 || r.slot >= 0 || atomic.LoadUint32(s.state()) != 0 || !s.othersIdle(i) {
+		return nil, false
+	}
+	gen := r.idleGen
+	if !s.move(i, gen, slotIdle, slotWrite) {
+		return nil, false // evicted or recovered: claimFor claims afresh
+	}
+	if atomic.CompareAndSwapUint32(s.state(), 0, withWriter(0, i)) {
+		if s.othersIdle(i) {
+			if atomic.LoadInt64(s.since(i)) != 0 {
+				atomic.StoreInt64(s.since(i), 0)
+			}
+			r.idle = -1
+			r.slot, r.gen, r.mode, r.wait, r.told = int32(i), gen, ModeWrite, ModeNone, false
+			return nil, true
+		}
+		s.clearWriter(i, false, false) // someone came between: wakes whoever slept on it
+	}
+	if !s.move(i, gen, slotWrite, slotIdle) {
+		r.idle = -1
+		return s.lost(r), true // recovered meanwhile
+	}
+	return nil, false
+}
+
+// releaseAlone is releaseRec for a write hold when nobody else is there:
+// the lock word names only slot i (no sleeper, no owner-dead mark to keep
+// or clear) and every other slot in use is idle, so there is nobody to
+// hand the lock to. The field is cleared first, then the slot goes from
+// slotWrite to slotIdle. ok is false, with nothing changed, for anything
+// else.
+func (s *segment) releaseAlone(r *ownerRec) bool {
+	i := int(r.slot)
+	// owns first: a slot recovered and claimed by another owner could have
+	// our index in the field.
+	if !s.owns(i, r.gen, slotWrite) || !s.othersIdle(i) ||
+		!atomic.CompareAndSwapUint32(s.state(), withWriter(0, i), 0) {
+		return false
+	}
+	s.keep(r, i, r.gen, slotWrite) // fails only if recovered meanwhile: the hold ended anyway
+	return true
 }
 
 // writeFast is acquireWrite for an owner that keeps an idle slot, while
@@ -881,16 +938,17 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		}
 		s.kickDrain()
 	} else {
-		// The slot stops saying slotWrite first: from here on the data is
-		// complete, so a crash leaves a field whose slot is not slotWrite,
-		// which recovery clears without an owner-dead mark, and no
-		// observer ever sees two writers. Then hand the lock to the
-		// readers that queued behind us before opening it to the next
-		// writer.
-		// The slot goes idle only after the field is clear: an idle slot
-		// can be evicted and claimed by another owner, which must never
-		// find its own index in the field.
-		if !s.move(i, gen, slotWrite, slotFree) {
+		if !force && !r.told && s.releaseAlone(r) {
+			r.slot, r.mode, r.told = -1, ModeNone, false
+			return nil
+		}
+		// The readers queued behind us get the lock before the field opens
+		// to the next writer; then the field is cleared, and only then does
+		// the slot leave slotWrite: an idle slot can be evicted and claimed
+		// by another owner, which must never find its own index in the
+		// field, and a slotWrite slot that no longer owns the field is done
+		// writing (see Lone writers in layout.go).
+		if !s.owns(i, gen, slotWrite) {
 			return s.lost(r)
 		}
 		if !s.othersIdle(i) { // else the scan would find nothing to do
@@ -899,7 +957,7 @@ func (s *segment) releaseRec(r *ownerRec, force bool) error {
 		if s.clearWriter(i, force, r.told && !force) && force {
 			atomic.AddUint64(s.u64(offOwnerDeaths), 1)
 		}
-		s.keep(r, i, gen, slotFree) // fails only if recovered meanwhile: the hold ended anyway
+		s.keep(r, i, gen, slotWrite) // fails only if recovered meanwhile: the hold ended anyway
 	}
 	// The slot stays ours, idle, for the owner's next hold (see Kept slots
 	// in layout.go).
@@ -1057,6 +1115,11 @@ func (l *Lock) Holders() (out []Holder, err error) {
 		case slotRead, slotGranted:
 			h.Mode, h.Count = ModeRead, atomic.LoadUint32(s.count(i))+1
 		case slotWrite:
+			// Holding only while it owns the field: otherwise it is a lone
+			// writer between its steps (see Lone writers in layout.go).
+			if writerOf(atomic.LoadUint32(s.state())) != i {
+				return true
+			}
 			h.Mode = ModeWrite
 		case slotWaitRead:
 			h.Mode, h.Waiting = ModeRead, true

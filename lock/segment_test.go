@@ -985,7 +985,8 @@ func TestTokens(t *testing.T) {
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
 		"prwlock:2:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
 		"prwlock:3:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
-		"prwlock:5:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
+		"prwlock:4:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
+		"prwlock:6:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
 		"prwlock:0:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,

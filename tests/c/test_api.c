@@ -306,15 +306,17 @@ static void test_buffers_tokens(void) {
   EXPECT_RC(prw_close(m), 0);
 
   /* Garbage and foreign tokens. */
-  static const char *const garbage[] = {"", "garbage", "prwlock:", "prwlock:4:2:3",
-                                        "prwlock:4:2:3:4", "\x01\xff"};
+  static const char *const garbage[] = {"", "garbage", "prwlock:", "prwlock:5:2:3",
+                                        "prwlock:5:2:3:5", "\x01\xff"};
   for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
     m = (prw_lock *)0x1;
     EXPECT_RC(prw_deserialize(garbage[i], &m), EINVAL);
     CHECK(m == NULL);
   }
-  /* A token of an older layout (version 3, before usedWords). */
+  /* Tokens of older layouts (version 3, before usedWords; 4, before lone
+   * writers). */
   EXPECT_RC(prw_deserialize("prwlock:3:2:3:/dev/shm/prwlock.x", &m), EPROTO);
+  EXPECT_RC(prw_deserialize("prwlock:4:2:3:/dev/shm/prwlock.x", &m), EPROTO);
   char *huge = malloc(100000);
   memset(huge, 'a', 99999);
   huge[99999] = 0;
