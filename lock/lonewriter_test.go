@@ -51,7 +51,7 @@ func TestLoneWriterBetweenStepsHoldsNothing(t *testing.T) {
 	s := l.seg
 	me := self()
 	i := forgeWriter(t, l, ident{pid: me.pid, pstart: me.pstart + 12345, pidns: me.pidns}) // a dead process
-	atomic.StoreUint32(s.state(), 0)                                                   // before taking the field, or after clearing it
+	atomic.StoreUint32(s.state(), 0)                                                       // before taking the field, or after clearing it
 	if h, _ := l.Holders(); len(h) != 0 {
 		t.Fatalf("a slotWrite slot without the field listed as a holder: %+v", h)
 	}
