@@ -132,9 +132,9 @@ func waiting(state uint32) bool {
 }
 
 // classify reports what process pid holds and waits for on this lock:
-// hold (a slot in slotRead or slotWrite: only the owner itself ever moves
-// its slot there, so a stopped process cannot be made a holder behind its
-// back), pending (a waiting writer that owns the writer field: new readers
+// hold (a slot in slotRead, or in slotWrite owning the writer field: only
+// the owner itself ever moves its slot there, so a stopped process cannot
+// be made a holder behind its back), pending (a waiting writer that owns the writer field: new readers
 // stay out) and wait (any other waiting slot, a grant not yet accepted
 // included).
 func (v *segView) classify(pid int) (hold, pending, wait bool) {
@@ -145,8 +145,8 @@ func (v *segView) classify(pid int) (hold, pending, wait bool) {
 			continue
 		}
 		switch {
-		case st == segRead || st == segWrite:
-			hold = true
+		case st == segRead || st == segWrite && i == w:
+			hold = true // (slotWrite without the field: a lone writer between its steps holds nothing)
 		case st == segWaitWrite && i == w:
 			pending = true
 		case waiting(st):
