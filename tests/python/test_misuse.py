@@ -71,6 +71,8 @@ CLOSED_CALLS = {
     "owner_died": lambda lk: lk.owner_died,
     "reader_lock": lambda lk: lk.reader_lock().__enter__(),
     "writer_lock": lambda lk: lk.writer_lock(timeout=1).__enter__(),
+    "writer_lock forever": lambda lk: lk.writer_lock().__enter__(),
+    "reader_lock exit": lambda lk: lk.reader_lock().__exit__(None, None, None),
 }
 
 

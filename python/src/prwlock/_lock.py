@@ -36,6 +36,18 @@ _EAGAIN = _errno.EAGAIN
 _MODE_READ = _lib.MODE_READ
 _MODE_WRITE = _lib.MODE_WRITE
 
+#: What :func:`_unbound` answers: no errno (the library returns 0 or a
+#: positive errno).
+_UNBOUND = -1
+
+
+def _unbound(arg: Any) -> int:
+    """The entry points of a lock that is not bound (unpickled and not yet
+    used, or closed): the fast paths call it as they would the library and
+    take their slow paths, which attach or raise."""
+    return _UNBOUND
+
+
 #: Longest single wait in the C library made by a thread that may have to
 #: run a Python signal handler. A handler (and so Ctrl-C) runs only once the
 #: ctypes call returns, so this bounds the reaction time; NOTES.md measured
@@ -343,13 +355,15 @@ class _Guard:
 
     def __enter__(self) -> "RWLock":
         lock = self._lock
-        if self._timeout is None and lock._gen == _state.generation:
+        err = _UNBOUND
+        if self._timeout is None:
             # RWLock.acquire_read/acquire_write's fast path, inlined.
             write = self._write
             err = (lock._try_write if write else lock._try_read)(lock._arg)
             if not err:
                 return lock
-            ok = lock._after_try(lock._own_lib(), lock._ptr, err, write, -1)
+        if err != _UNBOUND:
+            ok = lock._after_try(lock._own_lib(), lock._ptr, err, self._write, -1)
         else:
             ok = lock._acquire(self._write, _timeout_ns(self._timeout))
         if not ok:
@@ -375,12 +389,11 @@ class _Guard:
 
     def __exit__(self, *exc: Any) -> None:
         lock = self._lock
-        if lock._gen == _state.generation:
-            # RWLock.release's fast path, inlined. On an error nothing was
-            # released: release() makes the call again and reports it.
-            fn = lock._release
-            if not fn(lock._arg):
-                return
+        # RWLock.release's fast path, inlined. On an error nothing was
+        # released: release() makes the call again and reports it.
+        fn = lock._release
+        if not fn(lock._arg):
+            return
         lock.release()
 
 
@@ -442,8 +455,8 @@ class RWLock:
         "_closed",
         "_finalizer",
         # The uncontended fast path: the handle as a prebuilt argument and the
-        # GIL-holding entry points. Valid while _gen equals _state.generation
-        # (see _bind).
+        # GIL-holding entry points; _unbound while the lock is not bound (see
+        # _bind and _unbind).
         "_arg",
         "_try_read",
         "_try_write",
@@ -537,7 +550,7 @@ class RWLock:
         self._token = token
         self._h = None
         self._finalizer = None
-        self._gen = -1  # matches no generation: every entry point goes to _fresh
+        self._unbind()
         return self
 
     def _attach(self) -> None:
@@ -556,10 +569,19 @@ class RWLock:
                 raise error_for(err, self._name)
             self._adopt(lib, out)
 
+    def _unbind(self) -> None:
+        """Route every entry point to its slow path, which attaches or raises."""
+        self._gen = -1  # matches no generation: _acquire and release go to _fresh
+        # The fast paths call these without looking at _gen: _unbound answers
+        # _UNBOUND, which sends them to their slow paths.
+        self._try_read = self._try_write = self._release = _unbound
+        self._arg = None
+
     def _bind(self, lib: _lib.Library, out: ctypes.c_void_p) -> None:
-        # _gen last: the fast paths trust the other fields once it matches.
-        # "_gen == _state.generation" means "open, and lib is loaded"; close
-        # sets _gen to -1.
+        # _gen and the entry points last. "_gen == _state.generation" means
+        # "open, and lib is loaded"; close unbinds. A fast path that loaded
+        # the entry point just before a close calls it with a closed handle,
+        # which the library answers with EBADF (handles are never reissued).
         self._ptr = out
         self._arg = _lib.handle_arg(out)
         if self.remote:
@@ -732,12 +754,13 @@ class RWLock:
         :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
-        if timeout is None and self._gen == _state.generation:
+        if timeout is None:
             fn = self._try_read  # a plain load (LOAD_METHOD would not specialize)
             err = fn(self._arg)
             if not err:
                 return True
-            return self._after_try(self._own_lib(), self._ptr, err, False, -1)
+            if err != _UNBOUND:
+                return self._after_try(self._own_lib(), self._ptr, err, False, -1)
         return self._acquire(False, _timeout_ns(timeout))
 
     def acquire_write(self, timeout: Timeout = None) -> bool:
@@ -751,12 +774,13 @@ class RWLock:
         :raises ValueError: *timeout* is negative (other than ``-1``) or NaN.
         :warns OwnerDiedWarning: acquired, but a writer died holding the lock.
         """
-        if timeout is None and self._gen == _state.generation:
+        if timeout is None:
             fn = self._try_write
             err = fn(self._arg)
             if not err:
                 return True
-            return self._after_try(self._own_lib(), self._ptr, err, True, -1)
+            if err != _UNBOUND:
+                return self._after_try(self._own_lib(), self._ptr, err, True, -1)
         return self._acquire(True, _timeout_ns(timeout))
 
     def try_acquire_read(self) -> bool:
@@ -781,12 +805,11 @@ class RWLock:
         :raises NotHeldError: the calling thread holds nothing (a
             :class:`ValueError`, as in prwlock 0.4.1).
         """
-        if self._gen == _state.generation:
-            fn = self._release  # a plain load (LOAD_METHOD would not specialize)
-            err = fn(self._arg)
-            if not err:
-                return
-        else:
+        fn = self._release  # a plain load (LOAD_METHOD would not specialize)
+        err = fn(self._arg)
+        if not err:
+            return
+        if err == _UNBOUND:
             lib, ptr = self._fresh()
             err = lib.release(ptr)
         if err:
@@ -981,7 +1004,7 @@ class RWLock:
         if self._closed:
             return
         self._closed = True
-        self._gen = -1  # every fast path compares the generation: this routes them to _fresh
+        self._unbind()
         if self._finalizer is not None:
             self._finalizer.detach()
         if self._h is not None:  # None: unpickled and never used
