@@ -1,13 +1,15 @@
 /* prw_engine_inl.h: the C data plane's accessors and its uncontended read
- * pair, inline. Private.
+ * and write pairs, inline. Private.
  *
- * prw_engine.c uses all of it; shim.c inlines the read pair (read_fast,
- * release_fast) into prw_acquire_read and prw_release, which it puts into
- * the data plane's section (PRWE_TEXT) for that reason: a fault on the
- * mapping must come from an instruction inside that section (see the
- * SIGBUS guard in shim.c). Everything here follows lock/layout.go as
- * prw_engine.c does; read_fast and release_fast are the twins of
- * segment.readFast and the read branch of releaseRec in lock/lock.go. */
+ * prw_engine.c uses all of it; shim.c inlines the pairs (read_fast,
+ * release_fast, write_alone, release_alone) into its acquire and
+ * prw_release, which it puts into the data plane's section (PRWE_TEXT) for
+ * that reason: a fault on the mapping must come from an instruction inside
+ * that section (see the SIGBUS guard in shim.c). Everything here follows
+ * lock/layout.go as prw_engine.c does; read_fast and release_fast are the
+ * twins of segment.readFast and the read branch of releaseRec in
+ * lock/lock.go, write_alone and release_alone those of segment.writeAlone
+ * and segment.releaseAlone. */
 #ifndef PRW_ENGINE_INL_H
 #define PRW_ENGINE_INL_H
 
