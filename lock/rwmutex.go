@@ -33,9 +33,12 @@ const synCells = 8
 const (
 	cellEmpty = iota // no owner yet
 	cellFree         // owner ready, holds nothing (it may keep an idle slot)
-	cellBusy         // one call runs on it
+	cellBusy         // one call runs on it, counted in the segment's active calls
 	cellRead         // holds read
 	cellWrite        // holds write
+	// One fast path runs on it, counted in no active calls: the cell
+	// itself keeps the mapping and the record alive (see takeCell).
+	cellInFlight
 )
 
 // synCell is one synthetic owner of a handle and its record. o and r are
@@ -134,59 +137,86 @@ func (l *Lock) cellAcquire(c *synCell, m Mode, w waitCtl) (r *ownerRec, err erro
 	return r, s.acquireRec(r, c.o, m, w)
 }
 
-// takeCell takes a cell in state st (cellFree or cellRead) by CAS, making
-// it busy, or returns nil.
+// takeCell takes a cell in state st (cellFree, cellRead or cellWrite) for
+// a fast path, making it cellInFlight, or returns nil (also when the handle
+// is closed). A fast path counts in no active call, which would cost two
+// atomic additions per call: Close waits instead for the handle's cells in
+// flight (waitInFlight) after it marks the handle closed, and a fast path
+// looks at closed after it marks its cell. Both are sequentially
+// consistent, so one of the two sees the other: either the fast path
+// backs off before it touches the segment or its record, or Close waits
+// until it is done, before the last close releases the records and unmaps.
 func (l *Lock) takeCell(st uint32) *synCell {
 	for k := range l.cells {
-		if c := &l.cells[k]; c.state.Load() == st && c.state.CompareAndSwap(st, cellBusy) {
+		if c := &l.cells[k]; c.state.Load() == st && c.state.CompareAndSwap(st, cellInFlight) {
+			if l.closed.Load() {
+				c.state.Store(st)
+				return nil
+			}
 			return c
 		}
 	}
 	return nil
 }
 
-// cellFast is RLock's fast path in cell c (acquire: busy, taken from
-// cellFree; readFast in the slot its owner keeps idle) or RUnlock's (busy,
-// taken from cellRead; releaseReadFast). It gives the cell back, in the
-// state the call leads to or in the one it was taken from, and reports
-// false when the cell path or the general path must decide (which also
-// reports a fault on the mapping, ErrProtocol).
+// waitInFlight waits until no fast path runs on l's cells (see takeCell).
+// Close calls it once l is marked closed; fast paths never wait, so this
+// takes as long as the calls already running.
+func (l *Lock) waitInFlight() {
+	for k := range l.cells {
+		for l.cells[k].state.Load() == cellInFlight {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+}
+
+// cellFast is RLock's fast path in cell c (acquire: taken from cellFree;
+// readFast in the slot its owner keeps idle) or RUnlock's (taken from
+// cellRead; releaseReadFast). It gives the cell back, in the state the
+// call leads to or in the one it was taken from, and reports false when
+// the cell path or the general path must decide (which also reports a
+// fault on the mapping, ErrProtocol).
 func (l *Lock) cellFast(c *synCell, acquire bool) (ok bool) {
 	from, to := uint32(cellRead), uint32(cellFree)
 	if acquire {
 		from, to = cellFree, cellRead
 	}
 	s, r := l.seg, c.r
-	// (The record is read only inside the operation: a last Close may be
-	// releasing it.)
-	if r == nil || l.closed.Load() || !s.enter() {
+	if r == nil {
 		c.state.Store(from)
 		return false
 	}
-	old, returned := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		s.active.Add(-1)
-		if !returned { // (recover costs a call: only on the way out of a panic)
-			if p := recover(); p != nil {
-				mustBeFault(p)
-			}
-			ok = false
-		}
-		if ok {
-			c.state.Store(to)
-		} else {
-			c.state.Store(from)
-		}
-	}()
+	done := false
+	defer endFast(c, from, &done, debug.SetPanicOnFault(true))
 	if acquire {
-		err, done := s.readFast(r)
-		ok = done && (err == nil || err == ErrOwnerDead)
+		err, granted := s.readFast(r)
+		ok = granted && (err == nil || err == ErrOwnerDead)
 	} else {
 		ok = s.releaseReadFast(r)
 	}
-	returned = true
+	if ok {
+		c.state.Store(to)
+	} else {
+		c.state.Store(from)
+	}
+	done = true
 	return ok
+}
+
+// endFast ends a fast path on cell c, which runs with
+// debug.SetPanicOnFault on like every operation (see exit); oldFault is
+// the previous setting. A fault on the mapping only makes the fast path
+// give the cell back as it found it (from) and report false: the general
+// path then runs the call again and reports ErrProtocol. It calls recover
+// only on the way out of a panic (done false): recover costs a call.
+func endFast(c *synCell, from uint32, done *bool, oldFault bool) {
+	debug.SetPanicOnFault(oldFault)
+	if !*done {
+		c.state.Store(from)
+		if p := recover(); p != nil {
+			mustBeFault(p)
+		}
+	}
 }
 
 // cellUnlock releases a hold in mode m that a cell has. It reports false
