@@ -493,15 +493,33 @@ func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
 // owning the field or not). ok is false, with nothing changed, when the
 // general path must begin.
 func (s *segment) writeFast(w *waitCtl, r *ownerRec) (err error, ok bool) {
-	i := int(r.idle)
+	err, res, i, gen := s.writeFastStart(w, r)
+	if res == fastWait {
+		return s.writeWait(w, r, i, gen), true
+	}
+	return err, res == fastDone
+}
+
+// What a fast path decided.
+const (
+	fastNo   = iota // nothing changed: the general path must decide
+	fastDone        // decided, as its error says
+	fastWait        // (writeFastStart) slot i, gen, waits in slotWaitWrite: writeWait goes on
+)
+
+// writeFastStart is writeFast up to where it would wait or retry: there it
+// leaves slot i (gen) in slotWaitWrite, owning the writer field or not, to
+// writeWait (fastWait).
+func (s *segment) writeFastStart(w *waitCtl, r *ownerRec) (err error, res int, i int, gen uint32) {
+	i = int(r.idle)
 	if i < 0 || r.slot >= 0 || hasWriter(atomic.LoadUint32(s.state())) {
-		return nil, false
+		return nil, fastNo, 0, 0
 	}
 	// claimFor
-	gen := r.idleGen
+	gen = r.idleGen
 	r.idle = -1
 	if !s.move(i, gen, slotIdle, slotWaitWrite) {
-		return nil, false // evicted or recovered: claimFor claims afresh
+		return nil, fastNo, 0, 0 // evicted or recovered: claimFor claims afresh
 	}
 	if atomic.LoadInt64(s.since(i)) != 0 {
 		atomic.StoreInt64(s.since(i), 0)
@@ -510,19 +528,19 @@ func (s *segment) writeFast(w *waitCtl, r *ownerRec) (err error, ok bool) {
 	st := atomic.LoadUint32(s.state())
 	if hasWriter(st) || s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
 		!atomic.CompareAndSwapUint32(s.state(), st, withWriter(st, i)) {
-		return s.writeWait(w, r, i, gen), true
+		return nil, fastWait, i, gen
 	}
 	// drainReaders' first look: slot i (slotWaitWrite) is no reader.
 	if !s.othersIdle(i) && s.anyReader() {
-		return s.writeWait(w, r, i, gen), true
+		return nil, fastWait, i, gen
 	}
 	if !s.move(i, gen, slotWaitWrite, slotWrite) {
-		return s.lost(r), true
+		return s.lost(r), fastDone, 0, 0
 	}
 	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
 	err = grantResult(atomic.LoadUint32(s.state()))
 	r.told = err != nil && !w.silent
-	return err, true
+	return err, fastDone, 0, 0
 }
 
 // starveNs is how long a writer may wait before the writers that come

@@ -170,53 +170,49 @@ func (l *Lock) waitInFlight() {
 	}
 }
 
-// cellFast is RLock's fast path in cell c (acquire: taken from cellFree;
-// readFast in the slot its owner keeps idle) or RUnlock's (taken from
-// cellRead; releaseReadFast). It gives the cell back, in the state the
-// call leads to or in the one it was taken from, and reports false when
-// the cell path or the general path must decide (which also reports a
-// fault on the mapping, ErrProtocol).
-func (l *Lock) cellFast(c *synCell, acquire bool) (ok bool) {
-	from, to := uint32(cellRead), uint32(cellFree)
-	if acquire {
-		from, to = cellFree, cellRead
+// The fast paths of RLock, RUnlock, Lock and Unlock run in the methods
+// themselves, each a few calls deep: on a cell that takeCell took, they
+// run readFast in the slot the cell's owner keeps idle, releaseReadFast,
+// writeFastStart or releaseRec. Like every operation they run with
+// debug.SetPanicOnFault on (see exit), and a fault on the mapping only
+// gives the cell back as it was: the slow path (the cell path or the
+// general path) then runs the call again and reports it, ErrProtocol. The
+// deferred closure that catches a fault calls recover only on the way out
+// of a panic (done false): recover costs a call.
+
+// fastFault gives cell c back in state from after a fault in a fast path
+// (p, what the deferred closure recovered), and restores the fault
+// setting (oldFault). Any other panic goes on.
+func fastFault(c *synCell, from uint32, oldFault bool, p any) {
+	debug.SetPanicOnFault(oldFault)
+	c.state.Store(from)
+	if p != nil {
+		mustBeFault(p)
 	}
-	s, r := l.seg, c.r
-	if r == nil {
-		c.state.Store(from)
-		return false
-	}
-	done := false
-	defer endFast(c, from, &done, debug.SetPanicOnFault(true))
-	if acquire {
-		err, granted := s.readFast(r)
-		ok = granted && (err == nil || err == ErrOwnerDead)
-	} else {
-		ok = s.releaseReadFast(r)
-	}
-	if ok {
-		c.state.Store(to)
-	} else {
-		c.state.Store(from)
-	}
-	done = true
-	return ok
 }
 
-// endFast ends a fast path on cell c, which runs with
-// debug.SetPanicOnFault on like every operation (see exit); oldFault is
-// the previous setting. A fault on the mapping only makes the fast path
-// give the cell back as it found it (from) and report false: the general
-// path then runs the call again and reports ErrProtocol. It calls recover
-// only on the way out of a panic (done false): recover costs a call.
-func endFast(c *synCell, from uint32, done *bool, oldFault bool) {
-	debug.SetPanicOnFault(oldFault)
-	if !*done {
-		c.state.Store(from)
-		if p := recover(); p != nil {
-			mustBeFault(p)
-		}
+// cellWriteWait goes on with Lock's fast path in cell c, whose slot i
+// (gen) must wait for write (fastWait). A wait may last: the call moves
+// from the cell in flight, which Close waits for, to the segment's active
+// count, which Close interrupts (see sleep), and then waits as cellAcquire
+// does. The cell in flight holds off its handle's Close until then, so the
+// segment cannot be closing: the count cannot refuse it.
+func (l *Lock) cellWriteWait(c *synCell, i int, gen uint32) error {
+	s := l.seg
+	s.active.Add(1) // balanced by exit
+	c.state.Store(cellBusy)
+	if err := s.writeWaitIn(c.r, i, gen); err != nil && err != ErrOwnerDead {
+		c.state.Store(cellFree)
+		return err
 	}
+	c.state.Store(cellWrite)
+	return nil
+}
+
+func (s *segment) writeWaitIn(r *ownerRec, i int, gen uint32) (err error) {
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	w := waitCtl{deadline: -1, silent: true}
+	return s.writeWait(&w, r, i, gen)
 }
 
 // cellUnlock releases a hold in mode m that a cell has. It reports false
@@ -317,15 +313,79 @@ func mustLock(err error) {
 // lock cannot be used (a closed handle, a corrupt segment, a full holder
 // table); use RLockContext to get those as errors.
 func (l *Lock) RLock() {
-	if c := l.takeCell(cellFree); c != nil && l.cellFast(c, true) {
+	c := l.takeCell(cellFree)
+	if c == nil || c.r == nil {
+		l.rlockSlow(c)
 		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellFree, old, recover())
+			l.rlockSlow(nil)
+		}
+	}()
+	// Any error (ErrLost: the back-off found the slot recovered) is left
+	// to the slow path, which claims afresh.
+	err, ok := l.seg.readFast(c.r)
+	debug.SetPanicOnFault(old)
+	done = true
+	if ok && (err == nil || err == ErrOwnerDead) {
+		c.state.Store(cellRead)
+		return
+	}
+	l.rlockSlow(c)
+}
+
+// rlockSlow is RLock after its fast path, which gives back cell c if it
+// took one.
+func (l *Lock) rlockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellFree)
 	}
 	mustLock(l.lockAs(nil, ModeRead, -1))
 }
 
 // Lock locks l for writing, waiting as long as it takes. It panics like
 // RLock.
-func (l *Lock) Lock() { mustLock(l.lockAs(nil, ModeWrite, -1)) }
+func (l *Lock) Lock() {
+	c := l.takeCell(cellFree)
+	if c == nil || c.r == nil {
+		l.lockSlow(c)
+		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellFree, old, recover())
+			l.lockSlow(nil)
+		}
+	}()
+	w := waitCtl{deadline: -1, silent: true}
+	err, res, i, gen := l.seg.writeFastStart(&w, c.r)
+	debug.SetPanicOnFault(old)
+	done = true
+	switch {
+	case res == fastWait:
+		mustLock(l.cellWriteWait(c, i, gen))
+	case res == fastNo:
+		l.lockSlow(c)
+	case err == nil || err == ErrOwnerDead:
+		c.state.Store(cellWrite)
+	default:
+		c.state.Store(cellFree)
+		mustLock(err)
+	}
+}
+
+// lockSlow is Lock after its fast path, which gives back cell c if it
+// took one.
+func (l *Lock) lockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellFree)
+	}
+	mustLock(l.lockAs(nil, ModeWrite, -1))
+}
 
 // TryRLock tries to lock l for reading without waiting.
 func (l *Lock) TryRLock() bool { return l.lockAs(nil, ModeRead, 0) == nil }
@@ -362,7 +422,35 @@ func ctxDeadline(ctx context.Context) int64 {
 // RUnlock undoes one RLock. It panics if l is not read-locked by this
 // handle, as sync.RWMutex does.
 func (l *Lock) RUnlock() {
-	if c := l.takeCell(cellRead); c != nil && l.cellFast(c, false) || l.cellUnlock(ModeRead) {
+	c := l.takeCell(cellRead)
+	if c == nil || c.r == nil {
+		l.runlockSlow(c)
+		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellRead, old, recover())
+			l.runlockSlow(nil)
+		}
+	}()
+	ok := l.seg.releaseReadFast(c.r)
+	debug.SetPanicOnFault(old)
+	done = true
+	if ok {
+		c.state.Store(cellFree)
+		return
+	}
+	l.runlockSlow(c)
+}
+
+// runlockSlow is RUnlock after its fast path, which gives back cell c if
+// it took one.
+func (l *Lock) runlockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellRead)
+	}
+	if l.cellUnlock(ModeRead) {
 		return
 	}
 	l.rwmu.Lock()
@@ -380,6 +468,31 @@ func (l *Lock) RUnlock() {
 
 // Unlock undoes Lock. It panics if l is not write-locked by this handle.
 func (l *Lock) Unlock() {
+	c := l.takeCell(cellWrite)
+	if c == nil || c.r == nil || c.r.slot < 0 {
+		l.unlockSlow(c)
+		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellWrite, old, recover())
+			l.unlockSlow(nil)
+		}
+	}()
+	err := l.seg.releaseRec(c.r, false)
+	debug.SetPanicOnFault(old)
+	done = true
+	c.state.Store(cellFree)
+	mustLock(err)
+}
+
+// unlockSlow is Unlock after its fast path, which gives back cell c if it
+// took one.
+func (l *Lock) unlockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellWrite)
+	}
 	if l.cellUnlock(ModeWrite) {
 		return
 	}
