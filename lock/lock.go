@@ -474,8 +474,11 @@ func (e *joinedError) Error() string   { return e.sentinel.Error() + ": " + e.ct
 func (e *joinedError) Unwrap() []error { return []error{e.sentinel, e.ctxErr} }
 
 func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
-	if err, ok := s.writeFast(w, r); ok {
+	switch err, res, i, gen := s.writeFast(r, w.silent); res {
+	case fastDone:
 		return err
+	case fastWait:
+		return s.writeWait(w, r, i, gen)
 	}
 	i, gen, err := s.claimFor(r, o, slotWaitWrite)
 	if err != nil {
@@ -484,33 +487,23 @@ func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
 	return s.writeWait(w, r, i, gen)
 }
 
+// What a fast path decided.
+const (
+	fastNo   = iota // nothing changed: the general path must begin
+	fastDone        // decided, as its error says
+	fastWait        // (writeFast) slot i (gen) waits in slotWaitWrite: writeWait goes on
+)
+
 // writeFast is acquireWrite for an owner that keeps an idle slot, while
 // the writer field is free: claimFor's, takeWriterField's and
 // drainReaders' steps, in their order, without their loops. A scan is
 // skipped only when every other slot in use is idle (othersIdle), where
 // it would find nothing; whatever would wait or retry goes on in
 // writeWait, which starts from where we are (slot i in slotWaitWrite,
-// owning the field or not). ok is false, with nothing changed, when the
-// general path must begin.
-func (s *segment) writeFast(w *waitCtl, r *ownerRec) (err error, ok bool) {
-	err, res, i, gen := s.writeFastStart(w, r)
-	if res == fastWait {
-		return s.writeWait(w, r, i, gen), true
-	}
-	return err, res == fastDone
-}
-
-// What a fast path decided.
-const (
-	fastNo   = iota // nothing changed: the general path must decide
-	fastDone        // decided, as its error says
-	fastWait        // (writeFastStart) slot i, gen, waits in slotWaitWrite: writeWait goes on
-)
-
-// writeFastStart is writeFast up to where it would wait or retry: there it
-// leaves slot i (gen) in slotWaitWrite, owning the writer field or not, to
-// writeWait (fastWait).
-func (s *segment) writeFastStart(w *waitCtl, r *ownerRec) (err error, res int, i int, gen uint32) {
+// owning the field or not, fastWait): the caller calls it, so that Lock's
+// fast path can stop counting as in flight first. silent is the wait's
+// (see waitCtl).
+func (s *segment) writeFast(r *ownerRec, silent bool) (err error, res int, i int, gen uint32) {
 	i = int(r.idle)
 	if i < 0 || r.slot >= 0 || hasWriter(atomic.LoadUint32(s.state())) {
 		return nil, fastNo, 0, 0
@@ -526,7 +519,7 @@ func (s *segment) writeFastStart(w *waitCtl, r *ownerRec) (err error, res int, i
 	}
 	// takeWriterField's first round.
 	st := atomic.LoadUint32(s.state())
-	if hasWriter(st) || s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
+	if hasWriter(st) || !s.othersIdle(i) && s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
 		!atomic.CompareAndSwapUint32(s.state(), st, withWriter(st, i)) {
 		return nil, fastWait, i, gen
 	}
@@ -539,7 +532,7 @@ func (s *segment) writeFastStart(w *waitCtl, r *ownerRec) (err error, res int, i
 	}
 	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
 	err = grantResult(atomic.LoadUint32(s.state()))
-	r.told = err != nil && !w.silent
+	r.told = err != nil && !silent
 	return err, fastDone, 0, 0
 }
 

@@ -173,7 +173,7 @@ func (l *Lock) waitInFlight() {
 // The fast paths of RLock, RUnlock, Lock and Unlock run in the methods
 // themselves, each a few calls deep: on a cell that takeCell took, they
 // run readFast in the slot the cell's owner keeps idle, releaseReadFast,
-// writeFastStart or releaseRec. Like every operation they run with
+// writeFast or releaseRec. Like every operation they run with
 // debug.SetPanicOnFault on (see exit), and a fault on the mapping only
 // gives the cell back as it was: the slow path (the cell path or the
 // general path) then runs the call again and reports it, ErrProtocol. The
@@ -361,8 +361,7 @@ func (l *Lock) Lock() {
 			l.lockSlow(nil)
 		}
 	}()
-	w := waitCtl{deadline: -1, silent: true}
-	err, res, i, gen := l.seg.writeFastStart(&w, c.r)
+	err, res, i, gen := l.seg.writeFast(c.r, true)
 	debug.SetPanicOnFault(old)
 	done = true
 	switch {

@@ -384,7 +384,15 @@ func (s *segment) wakeDrain() {
 
 // wakeFor wakes the sleepers whose waiting bits were set in old, a lock
 // word value just replaced by one with those bits cleared.
+//
+// The look at the bits inlines into every release; wakeWaiters wakes.
 func (s *segment) wakeFor(old uint32) {
+	if old&(stateReadersWaiting|stateWritersWaiting) != 0 {
+		s.wakeWaiters(old)
+	}
+}
+
+func (s *segment) wakeWaiters(old uint32) {
 	if old&stateReadersWaiting != 0 {
 		atomic.AddUint32(s.readSeq(), 1)
 		futexWakeN(s.readSeq(), 1<<30)
