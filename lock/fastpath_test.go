@@ -360,4 +360,75 @@ func TestCellsTruncatedUnderUs(t *testing.T) {
 	if err := l.Close(); !errors.Is(err, ErrProtocol) {
 		t.Errorf("close of a truncated segment: %v", err)
 	}
+
+	// Unlock's fast path, on a cell that holds write.
+	w, err := Open(t.TempDir()+"/truncw", Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Lock()
+	if err := os.Truncate(w.Path(), 0); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			r := recover()
+			if s, ok := r.(string); !ok || !strings.Contains(s, ErrProtocol.Error()) {
+				t.Errorf("Unlock on a truncated segment: panic %v, want ErrProtocol", r)
+			}
+		}()
+		w.Unlock()
+	}()
+	if err := w.Close(); !errors.Is(err, ErrProtocol) {
+		t.Errorf("close of a truncated segment: %v", err)
+	}
+}
+
+// A Lock whose fast path has to wait (a reader holds) leaves its cell in
+// flight for the segment's active count before it sleeps: the last Close
+// then ends the wait with ErrClosed instead of waiting for it, and a wait
+// that ends in a grant holds like any other.
+func TestCellLockWaitsOutsideFlight(t *testing.T) {
+	l, _ := openTest(t, Options{})
+	l.Lock() // warm a cell: its owner keeps an idle slot, so the next Lock takes the fast path
+	l.Unlock()
+	mustAcquire(t, l, 1, ModeRead)
+	granted := make(chan any, 1)
+	go func() {
+		defer func() { granted <- recover() }()
+		l.Lock()
+	}()
+	waitFor(t, 5*time.Second, "Lock waiting for the reader", func() bool {
+		st, _ := l.Stats()
+		return st.WriterPID != 0 && !st.WriterActive
+	})
+	mustRelease(t, l, 1)
+	if p := <-granted; p != nil {
+		t.Fatalf("Lock after the reader left: panic %v", p)
+	}
+	l.Unlock()
+
+	mustAcquire(t, l, 1, ModeRead)
+	go func() {
+		defer func() { granted <- recover() }()
+		l.Lock()
+	}()
+	waitFor(t, 5*time.Second, "Lock waiting for the reader", func() bool {
+		st, _ := l.Stats()
+		return st.WriterPID != 0 && !st.WriterActive
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for a Lock that waits")
+	}
+	p := <-granted
+	if s, ok := p.(string); !ok || !strings.Contains(s, ErrClosed.Error()) {
+		t.Fatalf("Lock waiting at the last Close: panic %v, want ErrClosed", p)
+	}
 }

@@ -477,8 +477,11 @@ func (s *segment) acquireWrite(w *waitCtl, r *ownerRec, o Owner) error {
 	if err, ok := s.writeAlone(r); ok {
 		return err
 	}
-	if err, ok := s.writeFast(w, r); ok {
+	switch err, res, i, gen := s.writeFast(r, w.silent); res {
+	case fastDone:
 		return err
+	case fastWait:
+		return s.writeWait(w, r, i, gen)
 	}
 	i, gen, err := s.claimFor(r, o, slotWaitWrite)
 	if err != nil {
@@ -541,45 +544,53 @@ func (s *segment) releaseAlone(r *ownerRec) bool {
 	return true
 }
 
+// What a fast path decided.
+const (
+	fastNo   = iota // nothing changed: the general path must begin
+	fastDone        // decided, as its error says
+	fastWait        // (writeFast) slot i (gen) waits in slotWaitWrite: writeWait goes on
+)
+
 // writeFast is acquireWrite for an owner that keeps an idle slot, while
 // the writer field is free: claimFor's, takeWriterField's and
 // drainReaders' steps, in their order, without their loops. A scan is
 // skipped only when every other slot in use is idle (othersIdle), where
 // it would find nothing; whatever would wait or retry goes on in
 // writeWait, which starts from where we are (slot i in slotWaitWrite,
-// owning the field or not). ok is false, with nothing changed, when the
-// general path must begin.
-func (s *segment) writeFast(w *waitCtl, r *ownerRec) (err error, ok bool) {
-	i := int(r.idle)
+// owning the field or not, fastWait): the caller calls it, so that Lock's
+// fast path can stop counting as in flight first. silent is the wait's
+// (see waitCtl).
+func (s *segment) writeFast(r *ownerRec, silent bool) (err error, res int, i int, gen uint32) {
+	i = int(r.idle)
 	if i < 0 || r.slot >= 0 || hasWriter(atomic.LoadUint32(s.state())) {
-		return nil, false
+		return nil, fastNo, 0, 0
 	}
 	// claimFor
-	gen := r.idleGen
+	gen = r.idleGen
 	r.idle = -1
 	if !s.move(i, gen, slotIdle, slotWaitWrite) {
-		return nil, false // evicted or recovered: claimFor claims afresh
+		return nil, fastNo, 0, 0 // evicted or recovered: claimFor claims afresh
 	}
 	if atomic.LoadInt64(s.since(i)) != 0 {
 		atomic.StoreInt64(s.since(i), 0)
 	}
 	// takeWriterField's first round.
 	st := atomic.LoadUint32(s.state())
-	if hasWriter(st) || s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
+	if hasWriter(st) || !s.othersIdle(i) && s.olderWriter(i) >= 0 || !s.owns(i, gen, slotWaitWrite) ||
 		!atomic.CompareAndSwapUint32(s.state(), st, withWriter(st, i)) {
-		return s.writeWait(w, r, i, gen), true
+		return nil, fastWait, i, gen
 	}
 	// drainReaders' first look: slot i (slotWaitWrite) is no reader.
 	if !s.othersIdle(i) && s.anyReader() {
-		return s.writeWait(w, r, i, gen), true
+		return nil, fastWait, i, gen
 	}
 	if !s.move(i, gen, slotWaitWrite, slotWrite) {
-		return s.lost(r), true
+		return s.lost(r), fastDone, 0, 0
 	}
 	r.slot, r.gen, r.mode, r.wait = int32(i), gen, ModeWrite, ModeNone
 	err = grantResult(atomic.LoadUint32(s.state()))
-	r.told = err != nil && !w.silent
-	return err, true
+	r.told = err != nil && !silent
+	return err, fastDone, 0, 0
 }
 
 // starveNs is how long a writer may wait before the writers that come

@@ -490,6 +490,7 @@ func (l *Lock) Close() error {
 	if l.remote != nil {
 		return l.remote.close()
 	}
+	l.waitInFlight()
 	s := l.seg
 	registryMu.Lock()
 	s.refs--

@@ -33,9 +33,12 @@ const synCells = 8
 const (
 	cellEmpty = iota // no owner yet
 	cellFree         // owner ready, holds nothing (it may keep an idle slot)
-	cellBusy         // one call runs on it
+	cellBusy         // one call runs on it, counted in the segment's active calls
 	cellRead         // holds read
 	cellWrite        // holds write
+	// One fast path runs on it, counted in no active calls: the cell
+	// itself keeps the mapping and the record alive (see takeCell).
+	cellInFlight
 )
 
 // synCell is one synthetic owner of a handle and its record. o and r are
@@ -134,59 +137,82 @@ func (l *Lock) cellAcquire(c *synCell, m Mode, w waitCtl) (r *ownerRec, err erro
 	return r, s.acquireRec(r, c.o, m, w)
 }
 
-// takeCell takes a cell in state st (cellFree or cellRead) by CAS, making
-// it busy, or returns nil.
+// takeCell takes a cell in state st (cellFree, cellRead or cellWrite) for
+// a fast path, making it cellInFlight, or returns nil (also when the handle
+// is closed). A fast path counts in no active call, which would cost two
+// atomic additions per call: Close waits instead for the handle's cells in
+// flight (waitInFlight) after it marks the handle closed, and a fast path
+// looks at closed after it marks its cell. Both are sequentially
+// consistent, so one of the two sees the other: either the fast path
+// backs off before it touches the segment or its record, or Close waits
+// until it is done, before the last close releases the records and unmaps.
 func (l *Lock) takeCell(st uint32) *synCell {
 	for k := range l.cells {
-		if c := &l.cells[k]; c.state.Load() == st && c.state.CompareAndSwap(st, cellBusy) {
+		if c := &l.cells[k]; c.state.Load() == st && c.state.CompareAndSwap(st, cellInFlight) {
+			if l.closed.Load() {
+				c.state.Store(st)
+				return nil
+			}
 			return c
 		}
 	}
 	return nil
 }
 
-// cellFast is RLock's fast path in cell c (acquire: busy, taken from
-// cellFree; readFast in the slot its owner keeps idle) or RUnlock's (busy,
-// taken from cellRead; releaseReadFast). It gives the cell back, in the
-// state the call leads to or in the one it was taken from, and reports
-// false when the cell path or the general path must decide (which also
-// reports a fault on the mapping, ErrProtocol).
-func (l *Lock) cellFast(c *synCell, acquire bool) (ok bool) {
-	from, to := uint32(cellRead), uint32(cellFree)
-	if acquire {
-		from, to = cellFree, cellRead
-	}
-	s, r := l.seg, c.r
-	// (The record is read only inside the operation: a last Close may be
-	// releasing it.)
-	if r == nil || l.closed.Load() || !s.enter() {
-		c.state.Store(from)
-		return false
-	}
-	old, returned := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		s.active.Add(-1)
-		if !returned { // (recover costs a call: only on the way out of a panic)
-			if p := recover(); p != nil {
-				mustBeFault(p)
-			}
-			ok = false
+// waitInFlight waits until no fast path runs on l's cells (see takeCell).
+// Close calls it once l is marked closed; fast paths never wait, so this
+// takes as long as the calls already running.
+func (l *Lock) waitInFlight() {
+	for k := range l.cells {
+		for l.cells[k].state.Load() == cellInFlight {
+			time.Sleep(10 * time.Microsecond)
 		}
-		if ok {
-			c.state.Store(to)
-		} else {
-			c.state.Store(from)
-		}
-	}()
-	if acquire {
-		err, done := s.readFast(r)
-		ok = done && (err == nil || err == ErrOwnerDead)
-	} else {
-		ok = s.releaseReadFast(r)
 	}
-	returned = true
-	return ok
+}
+
+// The fast paths of RLock, RUnlock, Lock and Unlock run in the methods
+// themselves, each a few calls deep: on a cell that takeCell took, they
+// run readFast in the slot the cell's owner keeps idle, releaseReadFast,
+// writeAlone and writeFast, or releaseRec. Like every operation they run with
+// debug.SetPanicOnFault on (see exit), and a fault on the mapping only
+// gives the cell back as it was: the slow path (the cell path or the
+// general path) then runs the call again and reports it, ErrProtocol. The
+// deferred closure that catches a fault calls recover only on the way out
+// of a panic (done false): recover costs a call.
+
+// fastFault gives cell c back in state from after a fault in a fast path
+// (p, what the deferred closure recovered), and restores the fault
+// setting (oldFault). Any other panic goes on.
+func fastFault(c *synCell, from uint32, oldFault bool, p any) {
+	debug.SetPanicOnFault(oldFault)
+	c.state.Store(from)
+	if p != nil {
+		mustBeFault(p)
+	}
+}
+
+// cellWriteWait goes on with Lock's fast path in cell c, whose slot i
+// (gen) must wait for write (fastWait). A wait may last: the call moves
+// from the cell in flight, which Close waits for, to the segment's active
+// count, which Close interrupts (see sleep), and then waits as cellAcquire
+// does. The cell in flight holds off its handle's Close until then, so the
+// segment cannot be closing: the count cannot refuse it.
+func (l *Lock) cellWriteWait(c *synCell, i int, gen uint32) error {
+	s := l.seg
+	s.active.Add(1) // balanced by exit
+	c.state.Store(cellBusy)
+	if err := s.writeWaitIn(c.r, i, gen); err != nil && err != ErrOwnerDead {
+		c.state.Store(cellFree)
+		return err
+	}
+	c.state.Store(cellWrite)
+	return nil
+}
+
+func (s *segment) writeWaitIn(r *ownerRec, i int, gen uint32) (err error) {
+	defer s.exit(&err, debug.SetPanicOnFault(true))
+	w := waitCtl{deadline: -1, silent: true}
+	return s.writeWait(&w, r, i, gen)
 }
 
 // cellUnlock releases a hold in mode m that a cell has. It reports false
@@ -287,15 +313,82 @@ func mustLock(err error) {
 // lock cannot be used (a closed handle, a corrupt segment, a full holder
 // table); use RLockContext to get those as errors.
 func (l *Lock) RLock() {
-	if c := l.takeCell(cellFree); c != nil && l.cellFast(c, true) {
+	c := l.takeCell(cellFree)
+	if c == nil || c.r == nil {
+		l.rlockSlow(c)
 		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellFree, old, recover())
+			l.rlockSlow(nil)
+		}
+	}()
+	// Any error (ErrLost: the back-off found the slot recovered) is left
+	// to the slow path, which claims afresh.
+	err, ok := l.seg.readFast(c.r)
+	debug.SetPanicOnFault(old)
+	done = true
+	if ok && (err == nil || err == ErrOwnerDead) {
+		c.state.Store(cellRead)
+		return
+	}
+	l.rlockSlow(c)
+}
+
+// rlockSlow is RLock after its fast path, which gives back cell c if it
+// took one.
+func (l *Lock) rlockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellFree)
 	}
 	mustLock(l.lockAs(nil, ModeRead, -1))
 }
 
 // Lock locks l for writing, waiting as long as it takes. It panics like
 // RLock.
-func (l *Lock) Lock() { mustLock(l.lockAs(nil, ModeWrite, -1)) }
+func (l *Lock) Lock() {
+	c := l.takeCell(cellFree)
+	if c == nil || c.r == nil {
+		l.lockSlow(c)
+		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellFree, old, recover())
+			l.lockSlow(nil)
+		}
+	}()
+	err, ok := l.seg.writeAlone(c.r)
+	res, i, gen := fastDone, 0, uint32(0)
+	if !ok {
+		err, res, i, gen = l.seg.writeFast(c.r, true)
+	}
+	debug.SetPanicOnFault(old)
+	done = true
+	switch {
+	case res == fastWait:
+		mustLock(l.cellWriteWait(c, i, gen))
+	case res == fastNo:
+		l.lockSlow(c)
+	case err == nil || err == ErrOwnerDead:
+		c.state.Store(cellWrite)
+	default:
+		c.state.Store(cellFree)
+		mustLock(err)
+	}
+}
+
+// lockSlow is Lock after its fast path, which gives back cell c if it
+// took one.
+func (l *Lock) lockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellFree)
+	}
+	mustLock(l.lockAs(nil, ModeWrite, -1))
+}
 
 // TryRLock tries to lock l for reading without waiting.
 func (l *Lock) TryRLock() bool { return l.lockAs(nil, ModeRead, 0) == nil }
@@ -332,7 +425,35 @@ func ctxDeadline(ctx context.Context) int64 {
 // RUnlock undoes one RLock. It panics if l is not read-locked by this
 // handle, as sync.RWMutex does.
 func (l *Lock) RUnlock() {
-	if c := l.takeCell(cellRead); c != nil && l.cellFast(c, false) || l.cellUnlock(ModeRead) {
+	c := l.takeCell(cellRead)
+	if c == nil || c.r == nil {
+		l.runlockSlow(c)
+		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellRead, old, recover())
+			l.runlockSlow(nil)
+		}
+	}()
+	ok := l.seg.releaseReadFast(c.r)
+	debug.SetPanicOnFault(old)
+	done = true
+	if ok {
+		c.state.Store(cellFree)
+		return
+	}
+	l.runlockSlow(c)
+}
+
+// runlockSlow is RUnlock after its fast path, which gives back cell c if
+// it took one.
+func (l *Lock) runlockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellRead)
+	}
+	if l.cellUnlock(ModeRead) {
 		return
 	}
 	l.rwmu.Lock()
@@ -350,6 +471,31 @@ func (l *Lock) RUnlock() {
 
 // Unlock undoes Lock. It panics if l is not write-locked by this handle.
 func (l *Lock) Unlock() {
+	c := l.takeCell(cellWrite)
+	if c == nil || c.r == nil || c.r.slot < 0 {
+		l.unlockSlow(c)
+		return
+	}
+	old, done := debug.SetPanicOnFault(true), false
+	defer func() {
+		if !done {
+			fastFault(c, cellWrite, old, recover())
+			l.unlockSlow(nil)
+		}
+	}()
+	err := l.seg.releaseRec(c.r, false)
+	debug.SetPanicOnFault(old)
+	done = true
+	c.state.Store(cellFree)
+	mustLock(err)
+}
+
+// unlockSlow is Unlock after its fast path, which gives back cell c if it
+// took one.
+func (l *Lock) unlockSlow(c *synCell) {
+	if c != nil {
+		c.state.Store(cellWrite)
+	}
 	if l.cellUnlock(ModeWrite) {
 		return
 	}

@@ -96,7 +96,7 @@ func (s *segment) at(off int) unsafe.Pointer {
 	return unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.mem)), off)
 }
 
-func (s *segment) state() *uint32    { return s.u32(offState) }
+func (s *segment) state() *uint32    { return (*uint32)(s.at(offState)) } // (not via u32: kickDrain must stay inlinable)
 func (s *segment) readSeq() *uint32  { return s.u32(offReadSeq) }
 func (s *segment) writeSeq() *uint32 { return s.u32(offWriteSeq) }
 func (s *segment) drainSeq() *uint32 { return s.u32(offDrainSeq) }
@@ -366,8 +366,17 @@ func isReader(st uint32) bool { return st == slotRead || st == slotGranted }
 // reader; every other leaving reader stopped too before its own look, so
 // the last of the looks (in the order of the atomics) finds nobody and
 // wakes.
+//
+// The look at the drain bit inlines into every read release; the scan and
+// the wake are out of line (wakeDrain).
 func (s *segment) kickDrain() {
-	if atomic.LoadUint32(s.state())&stateDrainWaiting != 0 && !s.anyReader() {
+	if atomic.LoadUint32(s.state())&stateDrainWaiting != 0 {
+		s.wakeDrain()
+	}
+}
+
+func (s *segment) wakeDrain() {
+	if !s.anyReader() {
 		atomic.AddUint32(s.drainSeq(), 1)
 		futexWakeN(s.drainSeq(), 1)
 	}
@@ -375,7 +384,15 @@ func (s *segment) kickDrain() {
 
 // wakeFor wakes the sleepers whose waiting bits were set in old, a lock
 // word value just replaced by one with those bits cleared.
+//
+// The look at the bits inlines into every release; wakeWaiters wakes.
 func (s *segment) wakeFor(old uint32) {
+	if old&(stateReadersWaiting|stateWritersWaiting) != 0 {
+		s.wakeWaiters(old)
+	}
+}
+
+func (s *segment) wakeWaiters(old uint32) {
 	if old&stateReadersWaiting != 0 {
 		atomic.AddUint32(s.readSeq(), 1)
 		futexWakeN(s.readSeq(), 1<<30)
