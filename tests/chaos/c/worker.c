@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,7 +111,10 @@ int main(int argc, char **argv) {
   int base = atoi(argv[2]), n = atoi(argv[3]);
   uint64_t seed = strtoull(argv[4], NULL, 10);
   nlocks = argc - 5;
-  if (nlocks > CM_MAX_LOCKS || n < 1 || n > 64) return 2;
+  if (nlocks > CM_MAX_LOCKS || n < 1 || n > 64) {
+    fprintf(stderr, "chaos_cworker: %d locks, %d threads: out of range\n", nlocks, n);
+    return 2;
+  }
   for (int i = 0; i < nlocks; i++) {
     int rc = prw_open(argv[5 + i], 0, 0, &locks[i]);
     if (rc) {
@@ -122,7 +126,11 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n; i++) {
     th[i].slot = base + i;
     th[i].rng = seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 7919 + 1;
-    if (pthread_create(&th[i].t, NULL, run, &th[i])) return 2;
+    int rc = pthread_create(&th[i].t, NULL, run, &th[i]);
+    if (rc) {
+      fprintf(stderr, "chaos_cworker: pthread_create: %s\n", strerror(rc));
+      return 2;
+    }
   }
   for (int i = 0; i < n; i++) pthread_join(th[i].t, NULL);
   for (int i = 0; i < nlocks; i++) prw_close(locks[i]);
