@@ -83,19 +83,8 @@ func TestCellsHammer(t *testing.T) {
 	wg.Wait()
 	close(handed)
 	<-released
-	for p := 0; p < procs; p++ {
-		select {
-		case err := <-errs:
-			if err != nil {
-				t.Fatalf("hammer helper: %v", err)
-			}
-		case <-time.After(120 * time.Second):
-			t.Fatal("hammer helpers did not finish")
-		}
-	}
-	if v := atomic.LoadInt64(m.word(wViolations)); v != 0 {
-		t.Fatalf("%d invariant violations", v)
-	}
+	waitHammers(t, errs, procs)
+	expectNoViolations(t, m)
 	if st, _ := l.Stats(); st.UsedSlots != 0 || st.WriterPID != 0 || st.Readers != 0 {
 		t.Fatalf("lock not clean: %+v", st)
 	}
@@ -302,9 +291,7 @@ func TestWriteFastPathRacesFreshClaims(t *testing.T) {
 	if herr != nil {
 		t.Fatalf("hammer helper: %v", herr)
 	}
-	if v := atomic.LoadInt64(m.word(wViolations)); v != 0 {
-		t.Fatalf("%d invariant violations", v)
-	}
+	expectNoViolations(t, m)
 }
 
 // A releasing writer alone in the bitmap skips the hand-off scan, but a

@@ -313,6 +313,30 @@ func checkInside(m *sharedMem, write bool, spin int) {
 	atomic.AddInt64(m.word(wOps), 1)
 }
 
+// waitHammers waits for n hammer helper processes, each reporting on errs.
+func waitHammers(t *testing.T, errs <-chan error, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("hammer helper: %v", err)
+			}
+		case <-time.After(120 * time.Second):
+			t.Fatal("hammer helpers did not finish")
+		}
+	}
+}
+
+// expectNoViolations fails t if a critical section met a conflicting
+// holder (checkInside counts them in shared memory).
+func expectNoViolations(t testing.TB, m *sharedMem) {
+	t.Helper()
+	if v := atomic.LoadInt64(m.word(wViolations)); v != 0 {
+		t.Fatalf("%d invariant violations", v)
+	}
+}
+
 func init() {
 	// hammer NAME SHAREDPATH GOROUTINES ITERATIONS WRITEPERCENT
 	helpers["hammer"] = func(args []string) {
@@ -387,19 +411,8 @@ func TestHammerProcesses(t *testing.T) {
 	}
 	// This process joins in too.
 	hammer(l, m, gor, iters, 30)
-	for range cmds {
-		select {
-		case err := <-errs:
-			if err != nil {
-				t.Fatalf("hammer helper: %v", err)
-			}
-		case <-time.After(120 * time.Second):
-			t.Fatal("hammer helpers did not finish")
-		}
-	}
-	if v := atomic.LoadInt64(m.word(wViolations)); v != 0 {
-		t.Fatalf("%d invariant violations", v)
-	}
+	waitHammers(t, errs, len(cmds))
+	expectNoViolations(t, m)
 	if ops, want := atomic.LoadInt64(m.word(wOps)), int64((procs+1)*gor*iters); ops != want {
 		t.Fatalf("ops %d, want %d", ops, want)
 	}
@@ -414,9 +427,7 @@ func TestHammerGoroutines(t *testing.T) {
 	l, _ := openTest(t, Options{})
 	m := newSharedMem(t)
 	hammer(l, m, 8, 300, 25)
-	if v := atomic.LoadInt64(m.word(wViolations)); v != 0 {
-		t.Fatalf("%d invariant violations", v)
-	}
+	expectNoViolations(t, m)
 }
 
 // A writer gets in within a bound against a continuous stream of readers

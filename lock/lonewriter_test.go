@@ -100,7 +100,5 @@ func TestLoneWriterRacesKeptReader(t *testing.T) {
 		}(Owner(1+k), mode)
 	}
 	wg.Wait()
-	if v := atomic.LoadInt64(m.word(wViolations)); v != 0 {
-		t.Fatalf("%d invariant violations", v)
-	}
+	expectNoViolations(t, m)
 }
