@@ -73,8 +73,8 @@ package lock
 // slot is slotWrite and the field names it: a crash before the field is
 // cleared leaves data that may be half written (recovery sets
 // stateOwnerDead), one after it leaves a slotWrite slot that owns nothing,
-// which recovery frees without a mark. Recursive reads never consult the lock word,
-// so they cannot deadlock against a pending writer.
+// which recovery frees without a mark. Recursive reads never consult the
+// lock word, so they cannot deadlock against a pending writer.
 //
 // Among writers: a writer stamps since when it first has to wait, and takes
 // a free writer field only if no slotWaitWrite slot has an older non-zero
@@ -150,16 +150,16 @@ package lock
 // An owner that releases may keep its slot for its next hold instead of
 // freeing it: it moves the slot to slotIdle by CAS, leaving owner,
 // generation and bitmap bit as they are: a reader from slotRead; a writer
-// from slotWrite, after it has cleared the writer field. An idle slot may be evicted and
-// claimed by another owner, so it must never be named by the writer
-// field: a claimer that found its own index there would believe it owned
-// the field. Its next acquire moves the slot from slotIdle straight to slotRead
-// or slotWaitWrite (or slotWrite, see Lone writers) by CAS, so an
-// uncontended hold costs one CAS on its slot to enter and one to leave, on
-// a cache line nobody else writes. An idle slot
-// holds nothing and waits for nothing: scans, drains and inspection
-// ignore it. Its since may be stale: the owner clears it when it takes
-// the slot again, before it can matter.
+// from slotWrite, after it has cleared the writer field. An idle slot may
+// be evicted and claimed by another owner, so it must never be named by the
+// writer field: a claimer that found its own index there would believe it
+// owned the field. Its next acquire moves the slot from slotIdle straight
+// to slotRead or slotWaitWrite (or slotWrite, see Lone writers) by CAS, so
+// an uncontended hold costs one CAS on its slot to enter and one to leave,
+// on a cache line nobody else writes. An idle slot holds nothing and waits
+// for nothing: scans, drains and inspection ignore it. Its since may be
+// stale: the owner clears it when it takes the slot again, before it can
+// matter.
 //
 // An idle slot can be taken away from its owner: by the owner's own
 // process when the owner ends (a thread exits, a handle closes), by any
