@@ -379,31 +379,28 @@ func TestCellLockWaitsOutsideFlight(t *testing.T) {
 	l, _ := openTest(t, Options{})
 	l.Lock() // warm a cell: its owner keeps an idle slot, so the next Lock takes the fast path
 	l.Unlock()
-	mustAcquire(t, l, 1, ModeRead)
 	granted := make(chan any, 1)
-	go func() {
-		defer func() { granted <- recover() }()
-		l.Lock()
-	}()
-	waitFor(t, 5*time.Second, "Lock waiting for the reader", func() bool {
-		st, _ := l.Stats()
-		return st.WriterPID != 0 && !st.WriterActive
-	})
+	// lockBehindReader starts a Lock while owner 1 holds read and returns
+	// once it waits (pending); granted gets what it panicked with, or nil.
+	lockBehindReader := func() {
+		mustAcquire(t, l, 1, ModeRead)
+		go func() {
+			defer func() { granted <- recover() }()
+			l.Lock()
+		}()
+		waitFor(t, 5*time.Second, "Lock waiting for the reader", func() bool {
+			st, _ := l.Stats()
+			return st.WriterPID != 0 && !st.WriterActive
+		})
+	}
+	lockBehindReader()
 	mustRelease(t, l, 1)
 	if p := <-granted; p != nil {
 		t.Fatalf("Lock after the reader left: panic %v", p)
 	}
 	l.Unlock()
 
-	mustAcquire(t, l, 1, ModeRead)
-	go func() {
-		defer func() { granted <- recover() }()
-		l.Lock()
-	}()
-	waitFor(t, 5*time.Second, "Lock waiting for the reader", func() bool {
-		st, _ := l.Stats()
-		return st.WriterPID != 0 && !st.WriterActive
-	})
+	lockBehindReader()
 	closed := make(chan error, 1)
 	go func() { closed <- l.Close() }()
 	select {
