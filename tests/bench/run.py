@@ -358,6 +358,10 @@ def sec_handoff(cfg) -> dict:
     for waiter in ("write", "read"):
         for impl in C_IMPLS:
             raw += c("handoff", "--impl", impl, "--waiter", waiter, "--n", cfg["handoff_n"])
+    # The kernel's floor: the same hand-off over a bare futex word, which does
+    # nothing but FUTEX_WAIT and FUTEX_WAKE. No lock that lets its waiter
+    # sleep in the kernel can beat it.
+    raw += c("handoff", "--impl", "futex", "--waiter", "write", "--n", cfg["handoff_n"])
     log("[handoff] Python: ours, prwlock 0.4.1, fasteners, filelock")
     for impl in ("ours", "seed", "fasteners", "filelock"):
         n = cfg["py_handoff_n"] if impl in ("ours", "seed") else cfg["py_handoff_poll_n"]

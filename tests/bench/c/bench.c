@@ -10,6 +10,7 @@
  *   glibc     pthread_rwlock_t, PTHREAD_PROCESS_SHARED, default kind
  *             (PTHREAD_RWLOCK_PREFER_READER_NP)
  *   glibc-pw  the same with PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+ *   futex     no rwlock: a bare futex word, exclusive; the hand-off's floor
  *
  * Shared files: every file this program makes has BENCH_TAG (environment,
  * default "c<pid>") in its name, so that the driver can remove whatever a
@@ -29,9 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,11 +110,14 @@ static int count_fds(void) {
 
 /* ------------------------------------------------------------ shared control */
 
-enum { IMPL_OURS, IMPL_GLIBC, IMPL_GLIBC_PW };
-static const char *impl_names[] = {"ours", "glibc", "glibc-pw"};
+/* IMPL_FUTEX is no rwlock: a bare futex word taken exclusively (read or
+ * write alike), the least any lock that sleeps in the kernel can do. Only
+ * the hand-off uses it, as the kernel's floor for a wake-up. */
+enum { IMPL_OURS, IMPL_GLIBC, IMPL_GLIBC_PW, IMPL_FUTEX };
+static const char *impl_names[] = {"ours", "glibc", "glibc-pw", "futex"};
 
 static int parse_impl(const char *s) {
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < (int)(sizeof impl_names / sizeof *impl_names); i++)
     if (strcmp(s, impl_names[i]) == 0) return i;
   fprintf(stderr, "bench: unknown impl %s\n", s);
   exit(2);
@@ -130,6 +136,7 @@ struct worker_ctr {
  * it too, so that all impls share the same memory layout. */
 struct ctl {
   _Alignas(64) pthread_rwlock_t rw;
+  _Alignas(64) atomic_uint fx; /* IMPL_FUTEX: 0 free, 1 held, 2 held with sleepers */
   _Alignas(64) atomic_int ready;
   atomic_int go;
   atomic_int stop;
@@ -187,7 +194,7 @@ static struct ctl *ctl_create(int impl) {
   struct ctl *c = mmap(NULL, sizeof(struct ctl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
   if (c == MAP_FAILED) die("mmap", errno);
-  if (impl != IMPL_OURS) {
+  if (impl == IMPL_GLIBC || impl == IMPL_GLIBC_PW) {
     pthread_rwlockattr_t a;
     pthread_rwlockattr_init(&a);
     pthread_rwlockattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
@@ -220,11 +227,32 @@ struct lk {
   int impl;
   prw_lock *p;
   pthread_rwlock_t *g;
+  atomic_uint *fx;
 };
+
+/* The bare futex word of IMPL_FUTEX: the classic three-state mutex (0 free,
+ * 1 held, 2 held and someone may sleep), process-shared futex calls. */
+static void fx_lock(atomic_uint *f) {
+  unsigned c = 0;
+  if (atomic_compare_exchange_strong(f, &c, 1)) return;
+  if (c != 2) c = atomic_exchange(f, 2);
+  while (c != 0) {
+    syscall(SYS_futex, f, FUTEX_WAIT, 2, NULL, NULL, 0);
+    c = atomic_exchange(f, 2);
+  }
+}
+
+static void fx_unlock(atomic_uint *f) {
+  if (atomic_fetch_sub(f, 1) != 1) {
+    atomic_store(f, 0);
+    syscall(SYS_futex, f, FUTEX_WAKE, 1, NULL, NULL, 0);
+  }
+}
 
 static void lk_open(struct lk *l, int impl, struct ctl *c, const char *name, int create) {
   l->impl = impl;
   l->g = &c->rw;
+  l->fx = &c->fx;
   l->p = NULL;
   if (impl == IMPL_OURS) {
     int rc = prw_open(name, create ? PRW_CREATE : 0, 0600, &l->p);
@@ -240,6 +268,7 @@ static void lk_close(struct lk *l) {
 /* timeout_ns < 0: forever. Returns 0 when held (EOWNERDEAD counts as held),
  * ETIMEDOUT, or another error. */
 static int lk_acquire(struct lk *l, int write, int64_t timeout_ns) {
+  if (l->impl == IMPL_FUTEX) die("the bare futex word has no timed acquire", EINVAL);
   if (l->impl == IMPL_OURS) {
     int rc = write ? prw_acquire_write(l->p, timeout_ns) : prw_acquire_read(l->p, timeout_ns);
     return rc == EOWNERDEAD ? 0 : rc;
@@ -254,13 +283,37 @@ static int lk_acquire(struct lk *l, int write, int64_t timeout_ns) {
 }
 
 static inline int lk_read(struct lk *l) {
-  return l->impl == IMPL_OURS ? prw_acquire_read(l->p, -1) : pthread_rwlock_rdlock(l->g);
+  switch (l->impl) {
+  case IMPL_OURS:
+    return prw_acquire_read(l->p, -1);
+  case IMPL_FUTEX:
+    fx_lock(l->fx);
+    return 0;
+  default:
+    return pthread_rwlock_rdlock(l->g);
+  }
 }
 static inline int lk_write(struct lk *l) {
-  return l->impl == IMPL_OURS ? prw_acquire_write(l->p, -1) : pthread_rwlock_wrlock(l->g);
+  switch (l->impl) {
+  case IMPL_OURS:
+    return prw_acquire_write(l->p, -1);
+  case IMPL_FUTEX:
+    fx_lock(l->fx);
+    return 0;
+  default:
+    return pthread_rwlock_wrlock(l->g);
+  }
 }
 static inline int lk_release(struct lk *l) {
-  return l->impl == IMPL_OURS ? prw_release(l->p) : pthread_rwlock_unlock(l->g);
+  switch (l->impl) {
+  case IMPL_OURS:
+    return prw_release(l->p);
+  case IMPL_FUTEX:
+    fx_unlock(l->fx);
+    return 0;
+  default:
+    return pthread_rwlock_unlock(l->g);
+  }
 }
 
 /* ------------------------------------------------------------ process spawn */
