@@ -248,6 +248,25 @@ def threading_try(lock):
     return out[0]
 
 
+def test_path_helpers_agree_with_the_library(lock_name, tmp_path):
+    # The package spells where locks live once (_paths); the library decides.
+    from prwlock import _paths
+
+    path = str(tmp_path / "jobs.lock")
+    for name in (lock_name, path):
+        lk = RWLock(name)
+        try:
+            assert _paths.lock_path(name) == lk.path
+            assert _paths.display_name(lk.path) == name
+        finally:
+            lk.close()
+            RWLock.unlink(name)
+    shm = _paths.lock_path(lock_name)
+    assert _paths.shm_name(shm) == "/prwlock." + lock_name
+    assert _paths.shm_name(path) is None
+    assert _paths.shm_name("/dev/shm/sub/prwlock.x") is None
+
+
 def test_named_lock_path_and_class_unlink(tmp_path):
     path = str(tmp_path / "jobs.lock")
     a = RWLock(path)

@@ -10,16 +10,8 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import Holder, LockNotFoundError, PrwlockError, RWLock, Stats
+from ._paths import PREFIX, SHM_DIR, display_name
 
-SHM_DIR = "/dev/shm"
-PREFIX = "prwlock."
-
-
-def _display_name(path: str) -> str:
-    base = os.path.basename(path)
-    if os.path.dirname(path) == SHM_DIR and base.startswith(PREFIX):
-        return base[len(PREFIX):]
-    return path
 
 
 def _open(name: str, multiuser: bool = False) -> RWLock:
@@ -63,7 +55,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows: List[Dict[str, Any]] = []
     for entry in entries:
         path = os.path.join(SHM_DIR, entry)
-        row: Dict[str, Any] = {"name": _display_name(path), "path": path}
+        row: Dict[str, Any] = {"name": display_name(path), "path": path}
         try:
             with _open(path, args.multiuser) as lock:
                 row.update(_stats_dict(lock))

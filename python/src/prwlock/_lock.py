@@ -25,6 +25,7 @@ from ._errors import (
     error_for,
     full_error,
 )
+from ._paths import shm_name
 
 Timeout = Optional[float]
 
@@ -193,17 +194,8 @@ def _close_handle(h: _Handle) -> None:
 # process sharing it has gone. Whoever finds the file gone after closing
 # "forgets" it again: REGISTER then UNREGISTER is safe whoever registered.
 
-_SHM_DIR = "/dev/shm/"
-
-
-def _shm_name(path: str) -> Optional[str]:
-    if path.startswith(_SHM_DIR) and "/" not in path[len(_SHM_DIR):]:
-        return "/" + path[len(_SHM_DIR):]
-    return None
-
-
 def _tracker_register(path: str) -> None:
-    name = _shm_name(path)
+    name = shm_name(path)
     if name is None or os.environ.get("PRWLOCK_NO_TRACKER"):
         return
     try:
@@ -215,7 +207,7 @@ def _tracker_register(path: str) -> None:
 
 
 def _tracker_forget(path: str) -> None:
-    name = _shm_name(path)
+    name = shm_name(path)
     if name is None or os.path.lexists(path):
         return
     rt = sys.modules.get("multiprocessing.resource_tracker")

@@ -15,17 +15,11 @@ import os
 from typing import Optional, TypeVar, Union
 
 from ._errors import PrwlockError
+from ._paths import lock_path
 
-_SHM_PREFIX = "/dev/shm/prwlock."
 _HINT = "pass multiuser=True if the lock is meant to be shared between users"
 
 E = TypeVar("E", bound=PrwlockError)
-
-
-def lock_path(name: Union[str, bytes]) -> str:
-    """Return the file of the lock called *name* (a bare name lives in ``/dev/shm``)."""
-    name = os.fsdecode(name)
-    return name if "/" in name else _SHM_PREFIX + name
 
 
 def _user(uid: int) -> str:
