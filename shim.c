@@ -1424,15 +1424,17 @@ const char *prw_strerror(int err) {
   case EBUSY: return "lock is busy";
   case ETIMEDOUT: return "timed out waiting for the lock";
   case EDEADLK: return "request would deadlock on the caller's own hold";
-  case EPERM: return "calling thread does not hold the lock in the required mode";
+  case EPERM: return "caller does not hold the lock in the required mode";
   case EOWNERDEAD: return "lock acquired, but a previous writer died holding it";
   case EAGAIN:
     return "lock is full: every holder slot (one per thread holding or waiting) or, when "
            "attaching to an anonymous lock, every attachment entry (one per process) is in use; "
            "create the lock with a larger capacity (prw_create_ex, prw_open_ex; at most "
            PRW_STR(PRW_MAX_CAPACITY) ")";
-  case EPROTO: return "not a valid prwlock segment or token, or incompatible layout";
-  case EBADF: return "not a live lock handle";
+  case EPROTO: return "not a valid prwlock segment or token, or an incompatible layout version";
+  case EBADF: return "lock handle is closed, or not a live handle";
+  case EINTR: return "wait slice ended; the wait is still queued";
+  case ELOOP: return "refusing to open a symbolic link";
   case EINVAL: return "invalid argument";
   case ENOENT: return "no such lock";
   case EEXIST: return "lock already exists";

@@ -49,9 +49,9 @@ var (
 	ErrFull = &lockError{syscall.EAGAIN, "lock is full (its capacity is reached)"}
 	// ErrProtocol: the file is not a prwlock segment, has an incompatible
 	// layout version, or its shared state is corrupt (EPROTO).
-	ErrProtocol = &lockError{syscall.EPROTO, "not a valid prwlock segment"}
+	ErrProtocol = &lockError{syscall.EPROTO, "not a valid prwlock segment or token, or an incompatible layout version"}
 	// ErrClosed: the handle was closed (EBADF).
-	ErrClosed = &lockError{syscall.EBADF, "lock handle is closed"}
+	ErrClosed = &lockError{syscall.EBADF, "lock handle is closed, or not a live handle"}
 	// ErrPermission: the lock's file is owned by a user other than the
 	// caller and root, or users other than its owner can write it, and the
 	// caller did not set Options.MultiUser (EACCES). See checkTrust.
@@ -73,7 +73,7 @@ var (
 	// granted.
 	ErrUnavailable = &lockError{syscall.ENOTCONN, "lock server unavailable (unreachable, or no quorum)"}
 	// ErrNoFence: fencing tokens exist for remote locks only (ENOTSUP).
-	ErrNoFence = &lockError{syscall.ENOTSUP, "local locks have no fencing token"}
+	ErrNoFence = &lockError{syscall.ENOTSUP, "not supported on this lock (a local lock has no fencing token)"}
 )
 
 // fullError is ErrFull for segment s: which table is exhausted, its size,

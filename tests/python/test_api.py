@@ -474,3 +474,31 @@ def test_named_lock_in_child(ctx, lock_name):
         if p.is_alive():
             p.kill()
         lock.close()
+
+
+def test_error_words_come_from_the_library():
+    # One table of words (prw_strerror); Python adds advice to a few codes,
+    # after the library's head.
+    from prwlock import _errors, _lib
+
+    lib = _lib.get()
+    codes = [errno.EBUSY, errno.ETIMEDOUT, errno.EDEADLK, errno.EPERM, errno.EOWNERDEAD, errno.EAGAIN,
+             errno.EPROTO, errno.EBADF, errno.EINTR, errno.ELOOP, errno.EINVAL, errno.ENOENT, errno.EEXIST,
+             errno.EACCES, errno.ERANGE, errno.ENOTRECOVERABLE, errno.ENOTCONN, errno.ENOTSUP, errno.ENOSYS,
+             errno.EIO, _errors.EFORKED]
+
+    def head(s):
+        for sep in (": ", " ("):
+            s = s.split(sep)[0]
+        return s
+
+    for code in codes:
+        theirs = lib.strerror(code).decode()
+        ours = _errors.strerror(code)
+        assert theirs != os.strerror(code), code  # the library has its own words for it
+        if code in (errno.EAGAIN, errno.EACCES):
+            assert head(ours) == head(theirs) and ours != theirs, code
+        else:
+            assert ours == theirs, code
+    e = _errors.error_for(errno.EPROTO, "/x")
+    assert e.strerror == lib.strerror(errno.EPROTO).decode() and e.filename == "/x"

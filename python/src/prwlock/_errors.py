@@ -148,38 +148,36 @@ _BY_ERRNO: Dict[int, Type[PrwlockError]] = {
     _errno.ENOTCONN: LockUnavailableError,
 }
 
-_MESSAGES: Dict[int, str] = {
-    _errno.EBUSY: "lock is busy",
-    _errno.ETIMEDOUT: "timed out waiting for the lock",
-    _errno.EDEADLK: "request would deadlock on the calling thread's own hold",
-    _errno.EPERM: "the calling thread does not hold the lock in the required mode",
+# The words for each code come from the library (prw_strerror), the one
+# table every language shares; Python adds its own advice where C names C
+# functions (how to raise the capacity, which argument shares a lock
+# between users). The head of each message, before ": " or " (", stays
+# the library's (tests/python/test_api.py).
+_ADVICE: Dict[int, str] = {
     _errno.EAGAIN: (
         "lock is full: every holder slot (one per thread holding or waiting) or, for an anonymous "
         "lock, every attachment entry (one per process) is in use; create the lock with a larger "
         "capacity: RWLock(capacity=...), at most 4096"
     ),
-    _errno.EPROTO: "not a prwlock segment, or an incompatible layout version",
-    _errno.EBADF: "lock is closed",
-    _errno.ELOOP: "refusing to open a symlink",
-    _errno.EACCES: "permission denied, by the file's mode, or because the lock's file is another "
-    "user's or others can write it (pass multiuser=True to share a lock between users)",
-    _errno.ENOTRECOVERABLE: "hold lost: another process recovered it, judging its owner dead",
-    _errno.ENOTCONN: "lock server unavailable (unreachable, or no quorum)",
-    _errno.ENOTSUP: "local locks have no fencing token",
-    _errno.ENOSYS: "not supported by this build of libprwlock (remote locks need the etcd backend)",
-    EFORKED: "library copy inherited through fork() cannot be used",
+    _errno.EACCES: "permission denied (by the file's mode, or because the lock's file is another "
+    "user's or others can write it: pass multiuser=True to share a lock between users)",
 }
 
 
 def strerror(code: int) -> str:
     """Return a short message for a code of the C library."""
-    msg = _MESSAGES.get(code)
-    if msg is None:
-        try:
-            msg = os.strerror(code)
-        except ValueError:  # pragma: no cover - out-of-range codes
-            msg = "error %d" % code
-    return msg
+    msg = _ADVICE.get(code)
+    if msg is not None:
+        return msg
+    from . import _lib  # _lib imports this module
+
+    lib = _lib.loaded()
+    if lib is not None:
+        return str(lib.strerror(code).decode("utf-8", "replace"))
+    try:  # the library failed to load: the system's words
+        return os.strerror(code)
+    except ValueError:  # pragma: no cover - out-of-range codes
+        return "error %d" % code
 
 
 def full_error(capacity: int, filename: Optional[str] = None) -> PrwlockError:
