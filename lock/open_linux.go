@@ -375,33 +375,61 @@ func createSegment(fd int, path string, capacity int, perm uint32, flags uint32)
 	return s, nil
 }
 
-// openExisting validates and maps a file someone else created.
+// openExisting validates and maps a file someone else created, in three
+// steps: wait until its creator has initialised it (or find this
+// process's own mapping of it), map it and attach, then join it once it
+// is ready and register it. fd is closed on return.
 func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	var hdr [offState]byte
+	st, hdr, s, err := waitInitialised(fd, path, deadline)
+	if s != nil || err != nil {
+		return s, err
+	}
+	if s, err = mapExisting(fd, path, &st, &hdr); err != nil {
+		return nil, err
+	}
+	if err := s.joinReady(); err != nil {
+		s.abandonOpen()
+		return nil, err
+	}
+	return s.register(&st), nil
+}
+
+// registered returns the segment this process has open for the file of
+// st, with one more reference, or nil.
+func registered(st *unix.Stat_t) *segment {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	s, ok := registry[fileKey(st)]
+	if !ok || s.closing() {
+		return nil
+	}
+	s.refs++
+	return s
+}
+
+// waitInitialised waits until the lock file fd is a regular file with an
+// initialised header, which it returns with the file's stat, or returns
+// the segment this process already has for it (see registered).
+func waitInitialised(fd int, path string, deadline time.Time) (st unix.Stat_t, hdr [offState]byte, s *segment, err error) {
 	var unlockedSince time.Time // when we first saw it uninitialised with no creator
 	for {
-		if err := unix.Fstat(fd, &st); err != nil {
-			return nil, pathErr("stat", path, err)
+		if err = unix.Fstat(fd, &st); err != nil {
+			return st, hdr, nil, pathErr("stat", path, err)
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return nil, detail(ErrProtocol, "%s is not a regular file", path)
+			return st, hdr, nil, detail(ErrProtocol, "%s is not a regular file", path)
 		}
-		registryMu.Lock()
-		if s, ok := registry[fileKey(&st)]; ok && !s.closing() {
-			s.refs++
-			registryMu.Unlock()
-			return s, nil
+		if s = registered(&st); s != nil {
+			return st, hdr, s, nil
 		}
-		registryMu.Unlock()
 		n, _ := unix.Pread(fd, hdr[:], 0)
-		ready, err := checkHeader(hdr[:n], st.Size)
-		if err != nil {
-			return nil, fmt.Errorf("%w (%s)", err, path)
+		ready, herr := checkHeader(hdr[:n], st.Size)
+		if herr != nil {
+			return st, hdr, nil, fmt.Errorf("%w (%s)", herr, path)
 		}
 		if ready {
-			break
+			return st, hdr, nil, nil
 		}
 		// Being created: wait while the creator holds its OFD lock; a file
 		// nobody initialises after a grace period is not a lock.
@@ -412,16 +440,21 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 			if unlockedSince.IsZero() {
 				unlockedSince = time.Now()
 			} else if time.Since(unlockedSince) > 200*time.Millisecond {
-				return nil, detail(ErrProtocol, "%s was never initialised", path)
+				return st, hdr, nil, detail(ErrProtocol, "%s was never initialised", path)
 			}
 		} else {
 			unlockedSince = time.Time{}
 		}
 		if time.Now().After(deadline) {
-			return nil, detail(ErrTimeout, "%s is still being initialised", path)
+			return st, hdr, nil, detail(ErrTimeout, "%s is still being initialised", path)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// mapExisting maps the initialised lock file fd (stat st, header hdr) and
+// takes an attachment entry in it.
+func mapExisting(fd int, path string, st *unix.Stat_t, hdr *[offState]byte) (*segment, error) {
 	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, pathErr("mmap", path, err)
@@ -443,38 +476,50 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 		unix.Munmap(mem)
 		return nil, s.fullError("attachment entries (one per process that has it open)")
 	}
-	// Check the segment is not being removed (see lastUserGone).
+	return s, nil
+}
+
+// joinReady checks that the segment s just mapped is not being removed
+// (see lastUserGone), waiting briefly for a process that is deciding.
+func (s *segment) joinReady() error {
 	for start := MonotonicNow(); ; {
 		ss := atomic.LoadUint32(s.u32(offSegState))
-		if ss == segReady {
-			break
-		}
-		if ss == segClosing && !s.waitClosing(start) {
+		switch {
+		case ss == segReady:
+			return nil
+		case ss == segClosing && !s.waitClosing(start):
 			continue
+		case ss == segClosing:
+			return detail(ErrProtocol, "%s is stuck in the closing state", s.path)
+		case ss == segRemoved:
+			return errRetryOpen
+		default:
+			return detail(ErrProtocol, "%s has segment state %d", s.path, ss)
 		}
-		s.detachEntry(s.attSlot)
-		unix.Munmap(mem)
-		if ss == segClosing {
-			return nil, detail(ErrProtocol, "%s is stuck in the closing state", path)
-		}
-		if ss == segRemoved {
-			return nil, errRetryOpen
-		}
-		return nil, detail(ErrProtocol, "%s has segment state %d", path, ss)
 	}
+}
+
+// abandonOpen undoes mapExisting.
+func (s *segment) abandonOpen() {
+	s.detachEntry(s.attSlot)
+	unix.Munmap(s.mem)
+}
+
+// register makes s this process's segment for the file of st, unless
+// another goroutine registered one meanwhile: then it abandons s and
+// returns that one.
+func (s *segment) register(st *unix.Stat_t) *segment {
 	registryMu.Lock()
-	if other, ok := registry[fileKey(&st)]; ok && !other.closing() {
-		// Another goroutine mapped it meanwhile: use theirs.
+	if other, ok := registry[fileKey(st)]; ok && !other.closing() {
 		other.refs++
 		registryMu.Unlock()
-		s.detachEntry(s.attSlot)
-		unix.Munmap(mem)
-		return other, nil
+		s.abandonOpen()
+		return other
 	}
 	s.refs = 1
-	registry[fileKey(&st)] = s
+	registry[fileKey(st)] = s
 	registryMu.Unlock()
-	return s, nil
+	return s
 }
 
 // Close detaches the handle. Closing a process's last handle on a lock
