@@ -25,7 +25,7 @@ from ._errors import (
     error_for,
     full_error,
 )
-from ._paths import shm_name
+from ._cleanup import Handle, close_handle, hook_mp_exit, live, tracker_register
 
 Timeout = Optional[float]
 
@@ -162,105 +162,12 @@ class Stats(NamedTuple):
 _MODES = {_lib.MODE_READ: "read", _lib.MODE_WRITE: "write"}
 
 
-class _Handle:
-    """A handle of the C library. Shared with the finalizer."""
-
-    __slots__ = ("ptr", "generation", "anonymous", "path", "__weakref__")
-
-    def __init__(self, ptr: ctypes.c_void_p, generation: int, anonymous: bool, path: str) -> None:
-        self.ptr: Optional[ctypes.c_void_p] = ptr
-        self.generation = generation
-        self.anonymous = anonymous
-        self.path = path
-
-
-def _close_handle(h: _Handle) -> None:
-    """Close *h* (also in a fork child: the library keeps its handles valid there)."""
-    ptr, h.ptr = h.ptr, None
-    lib = _lib.loaded()
-    if ptr is None or lib is None:
-        return
-    lib.close(ptr)
-    if h.anonymous:
-        _tracker_forget(h.path)
-
-
-# -- cleanup of anonymous locks when every user dies ------------------------
-#
-# The library removes an anonymous lock when its last user closes it. If all
-# users die (SIGKILL), nobody is left to do so, so the creator registers the
-# file with multiprocessing's resource tracker, a separate process that
-# outlives them all and unlinks what is still registered when the last
-# process sharing it has gone. Whoever finds the file gone after closing
-# "forgets" it again: REGISTER then UNREGISTER is safe whoever registered.
-
-def _tracker_register(path: str) -> None:
-    name = shm_name(path)
-    if name is None or os.environ.get("PRWLOCK_NO_TRACKER"):
-        return
-    try:
-        from multiprocessing import resource_tracker
-
-        resource_tracker.register(name, "shared_memory")
-    except Exception:  # pragma: no cover - the tracker is best effort
-        pass
-
-
-def _tracker_forget(path: str) -> None:
-    name = shm_name(path)
-    if name is None or os.path.lexists(path):
-        return
-    rt = sys.modules.get("multiprocessing.resource_tracker")
-    if rt is None:
-        return
-    tracker = getattr(rt, "_resource_tracker", None)
-    # Only talk to a tracker this process already shares: never start one
-    # just to forget a name.
-    if tracker is None or getattr(tracker, "_fd", None) is None:
-        return
-    try:
-        tracker.register(name, "shared_memory")
-        tracker.unregister(name, "shared_memory")
-    except Exception:  # pragma: no cover
-        pass
-
-
-# Every live lock object, so that a fork child can re-attach and interpreter
-# exit can close handles (multiprocessing children leave through os._exit,
-# which skips atexit; they run multiprocessing's own finalizers instead).
-_live: "weakref.WeakSet[RWLock]" = weakref.WeakSet()
-_mp_finalizer_pid = 0
-
-
-def _close_all() -> None:
-    for lock in list(_live):
-        try:
-            lock.close()
-        except Exception:  # pragma: no cover
-            pass
-
-
-def _hook_mp_exit() -> None:
-    global _mp_finalizer_pid
-    if _mp_finalizer_pid == os.getpid():
-        return
-    util = sys.modules.get("multiprocessing.util")
-    if util is None:
-        return
-    _mp_finalizer_pid = os.getpid()
-    try:
-        util.Finalize(None, _close_all, exitpriority=-10)
-    except Exception:  # pragma: no cover
-        pass
-
-
 # Serializes the first use of an unpickled lock (_attach).
 _attach_mutex = threading.Lock()
 
 
 def _after_fork_child() -> None:
-    global _mp_finalizer_pid, _attach_mutex
-    _mp_finalizer_pid = 0
+    global _attach_mutex
     _attach_mutex = threading.Lock()  # another thread may have held it at fork
 
 
@@ -469,7 +376,7 @@ class RWLock:
     ) -> None:
         self._closed = False
         self._token: Optional[bytes] = None
-        self._h: Optional[_Handle] = None
+        self._h: Optional[Handle] = None
         self._finalizer: Optional["weakref.finalize[Any, Any]"] = None
         cap = _capacity_arg(capacity)
         lib = _lib.get()
@@ -502,11 +409,11 @@ class RWLock:
             raise _owner.explain(error_for(err, self._name), self._name or "", multiuser)
         h = self._adopt(lib, out)
         if name is None:
-            _tracker_register(h.path)
+            tracker_register(h.path)
 
     # -- handle management ---------------------------------------------------
 
-    def _adopt(self, lib: _lib.Library, out: ctypes.c_void_p) -> _Handle:
+    def _adopt(self, lib: _lib.Library, out: ctypes.c_void_p) -> Handle:
         anonymous = lib.is_anonymous(out) == 1
         err, path = lib.read_string(lib.name, out)
         if err:
@@ -519,11 +426,11 @@ class RWLock:
                 lib.close(out)
                 raise error_for(err, self._name)
             self._token = token.encode("utf-8", "surrogateescape")
-        h = self._h = _Handle(out, lib.generation, anonymous, path)
+        h = self._h = Handle(out, lib.generation, anonymous, path)
         self._bind(lib, out)
-        self._finalizer = weakref.finalize(self, _close_handle, h)
-        _live.add(self)
-        _hook_mp_exit()
+        self._finalizer = weakref.finalize(self, close_handle, h)
+        live.add(self)
+        hook_mp_exit()
         return h
 
     @classmethod
@@ -961,7 +868,7 @@ class RWLock:
         """
         return self._name if self._name is not None else self.path
 
-    def _handle(self) -> _Handle:
+    def _handle(self) -> Handle:
         """The current handle, attaching an unpickled lock first."""
         h = self._h
         if h is None:
@@ -1003,8 +910,8 @@ class RWLock:
             aq = sys.modules.get(__name__.rsplit(".", 1)[0] + "._async")
             if aq is not None:
                 aq.forget(self._ptr)
-            _close_handle(self._h)
-        _live.discard(self)
+            close_handle(self._h)
+        live.discard(self)
 
     def _unlink_self(self) -> None:
         """Remove this lock's name. Processes that have it open keep using it.
@@ -1060,4 +967,4 @@ def _capacity_arg(capacity: Optional[int]) -> int:
 
 def iter_locks() -> Iterator[RWLock]:
     """Iterate over the live lock objects of this process (for tests and the CLI)."""
-    return iter(list(_live))
+    return iter(list(live))
