@@ -13,7 +13,6 @@ from . import Holder, LockNotFoundError, PrwlockError, RWLock, Stats
 from ._paths import PREFIX, SHM_DIR, display_name
 
 
-
 def _open(name: str, multiuser: bool = False) -> RWLock:
     # Never create, and by default refuse what another user could have
     # planted (README, Permissions): inspecting attaches to the lock.

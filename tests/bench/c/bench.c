@@ -282,28 +282,20 @@ static int lk_acquire(struct lk *l, int write, int64_t timeout_ns) {
                : pthread_rwlock_clockrdlock(l->g, CLOCK_MONOTONIC, &ts);
 }
 
-static inline int lk_read(struct lk *l) {
+/* lk_lock acquires for write (or read), waiting as long as it takes. */
+static inline int lk_lock(struct lk *l, int write) {
   switch (l->impl) {
   case IMPL_OURS:
-    return prw_acquire_read(l->p, -1);
+    return write ? prw_acquire_write(l->p, -1) : prw_acquire_read(l->p, -1);
   case IMPL_FUTEX:
     fx_lock(l->fx);
     return 0;
   default:
-    return pthread_rwlock_rdlock(l->g);
+    return write ? pthread_rwlock_wrlock(l->g) : pthread_rwlock_rdlock(l->g);
   }
 }
-static inline int lk_write(struct lk *l) {
-  switch (l->impl) {
-  case IMPL_OURS:
-    return prw_acquire_write(l->p, -1);
-  case IMPL_FUTEX:
-    fx_lock(l->fx);
-    return 0;
-  default:
-    return pthread_rwlock_wrlock(l->g);
-  }
-}
+static inline int lk_read(struct lk *l) { return lk_lock(l, 0); }
+static inline int lk_write(struct lk *l) { return lk_lock(l, 1); }
 static inline int lk_release(struct lk *l) {
   switch (l->impl) {
   case IMPL_OURS:
@@ -498,7 +490,7 @@ static int cmd_worker_mix(int argc, char **argv) {
   while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
     rng = rng * 1664525u + 1013904223u;
     int write = (int)((rng >> 16) % 100) >= readpct;
-    int rc = write ? lk_write(&l) : lk_read(&l);
+    int rc = lk_lock(&l, write);
     if (rc && rc != EOWNERDEAD) {
       atomic_store(&c->err, rc);
       break;
@@ -700,7 +692,7 @@ static int cmd_worker_handoff(int argc, char **argv) {
     }
     /* phase == seq: the coordinator holds write; block on it. */
     atomic_store(&c->go, seq);
-    int rc = write ? lk_write(&l) : lk_read(&l);
+    int rc = lk_lock(&l, write);
     int64_t t1 = now_ns();
     if (rc && rc != EOWNERDEAD) {
       atomic_store(&c->err, rc);
