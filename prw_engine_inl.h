@@ -129,22 +129,25 @@ PRWE_INLINE void kick_drain(const prwe_seg *s) {
 PRWE_INLINE int read_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   int i = r->idle;
   if (i < 0 || r->slot >= 0 || r->idle_key != me->key) return -1;
-  LOCAL_SEG(s);
-  if (prwl_has_writer(ld32(state(s)))) return -1; /* don't publish only to back off */
-  uint32_t gen = r->idle_gen;
-  if (!move(s, i, gen, PRWL_SLOT_IDLE, PRWL_SLOT_READ)) return -1;
-  uint32_t st = ld32(state(s));
+  /* The addresses first: every atomic below is a compiler barrier after
+   * which *s and *r would be read again. */
+  uint32_t *stp = state(s), gen = r->idle_gen;
+  uint64_t *cp = ctl(s, i), *sp = since(s, i);
+  uint64_t idle = prwl_make_ctl(gen, PRWL_SLOT_IDLE), read = prwl_make_ctl(gen, PRWL_SLOT_READ);
+  if (prwl_has_writer(ld32(stp))) return -1; /* don't publish only to back off */
+  if (!cas64(cp, idle, read)) return -1;
+  uint32_t st = ld32(stp);
   if (prwl_has_writer(st)) {
     /* A writer came between: give the slot back as a release would (the
      * writer may have counted us) and let the full path queue. */
-    if (!move(s, i, gen, PRWL_SLOT_READ, PRWL_SLOT_IDLE)) {
+    if (!cas64(cp, read, idle)) {
       r->idle = -1;
       return lost(r); /* recovered meanwhile, as acquireRead's back-off can be */
     }
     kick_drain(s);
     return -1;
   }
-  if (ld_since(s, i) != 0) st_since(s, i, 0);
+  if (ld64(sp) != 0) st64(sp, 0);
   r->idle = -1;
   r->slot = i, r->gen = gen, r->mode = PRWE_READ;
   return grant_result(st);
@@ -156,9 +159,13 @@ PRWE_INLINE int read_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
 PRWE_INLINE int release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   int i = r->slot;
   if (i < 0 || r->mode != PRWE_READ || r->wait != PRWE_NONE) return -1;
-  LOCAL_SEG(s);
-  if (ld32(count(s, i)) != 0 || !keep(s, me, r, i, r->gen, PRWL_SLOT_READ)) return -1;
-  kick_drain(s);
+  /* The addresses first, as in read_fast; then keep and kick_drain. */
+  uint32_t gen = r->gen, *stp = state(s), *cntp = count(s, i);
+  uint64_t *cp = ctl(s, i), key = me->key;
+  if (ld32(cntp) != 0 || !cas64(cp, prwl_make_ctl(gen, PRWL_SLOT_READ), prwl_make_ctl(gen, PRWL_SLOT_IDLE)))
+    return -1;
+  r->idle = i, r->idle_gen = gen, r->idle_key = key;
+  if (__builtin_expect(ld32(stp) & PRWL_STATE_DRAIN_WAITING, 0)) prwe_wake_drain(s);
   r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
   return 0;
 }

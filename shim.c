@@ -1251,8 +1251,21 @@ static inline prwe_wait wait_for(int64_t timeout_ns) {
  * company) runs the engine's full path under the same fast_enter, without
  * data_op's lookups. acquire, prw_release and the public calls they may be
  * inlined into run in the data plane's section: the inlined pairs touch the
- * mapping (see the SIGBUS guard). */
-PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
+ * mapping (see the SIGBUS guard). Its slow halves are out of line
+ * (acquire_slow, write_company): the fast paths then need no saved
+ * registers and reach them by a tail call. */
+
+/* write_company is acquire's write path when write_alone declined: the
+ * engine's full path under the same fast_enter. */
+PRWE_TEXT __attribute__((noinline)) static int write_company(prw_lock *lock, prw_thr *t, prw_seg *s, prw_rec *x,
+                                                             int64_t timeout_ns) {
+  prwe_wait w = wait_for(timeout_ns);
+  int rc = engine_op(lock, s, &x->r, t->tid, 0, OP_ACQUIRE, PRWE_WRITE, &w);
+  op_end(t);
+  return rc;
+}
+
+PRWE_TEXT __attribute__((always_inline)) static inline int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   if (!lock) return EINVAL;
   prw_thr *t;
   prw_seg *s;
@@ -1265,13 +1278,10 @@ PRWE_TEXT static int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   }
   int rc = write_alone(&s->e, fast_me(), &x->r);
   if (rc != -1) return fast_exit(t, s, x, rc);
-  prwe_wait w = wait_for(timeout_ns);
-  rc = engine_op(lock, s, &x->r, t->tid, 0, OP_ACQUIRE, mode, &w);
-  op_end(t);
-  return rc;
+  return write_company(lock, t, s, x, timeout_ns);
 }
 
-static int acquire_slow(prw_lock *lock, int mode, int64_t timeout_ns) {
+__attribute__((noinline)) static int acquire_slow(prw_lock *lock, int mode, int64_t timeout_ns) {
   prwe_wait w = wait_for(timeout_ns);
   return data_op(lock, OP_ACQUIRE, mode, &w);
 }
@@ -1300,6 +1310,17 @@ int prw_cancel(prw_lock *lock) {
   return data_op(lock, OP_CANCEL, 0, NULL);
 }
 
+/* release_write is prw_release for anything but a read hold, under its
+ * fast_enter: release_alone inlined, else the engine's full path. Out of
+ * line, so that the read path needs none of its registers. */
+PRWE_TEXT __attribute__((noinline)) static int release_write(prw_lock *lock, prw_thr *t, prw_seg *s, prw_rec *x) {
+  int rc = release_alone(&s->e, fast_me(), &x->r);
+  if (rc != -1) return fast_exit(t, s, x, rc);
+  rc = engine_op(lock, s, &x->r, t->tid, 0, OP_RELEASE, 0, NULL);
+  op_end(t);
+  return rc;
+}
+
 PRWE_TEXT int prw_release(prw_lock *lock) {
   if (!lock) return EINVAL;
   prw_thr *t;
@@ -1311,11 +1332,7 @@ PRWE_TEXT int prw_release(prw_lock *lock) {
     if (rc != -1) return rc;
     return data_op(lock, OP_RELEASE, 0, NULL);
   }
-  int rc = release_alone(&s->e, fast_me(), &x->r);
-  if (rc != -1) return fast_exit(t, s, x, rc);
-  rc = engine_op(lock, s, &x->r, t->tid, 0, OP_RELEASE, 0, NULL);
-  op_end(t);
-  return rc;
+  return release_write(lock, t, s, x);
 }
 
 int prw_release_unrepaired(prw_lock *lock) {
