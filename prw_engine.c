@@ -684,6 +684,27 @@ PRWE_TEXT static int end_drain(const prwe_seg *s, int i) {
   }
 }
 
+/* revokeYoungGrants takes back, before a pending writer sleeps until the
+ * readers inside leave, every grant that its reader has not accepted yet
+ * (it is not running) and whose wait began less than starveNs ago (see
+ * Hand-off in layout.go). It reports whether it took any back. */
+PRWE_TEXT static int revoke_young_grants(const prwe_seg *s) {
+  LOCAL_SEG(s);
+  int64_t now = 0;
+  int i, n = 0;
+  for (used_iter it = used(s); (i = next_used(&it)) >= 0;) {
+    uint64_t c = ld64(ctl(s, i));
+    if (prwl_ctl_state(c) != PRWL_SLOT_GRANTED) continue;
+    int64_t since = ld_since(s, i);
+    if (now == 0) now = prwe_now();
+    if (since != 0 && now - since < PRWL_STARVE_NS &&
+        cas64(ctl(s, i), c, prwl_make_ctl(prwl_ctl_gen(c), PRWL_SLOT_WAIT_READ)))
+      n++;
+  }
+  if (n > 0) __atomic_or_fetch(state(s), PRWL_STATE_READERS_WAITING, SC); /* they sleep on readSeq */
+  return n > 0;
+}
+
 /* drainReaders waits, owning the writer field, for the readers inside to
  * leave. *revoked reports that the field was taken away meanwhile (our
  * process was stopped while it waited): the caller must queue again. */
@@ -713,7 +734,7 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
       return 0;
     }
     uint32_t seq = ld32(drain_seq(s));
-    if (!any_reader(s)) break;
+    if (!any_reader(s) || (revoke_young_grants(s) && !any_reader(s))) break;
     int err = wait_sleep(env, w, drain_seq(s), seq, PRWE_CHECK_READERS, -1);
     if (err) {
       if (err == EINTR) return queue_write(r, i, gen, err); /* keep the field: new readers stay out */

@@ -133,9 +133,16 @@ package lock
 // slotWaitRead slot to slotGranted. The waiting reader accepts by CAS
 // slotGranted -> slotRead; a pending writer draining readers counts
 // slotGranted as a reader, but may revoke a grant (CAS slotGranted ->
-// slotWaitRead) whose process is stopped (SIGSTOP, a debugger): a process
-// that was only waiting never holds the lock up. Exactly one of the two
-// CASes wins, so a reader that runs never loses a grant it accepted.
+// slotWaitRead, then set stateReadersWaiting) whose process is stopped
+// (SIGSTOP, a debugger): a process that was only waiting never holds the
+// lock up. Before it sleeps until the readers inside leave, a pending
+// writer also revokes every grant not yet accepted whose reader began to
+// wait (its since) less than 1 ms ago (starveNs): a reader that is not running
+// then takes its turn at a later hand-off, once it runs, instead of
+// holding every writer and every new reader up until the scheduler gets
+// to it; a reader that has waited longer keeps its grant, so no reader
+// waits much more than 1 ms beyond its scheduling. Exactly one of the
+// two CASes wins, so a reader that runs never loses a grant it accepted.
 //
 // Likewise a pending writer whose process is stopped while it sleeps until
 // readers leave (the drain bit set) may have the writer field taken away:

@@ -594,7 +594,8 @@ func (s *segment) writeFast(r *ownerRec, silent bool) (err error, res int, i int
 }
 
 // starveNs is how long a writer may wait before the writers that come
-// after it must let it go first.
+// after it must let it go first, and how long a reader's grant may be
+// taken back while it is not running (revokeYoungGrants).
 const starveNs = int64(1e6)
 
 // olderWriter returns a writer that has waited longer than starveNs and
@@ -761,7 +762,7 @@ func (s *segment) drainReaders(w *waitCtl, r *ownerRec, i int, gen uint32) (revo
 			return true, nil
 		}
 		seq := atomic.LoadUint32(s.drainSeq())
-		if !s.anyReader() {
+		if !s.anyReader() || s.revokeYoungGrants() && !s.anyReader() {
 			break
 		}
 		if err := s.sleep(w, s.drainSeq(), seq, s.checkReaders); err != nil {

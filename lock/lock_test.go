@@ -177,6 +177,9 @@ func TestPhaseHandOff(t *testing.T) {
 	r1 := acquireAsync(l, 2, ModeRead, -1)
 	r2 := acquireAsync(l, 3, ModeRead, -1)
 	waitFor(t, 2*time.Second, "readers queued", func() bool { st, _ := l.Stats(); return st.WaitingReaders == 2 })
+	// Older than starveNs: the next writer may not take their grants back,
+	// however late they run (Hand-off in layout.go).
+	time.Sleep(2 * time.Millisecond)
 	w := acquireAsync(l, 4, ModeWrite, -1)
 	waitFor(t, 2*time.Second, "writer queued", func() bool { st, _ := l.Stats(); return st.WaitingWriters == 1 })
 	mustRelease(t, l, 1)

@@ -545,6 +545,36 @@ func (s *segment) revokeIfStopped(i int, c uint64) {
 	}
 }
 
+// revokeYoungGrants takes back, before a pending writer sleeps until the
+// readers inside leave, every grant that its reader has not accepted yet
+// (it is not running) and whose wait began less than starveNs ago: such a
+// reader takes its turn at a later hand-off, once it runs, while a reader
+// that has waited longer keeps its grant (see Hand-off in layout.go). Each
+// CAS races with the reader's own acceptance; exactly one wins. It reports
+// whether it took any back.
+func (s *segment) revokeYoungGrants() bool {
+	now, n := int64(0), 0
+	s.forEachUsed(func(i int) bool {
+		c := atomic.LoadUint64(s.ctl(i))
+		if ctlState(c) != slotGranted {
+			return true
+		}
+		since := atomic.LoadInt64(s.since(i))
+		if now == 0 {
+			now = MonotonicNow()
+		}
+		if since != 0 && now-since < starveNs &&
+			atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotWaitRead)) {
+			n++
+		}
+		return true
+	})
+	if n > 0 {
+		atomic.OrUint32(s.state(), stateReadersWaiting) // they sleep on readSeq
+	}
+	return n > 0
+}
+
 // demoteIfStopped makes waiting writer j, which others defer to as the
 // oldest, lose its place if its process is stopped: its since becomes 0
 // ("never waited"), and it stamps a new one when it runs again.

@@ -4,6 +4,7 @@ package lock
 
 import (
 	"errors"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -114,5 +115,48 @@ func TestSliceCancel(t *testing.T) {
 	mustRelease(t, l, 1)
 	if st, _ := l.Stats(); st.UsedSlots != 0 {
 		t.Fatalf("slots left: %+v", st)
+	}
+}
+
+// A pending writer takes back a grant its reader has not accepted (here a
+// sliced wait, away between slices) when that reader began to wait less
+// than starveNs ago, and leaves an older waiter's grant alone (Hand-off in
+// layout.go). The wait-start times are set an hour away from now, as the
+// differential test does, so the outcome does not depend on timing.
+func TestYoungGrantRevokedOldGrantKept(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		l, _ := openTest(t, Options{})
+		mustAcquire(t, l, 1, ModeWrite)
+		if err := l.AcquireSlice(2, ModeRead, -1, sliceFor(time.Millisecond)); !errors.Is(err, ErrSliceEnded) {
+			t.Fatal(err)
+		}
+		w := acquireAsync(l, 3, ModeWrite, 5*time.Second)
+		waitFor(t, 2*time.Second, "writer queued", func() bool { st, _ := l.Stats(); return st.WaitingWriters == 1 })
+		since := MonotonicNow() + int64(time.Hour)
+		if old {
+			since = MonotonicNow() - int64(time.Hour)
+		}
+		atomic.StoreInt64(l.seg.since(int(l.seg.rec(2).slot)), since)
+		mustRelease(t, l, 1) // hands owner 2 the lock while it is away
+		if old {
+			expectBlocked(t, w, 50*time.Millisecond, "writer behind an old waiter's grant")
+		} else {
+			expectGranted(t, w, 2*time.Second, "writer past a young grant")
+			if st, _ := l.Stats(); st.WaitingReaders != 1 || st.Readers != 0 {
+				t.Fatalf("the young grant was not taken back: %+v", st)
+			}
+			mustRelease(t, l, 3) // hands it the lock again
+		}
+		if err := l.AcquireSlice(2, ModeRead, -1, sliceFor(time.Second)); err != nil {
+			t.Fatalf("old=%v: resumed read: %v", old, err)
+		}
+		mustRelease(t, l, 2)
+		if old {
+			expectGranted(t, w, 2*time.Second, "writer after the old reader")
+			mustRelease(t, l, 3)
+		}
+		if st, _ := l.Stats(); st.Readers != 0 || st.WriterPID != 0 || st.WaitingReaders != 0 || st.WaitingWriters != 0 {
+			t.Fatalf("old=%v: left %+v", old, st)
+		}
 	}
 }
