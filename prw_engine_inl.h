@@ -159,13 +159,13 @@ PRWE_INLINE int read_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
 PRWE_INLINE int release_fast(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
   int i = r->slot;
   if (i < 0 || r->mode != PRWE_READ || r->wait != PRWE_NONE) return -1;
-  /* The addresses first, as in read_fast; then keep and kick_drain. */
-  uint32_t gen = r->gen, *stp = state(s), *cntp = count(s, i);
+  /* The addresses first, as in read_fast; then keep's CAS and records. */
+  uint32_t gen = r->gen, *cntp = count(s, i);
   uint64_t *cp = ctl(s, i), key = me->key;
   if (ld32(cntp) != 0 || !cas64(cp, prwl_make_ctl(gen, PRWL_SLOT_READ), prwl_make_ctl(gen, PRWL_SLOT_IDLE)))
     return -1;
   r->idle = i, r->idle_gen = gen, r->idle_key = key;
-  if (__builtin_expect(ld32(stp) & PRWL_STATE_DRAIN_WAITING, 0)) prwe_wake_drain(s);
+  kick_drain(s);
   r->slot = -1, r->mode = PRWE_NONE, r->told = 0;
   return 0;
 }

@@ -1245,16 +1245,6 @@ static inline prwe_wait wait_for(int64_t timeout_ns) {
   return w;
 }
 
-/* acquire takes lock in mode with timeout_ns (see wait_for). On the
- * thread's last lock, a read tries the engine's read_fast and a write its
- * write_alone, both inlined, and anything else (a wait, a writer with
- * company) runs the engine's full path under the same fast_enter, without
- * data_op's lookups. acquire, prw_release and the public calls they may be
- * inlined into run in the data plane's section: the inlined pairs touch the
- * mapping (see the SIGBUS guard). Its slow halves are out of line
- * (acquire_slow, write_company): the fast paths then need no saved
- * registers and reach them by a tail call. */
-
 /* write_company is acquire's write path when write_alone declined: the
  * engine's full path under the same fast_enter. */
 PRWE_TEXT __attribute__((noinline)) static int write_company(prw_lock *lock, prw_thr *t, prw_seg *s, prw_rec *x,
@@ -1265,6 +1255,15 @@ PRWE_TEXT __attribute__((noinline)) static int write_company(prw_lock *lock, prw
   return rc;
 }
 
+/* acquire takes lock in mode with timeout_ns (see wait_for). On the
+ * thread's last lock, a read tries the engine's read_fast and a write its
+ * write_alone, both inlined, and anything else (a wait, a writer with
+ * company) runs the engine's full path under the same fast_enter, without
+ * data_op's lookups. acquire, prw_release and the public calls they may be
+ * inlined into run in the data plane's section: the inlined pairs touch the
+ * mapping (see the SIGBUS guard). Its slow halves are out of line
+ * (acquire_slow, write_company) and reached by a tail call, so that the
+ * fast paths do not set up their frames. */
 PRWE_TEXT __attribute__((always_inline)) static inline int acquire(prw_lock *lock, int mode, int64_t timeout_ns) {
   if (!lock) return EINVAL;
   prw_thr *t;
@@ -1312,7 +1311,7 @@ int prw_cancel(prw_lock *lock) {
 
 /* release_write is prw_release for anything but a read hold, under its
  * fast_enter: release_alone inlined, else the engine's full path. Out of
- * line, so that the read path needs none of its registers. */
+ * line and reached by a tail call, as acquire's slow halves are. */
 PRWE_TEXT __attribute__((noinline)) static int release_write(prw_lock *lock, prw_thr *t, prw_seg *s, prw_rec *x) {
   int rc = release_alone(&s->e, fast_me(), &x->r);
   if (rc != -1) return fast_exit(t, s, x, rc);

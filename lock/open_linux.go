@@ -426,6 +426,12 @@ func waitInitialised(fd int, path string, deadline time.Time) (st unix.Stat_t, h
 		n, _ := unix.Pread(fd, hdr[:], 0)
 		ready, herr := checkHeader(hdr[:n], st.Size)
 		if herr != nil {
+			// The creator may have sized and written the file between our
+			// stat and our read: look again while it is still changing.
+			var now unix.Stat_t
+			if unix.Fstat(fd, &now) == nil && now.Size != st.Size && time.Now().Before(deadline) {
+				continue
+			}
 			return st, hdr, nil, fmt.Errorf("%w (%s)", herr, path)
 		}
 		if ready {
