@@ -68,8 +68,9 @@ package lock
 // slotWrite. On release it hands the lock to every waiting reader
 // (slotWaitRead -> slotGranted by CAS, see Hand-off), then clears the
 // field, then moves its slot on from slotWrite, so readers queued during a
-// write phase enter before the next writer, and a waiting writer blocks new
-// readers: neither side starves. A writer holds write exactly while its
+// write phase enter before the next writer (those not running yet may lose
+// that turn for one of their first 1 ms, see Hand-off), and a waiting
+// writer blocks new readers: neither side starves. A writer holds write exactly while its
 // slot is slotWrite and the field names it: a crash before the field is
 // cleared leaves data that may be half written (recovery sets
 // stateOwnerDead), one after it leaves a slotWrite slot that owns nothing,
