@@ -400,6 +400,11 @@ func openExisting(fd int, path string, deadline time.Time) (*segment, error) {
 func registered(st *unix.Stat_t) *segment {
 	registryMu.Lock()
 	defer registryMu.Unlock()
+	return registeredLocked(st)
+}
+
+// registeredLocked is registered with registryMu held.
+func registeredLocked(st *unix.Stat_t) *segment {
 	s, ok := registry[fileKey(st)]
 	if !ok || s.closing() {
 		return nil
@@ -516,8 +521,7 @@ func (s *segment) abandonOpen() {
 // returns that one.
 func (s *segment) register(st *unix.Stat_t) *segment {
 	registryMu.Lock()
-	if other, ok := registry[fileKey(st)]; ok && !other.closing() {
-		other.refs++
+	if other := registeredLocked(st); other != nil {
 		registryMu.Unlock()
 		s.abandonOpen()
 		return other
