@@ -642,9 +642,16 @@ PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, con
     /* First wait, or demoted while stopped: take a place. */
     if (ld_since(s, i) == 0) st_since(s, i, prwe_now());
     /* Spin while the field is taken, a few times per call (the deadline,
-     * the slice and the checks are looked at only around a sleep); a free
-     * field that an older writer is due to take is slept on at once. */
-    if (spin_rounds > 0 && prwl_has_writer(st) && spin_ok()) {
+     * the slice and the checks are looked at only around a sleep), but
+     * only when other writers already sleep for it: a spinner with no
+     * sleeper beside it takes the field the moment it is released, so two
+     * busy writers pass it between their CPUs on every hold, each time
+     * fetching the lock's lines from the other cache (write-heavy mixes at
+     * 2 processes ran at half the speed of sleeping at once). A sleeper
+     * lets the holder take the field back while its lines are warm, and
+     * the older-writer rule bounds that at starveNs. A free field that an
+     * older writer is due to take is slept on at once. */
+    if (spin_rounds > 0 && prwl_has_writer(st) && (st & PRWL_STATE_WRITERS_WAITING) && spin_ok()) {
       spin_rounds--;
       int k = 0;
       while (k < PRWE_SPINS && prwl_has_writer(ld32(state(s)))) k++, cpu_relax();
