@@ -49,7 +49,7 @@ TAG = "r%d" % os.getpid()
 # Sizes of the full and the quick suite.
 FULL = dict(
     pair_reps=7, pair_ms=100, py_pair_reps=7, py_pair_ms=150,
-    c_procs=[2, 4, 8], c_mixes=[90, 50, 10], c_reps=3, c_ms=500, c_hold=500,
+    c_procs=[2, 4, 8], c_mixes=[90, 50, 10], c_reps=3, c_ms=500, c_hold=500, c_data_mixes=[90],
     py_procs=[2, 4, 8], py_mixes=[90, 50, 10], py_reps=3, py_ms=500, py_hold=20,
     starve_n=[2, 4, 8], starve_victims=["write", "read"], starve_ms=1000, starve_limit_ms=2500,
     c_starve_hold=4000, py_starve_hold=20, py_starve_impls=["ours", "seed", "fasteners"],
@@ -64,7 +64,7 @@ FULL = dict(
 )
 QUICK = dict(
     pair_reps=2, pair_ms=30, py_pair_reps=1, py_pair_ms=50,
-    c_procs=[4], c_mixes=[90, 10], c_reps=1, c_ms=200, c_hold=500,
+    c_procs=[4], c_mixes=[90, 10], c_reps=1, c_ms=200, c_hold=500, c_data_mixes=[90],
     py_procs=[4], py_mixes=[90], py_reps=1, py_ms=300, py_hold=20,
     starve_n=[4], starve_victims=["write"], starve_ms=300, starve_limit_ms=800,
     c_starve_hold=4000, py_starve_hold=20, py_starve_impls=["ours", "seed"],
@@ -199,6 +199,13 @@ def sec_contended(cfg) -> dict:
                     raw += c("contended", "--impl", impl, "--procs", n, "--read-pct", mix, "--ms", cfg["c_ms"],
                              "--hold", cfg["c_hold"], "--rep", r)
                 log("  c contended: rep %d, %d procs, %d%% reads done" % (r + 1, n, mix))
+            # The same with readers that only read the protected data (no
+            # shared counter written by every reader): see --check in bench.c.
+            for mix in cfg["c_data_mixes"]:
+                for impl in C_IMPLS:
+                    raw += c("contended", "--impl", impl, "--procs", n, "--read-pct", mix, "--ms", cfg["c_ms"],
+                             "--hold", cfg["c_hold"], "--rep", r, "--check", "data")
+                log("  c contended: rep %d, %d procs, %d%% reads, readers only read, done" % (r + 1, n, mix))
     log("[contended] Python: %s processes x %s%% reads, %d reps of %d ms"
         % (cfg["py_procs"], cfg["py_mixes"], cfg["py_reps"], cfg["py_ms"]))
     for r in range(cfg["py_reps"]):
@@ -210,19 +217,21 @@ def sec_contended(cfg) -> dict:
                 log("  python contended: rep %d, %d procs, %d%% reads done" % (r + 1, n, mix))
     baselines = {"c": "glibc", "python": "seed"}
     summary = []
-    for lang, impl, n, mix in sorted({(x["lang"], x["impl"], x["procs"], x["read_pct"]) for x in raw}):
-        xs = [x for x in raw if (x["lang"], x["impl"], x["procs"], x["read_pct"]) == (lang, impl, n, mix)]
-        base = {x["rep"]: x["ops_per_s"] for x in raw
-                if (x["lang"], x["impl"], x["procs"], x["read_pct"]) == (lang, baselines[lang], n, mix)}
+
+    def key(x):
+        return x["lang"], x["impl"], x["procs"], x["read_pct"], x.get("check", "counter")
+
+    for lang, impl, n, mix, check in sorted({key(x) for x in raw}):
+        xs = [x for x in raw if key(x) == (lang, impl, n, mix, check)]
+        base = {x["rep"]: x["ops_per_s"] for x in raw if key(x) == (lang, baselines[lang], n, mix, check)}
         ratios = [x["ops_per_s"] / base[x["rep"]] for x in xs if base.get(x["rep"])]
         # The goal compares C with glibc's prefer-writer rwlock, the
         # fair one: each repetition against its own.
-        pw = {x["rep"]: x["ops_per_s"] for x in raw
-              if (x["lang"], x["impl"], x["procs"], x["read_pct"]) == (lang, "glibc-pw", n, mix)}
+        pw = {x["rep"]: x["ops_per_s"] for x in raw if key(x) == (lang, "glibc-pw", n, mix, check)}
         ratios_pw = [x["ops_per_s"] / pw[x["rep"]] for x in xs if pw.get(x["rep"])]
         wshare = [x["writes"] / max(1, x["reads"] + x["writes"]) for x in xs]
         summary.append({
-            "lang": lang, "impl": impl, "procs": n, "read_pct": mix, "baseline": baselines[lang],
+            "lang": lang, "impl": impl, "procs": n, "read_pct": mix, "check": check, "baseline": baselines[lang],
             "ops_per_s": spread([x["ops_per_s"] for x in xs]),
             "ratio": spread(ratios) if ratios else None,
             "ratio_pw": spread(ratios_pw) if ratios_pw and lang == "c" else None,
