@@ -32,19 +32,26 @@ PRWE_TEXT int64_t prwe_now(void) {
 
 /* futexWait: sleep while *addr == val, until woken or until the absolute
  * CLOCK_MONOTONIC deadline (ns; <0 none). Shared futexes: waker and sleeper
- * live in different processes. */
-PRWE_TEXT static void futex_wait(uint32_t *addr, uint32_t val, int64_t deadline) {
+ * live in different processes. A wake whose bitset shares no bit with bits
+ * passes this sleeper by. */
+PRWE_TEXT static void futex_wait(uint32_t *addr, uint32_t val, int64_t deadline, uint32_t bits) {
   struct timespec ts, *tsp = NULL;
   if (deadline >= 0) {
     ts.tv_sec = deadline / 1000000000;
     ts.tv_nsec = deadline % 1000000000;
     tsp = &ts;
   }
-  syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+  syscall(SYS_futex, addr, FUTEX_WAIT_BITSET, val, tsp, NULL, bits);
 }
 
 PRWE_TEXT static void futex_wake_n(uint32_t *addr, int n) {
   syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* futexWakeBits wakes the sleepers on addr whose bitset shares a bit with
+ * bits. */
+PRWE_TEXT static void futex_wake_bits(uint32_t *addr, uint32_t bits) {
+  syscall(SYS_futex, addr, FUTEX_WAKE_BITSET, 1 << 30, NULL, NULL, bits);
 }
 
 /* proc_start is procStart(self): field 22 of /proc/self/stat, after the
@@ -202,6 +209,7 @@ PRWE_TEXT void prwe_retire(const prwe_seg *s, const prwe_me *me, prwe_rec *r) {
 }
 
 static int any_reader(const prwe_seg *s);
+static int next_writer(const prwe_seg *s, int skip, int *others);
 
 /* kick_drain's wake (prw_engine_inl.h; kickDrain): once the last reader
  * has left. Woken while others are still inside, the writer would only
@@ -215,16 +223,18 @@ PRWE_TEXT void prwe_wake_drain(const prwe_seg *s) {
   futex_wake_n(drain_seq(s), 1);
 }
 
-/* wakeFor wakes the sleepers whose waiting bits were set in old. */
-PRWE_TEXT static void wake_for(const prwe_seg *s, uint32_t old) {
+/* wakeFor wakes the sleepers whose waiting bits were set in old: every
+ * reader, and of the writers the one that is due, first (see next_writer),
+ * or all of them if none waits (-1). */
+PRWE_TEXT static void wake_for(const prwe_seg *s, uint32_t old, int first) {
   if (old & PRWL_STATE_READERS_WAITING) {
     __atomic_add_fetch(read_seq(s), 1, SC);
     futex_wake_n(read_seq(s), 1 << 30);
   }
   if (old & PRWL_STATE_WRITERS_WAITING) {
-    /* All of them: the oldest takes the field, the others sleep again. */
     __atomic_add_fetch(write_seq(s), 1, SC);
-    futex_wake_n(write_seq(s), 1 << 30);
+    if (first >= 0) futex_wake_bits(write_seq(s), prwl_writer_bit(first));
+    else futex_wake_n(write_seq(s), 1 << 30);
   }
 }
 
@@ -262,6 +272,25 @@ PRWE_TEXT static int any_reader(const prwe_seg *s) {
   return 0;
 }
 
+/* nextWriter returns the slotWaitWrite slot other than skip that is due to
+ * take the writer field next: the one that began to wait first (older_writer's
+ * order: the oldest non-zero since, ties to the lower index, a writer that
+ * never waited last), or -1. *others tells whether another such slot waits
+ * besides it. */
+PRWE_TEXT static int next_writer(const prwe_seg *s, int skip, int *others) {
+  LOCAL_SEG(s);
+  int i, first = -1, n = 0;
+  int64_t first_since = 0;
+  for (used_iter it = used(s); (i = next_used(&it)) >= 0;) {
+    if (i == skip || slot_state(s, i) != PRWL_SLOT_WAIT_WRITE) continue;
+    int64_t si = ld_since(s, i);
+    if (si == 0) si = INT64_MAX;
+    if (n++ == 0 || si < first_since) first = i, first_since = si;
+  }
+  *others = n > 1;
+  return first;
+}
+
 /* handOffReaders grants read to every waiting reader. Only the owner of
  * the writer field calls it. */
 PRWE_TEXT static void hand_off_readers(const prwe_seg *s, const prwe_me *me) {
@@ -288,8 +317,15 @@ PRWE_TEXT int prwe_clear_writer(const prwe_seg *s, int idx, int set_dead, int cl
                           PRWL_STATE_WRITERS_WAITING | PRWL_STATE_DRAIN_WAITING);
     if (set_dead) nw |= PRWL_STATE_OWNER_DEAD;
     if (clear_dead) nw &= ~PRWL_STATE_OWNER_DEAD;
+    /* Only the writer that is due is woken; while others wait, the bit
+     * stays, so that the next clearing wakes the next. */
+    int first = -1, others = 0;
+    if (old & PRWL_STATE_WRITERS_WAITING) {
+      first = next_writer(s, idx, &others);
+      if (others) nw |= PRWL_STATE_WRITERS_WAITING;
+    }
     if (cas32(state(s), old, nw)) {
-      wake_for(s, old);
+      wake_for(s, old, first);
       return 1;
     }
   }
@@ -300,12 +336,13 @@ PRWE_TEXT int prwe_clear_writer(const prwe_seg *s, int idx, int set_dead, int cl
 
 
 
-/* wakeWritersIfFree wakes the sleeping writers when the writer field is
- * free, so that the oldest takes it. */
+/* wakeWritersIfFree wakes the writer that is due when the writer field is
+ * free, so that it takes it. */
 PRWE_TEXT static void wake_writers_if_free(const prwe_seg *s) {
   uint32_t st = ld32(state(s));
+  int others;
   if (!prwl_has_writer(st) && (st & PRWL_STATE_WRITERS_WAITING))
-    wake_for(s, PRWL_STATE_WRITERS_WAITING);
+    wake_for(s, PRWL_STATE_WRITERS_WAITING, next_writer(s, -1, &others));
 }
 
 /* cancelWait withdraws waiting slot i. It returns 0 when the slot is no
@@ -382,7 +419,7 @@ PRWE_INLINE void cpu_relax(void) {
  * poll interval has passed since the wait's last check, whatever woke it,
  * it runs the check. */
 PRWE_TEXT static int wait_sleep(const prwe_env *env, prwe_wait *w, uint32_t *addr,
-                      uint32_t seq, int kind, int arg) {
+                      uint32_t seq, uint32_t bits, int kind, int arg) {
   int64_t now = prwe_now();
   if (w->deadline > 0 && now >= w->deadline) return ETIMEDOUT;
   if (w->slice_end > 0 && now >= w->slice_end) return EINTR;
@@ -391,7 +428,7 @@ PRWE_TEXT static int wait_sleep(const prwe_env *env, prwe_wait *w, uint32_t *add
   if (w->deadline > 0 && w->deadline < until) until = w->deadline;
   if (w->slice_end > 0 && w->slice_end < until) until = w->slice_end;
   if (until > now) {
-    futex_wait(addr, seq, until);
+    futex_wait(addr, seq, until, bits);
     now = prwe_now();
   }
   if (w->deadline > 0 && now >= w->deadline) return ETIMEDOUT;
@@ -508,7 +545,7 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
       return EPROTO; /* corrupt lock word */
     }
     if (!announce) continue; /* a writer came in after our look */
-    int err = wait_sleep(env, w, read_seq(s), seq, PRWE_CHECK_WRITER, -1);
+    int err = wait_sleep(env, w, read_seq(s), seq, FUTEX_BITSET_MATCH_ANY, PRWE_CHECK_WRITER, -1);
     if (err) {
       if (err == EINTR) {
         r->slot = i, r->gen = gen, r->wait = PRWE_READ;
@@ -661,7 +698,7 @@ PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, con
     uint32_t seq = ld32(write_seq(s));
     uint32_t st2 = ld32(state(s));
     if (!prwl_has_writer(st2) && older_writer(s, i) < 0) continue;
-    int err = wait_sleep(env, w, write_seq(s), seq, PRWE_CHECK_WRITE_WAIT, i);
+    int err = wait_sleep(env, w, write_seq(s), seq, prwl_writer_bit(i), PRWE_CHECK_WRITE_WAIT, i);
     if (err) return err == EINTR ? queue_write(r, i, gen, err) : give_up_write(s, me, r, i, gen, err);
     woken = 1;
   }
@@ -742,7 +779,7 @@ PRWE_TEXT static int drain_readers(const prwe_seg *s, const prwe_me *me, const p
     }
     uint32_t seq = ld32(drain_seq(s));
     if (!any_reader(s) || (revoke_young_grants(s) && !any_reader(s))) break;
-    int err = wait_sleep(env, w, drain_seq(s), seq, PRWE_CHECK_READERS, -1);
+    int err = wait_sleep(env, w, drain_seq(s), seq, FUTEX_BITSET_MATCH_ANY, PRWE_CHECK_READERS, -1);
     if (err) {
       if (err == EINTR) return queue_write(r, i, gen, err); /* keep the field: new readers stay out */
       if (!abort_write(s, me, i, gen)) return lost(r);

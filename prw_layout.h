@@ -104,6 +104,8 @@ static inline int prwl_has_writer(uint32_t s) { return (s & PRWL_STATE_WRITER_MA
 static inline uint32_t prwl_with_writer(uint32_t s, int i) {
   return (s & ~PRWL_STATE_WRITER_MASK) | (uint32_t)(i + 1);
 }
+/* writerBit: the futex bitset of the writer in slot i on writeSeq. */
+static inline uint32_t prwl_writer_bit(int i) { return 1u << (i % 32); }
 static inline uint32_t prwl_ctl_state(uint64_t c) { return (uint32_t)c; }
 static inline uint32_t prwl_ctl_gen(uint64_t c) { return (uint32_t)(c >> 32); }
 static inline uint64_t prwl_make_ctl(uint32_t gen, uint32_t st) {

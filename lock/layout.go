@@ -48,7 +48,7 @@ package lock
 //
 //	bits 0..12   writer: 1 + index of the slot that owns the writer field, 0 if none
 //	bit  16      stateReadersWaiting: a reader sleeps on readSeq
-//	bit  17      stateWritersWaiting: a writer sleeps on writeSeq
+//	bit  17      stateWritersWaiting: a writer sleeps on writeSeq (see Waking writers)
 //	bit  18      stateDrainWaiting: the pending writer sleeps on drainSeq; set
 //	             only by the owner of the writer field, by CAS
 //	bit  19      stateOwnerDead: a writer died holding the lock; the data may
@@ -82,9 +82,25 @@ package lock
 // since that is more than 1 ms in the past (ties: lower slot index first; a
 // writer that never waited counts as youngest). So writers may overtake
 // each other only while nobody has waited long: no writer starves, and a
-// busy lock does not degrade into a convoy. Releases wake every sleeping
-// writer. A waiter may leave its slot queued while it is away
-// (AcquireSlice), keeping its place.
+// busy lock does not degrade into a convoy. A waiter may leave its slot
+// queued while it is away (AcquireSlice), keeping its place.
+//
+// Waking writers: a writer about to sleep on writeSeq sets
+// stateWritersWaiting and sleeps with the futex bitset writerBit(its slot)
+// (FUTEX_WAIT_BITSET). Whoever clears the writer field of a lock word with
+// stateWritersWaiting set (a release, a give-up, a revocation) first finds
+// the writer that is due: the slotWaitWrite slot, other than the field's
+// owner, with the oldest since in the order above. It keeps
+// stateWritersWaiting in the new lock word if another slotWaitWrite slot
+// waits besides that one, and after its CAS it adds 1 to writeSeq and wakes
+// the sleepers whose bitset shares that slot's bit (FUTEX_WAKE_BITSET);
+// with no slotWaitWrite slot, it wakes them all. A writer that withdraws
+// its wait wakes the one that is due if the field is free. So one release
+// wakes one writer (and those that share its bit, which sleep again), and
+// the bit left standing makes the next release wake the next. A writer
+// woken for nothing, or one that ran instead of sleeping, costs nothing
+// more than a look: every sleeper has set the bit before it read writeSeq,
+// and every clearing that could leave it asleep adds to writeSeq.
 //
 // # Slots (64 bytes, one cache line each)
 //
@@ -326,6 +342,10 @@ const (
 func writerOf(s uint32) int             { return int(s&stateWriterMask) - 1 } // -1 if none
 func hasWriter(s uint32) bool           { return s&stateWriterMask != 0 }
 func withWriter(s uint32, i int) uint32 { return s&^stateWriterMask | uint32(i+1) }
+
+// writerBit is the futex bitset with which the writer in slot i sleeps on
+// writeSeq, and with which it is woken alone.
+func writerBit(i int) uint32 { return 1 << (i % 32) }
 
 // Slot states (low 32 bits of ctl).
 const (

@@ -357,7 +357,7 @@ func (s *segment) readWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 			continue // a writer came in after our look
 		}
 		check := func() { s.checkWriter(atomic.LoadUint32(s.state())) }
-		if err := s.sleep(w, s.readSeq(), seq, check); err != nil {
+		if err := s.sleep(w, s.readSeq(), seq, futexBitsetAny, check); err != nil {
 			if err == ErrSliceEnded {
 				r.slot, r.gen, r.wait = int32(i), gen, ModeRead
 				return err
@@ -399,22 +399,23 @@ func (s *segment) cancelWait(i int, gen uint32, st uint32) bool {
 	return true
 }
 
-// wakeWritersIfFree wakes the sleeping writers when the writer field is
-// free, so that the oldest takes it.
+// wakeWritersIfFree wakes the writer that is due when the writer field is
+// free, so that it takes it.
 func (s *segment) wakeWritersIfFree() {
 	if st := atomic.LoadUint32(s.state()); !hasWriter(st) && st&stateWritersWaiting != 0 {
-		s.wakeFor(stateWritersWaiting)
+		first, _ := s.nextWriter(-1)
+		s.wakeFor(stateWritersWaiting, first)
 	}
 }
 
-// sleep waits on futex addr while it holds seq, at most until the next
-// check is due. It returns ErrTimeout at the deadline, ErrSliceEnded at the
+// sleep waits on futex addr while it holds seq (with the futex bitset
+// bits), at most until the next check is due. It returns ErrTimeout at the deadline, ErrSliceEnded at the
 // end of the slice, the context's error when it is done, ErrClosed when the
 // handle closes, and nil otherwise. Whenever a poll interval has passed
 // since the wait's last check, whatever woke it, it runs check, which looks
 // for dead (and stopped) processes: wake-ups by other threads must not
 // postpone recovery.
-func (s *segment) sleep(w *waitCtl, addr *uint32, seq uint32, check func()) error {
+func (s *segment) sleep(w *waitCtl, addr *uint32, seq, bits uint32, check func()) error {
 	now := MonotonicNow()
 	if w.deadline > 0 && now >= w.deadline {
 		return ErrTimeout
@@ -433,7 +434,7 @@ func (s *segment) sleep(w *waitCtl, addr *uint32, seq uint32, check func()) erro
 		until = w.sliceEnd
 	}
 	if until > now {
-		futexWait(addr, seq, until)
+		futexWait(addr, seq, until, bits)
 		now = MonotonicNow()
 	}
 	if w.deadline > 0 && now >= w.deadline {
@@ -716,7 +717,7 @@ func (s *segment) takeWriterField(w *waitCtl, r *ownerRec, i int, gen uint32) er
 		if st2 := atomic.LoadUint32(s.state()); !hasWriter(st2) && s.olderWriter(i) < 0 {
 			continue
 		}
-		if err := s.sleep(w, s.writeSeq(), seq, func() { s.checkWriteWait(i) }); err != nil {
+		if err := s.sleep(w, s.writeSeq(), seq, writerBit(i), func() { s.checkWriteWait(i) }); err != nil {
 			if err == ErrSliceEnded {
 				return s.queueWrite(r, i, gen, err)
 			}
@@ -765,7 +766,7 @@ func (s *segment) drainReaders(w *waitCtl, r *ownerRec, i int, gen uint32) (revo
 		if !s.anyReader() || s.revokeYoungGrants() && !s.anyReader() {
 			break
 		}
-		if err := s.sleep(w, s.drainSeq(), seq, s.checkReaders); err != nil {
+		if err := s.sleep(w, s.drainSeq(), seq, futexBitsetAny, s.checkReaders); err != nil {
 			if err == ErrSliceEnded {
 				return false, s.queueWrite(r, i, gen, err) // keep the field: new readers stay out
 			}

@@ -56,11 +56,12 @@ type ident struct {
 	key    uint64
 }
 
-func futexWait(addr *uint32, val uint32, deadline int64) bool {
+func futexWait(addr *uint32, val uint32, deadline int64, bits uint32) bool {
 	time.Sleep(time.Millisecond)
 	return false
 }
 func futexWakeN(addr *uint32, n int)                    {}
+func futexWakeBits(addr *uint32, bits uint32)           {}
 func alive(id, me ident, dev, ino uint64) bool          { return true }
 func keyAlive(k uint64, me ident, dev, ino uint64) bool { return true }
 func stopped(pid uint32, thread uint64) bool            { return false }

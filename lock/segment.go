@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"math"
 	"math/bits"
 	"runtime/debug"
 	"sync/atomic"
@@ -383,25 +384,70 @@ func (s *segment) wakeDrain() {
 }
 
 // wakeFor wakes the sleepers whose waiting bits were set in old, a lock
-// word value just replaced by one with those bits cleared.
+// word value just replaced: every reader, and of the writers the one that
+// is due, first (see nextWriter), or all of them if none waits (-1).
 //
 // The look at the bits inlines into every release; wakeWaiters wakes.
-func (s *segment) wakeFor(old uint32) {
+func (s *segment) wakeFor(old uint32, first int) {
 	if old&(stateReadersWaiting|stateWritersWaiting) != 0 {
-		s.wakeWaiters(old)
+		s.wakeWaiters(old, first)
 	}
 }
 
-func (s *segment) wakeWaiters(old uint32) {
+func (s *segment) wakeWaiters(old uint32, first int) {
 	if old&stateReadersWaiting != 0 {
 		atomic.AddUint32(s.readSeq(), 1)
 		futexWakeN(s.readSeq(), 1<<30)
 	}
 	if old&stateWritersWaiting != 0 {
-		// All of them: the oldest takes the field, the others sleep again.
 		atomic.AddUint32(s.writeSeq(), 1)
-		futexWakeN(s.writeSeq(), 1<<30)
+		if first >= 0 {
+			futexWakeBits(s.writeSeq(), writerBit(first))
+		} else {
+			futexWakeN(s.writeSeq(), 1<<30)
+		}
 	}
+}
+
+// nextWriter returns the slotWaitWrite slot other than skip that is due to
+// take the writer field next: the one that began to wait first
+// (olderWriter's order: the oldest non-zero since, ties to the lower index,
+// a writer that never waited last), or -1; and whether another such slot
+// waits besides it (see Waking writers in layout.go).
+func (s *segment) nextWriter(skip int) (first int, others bool) {
+	first = -1
+	n, firstSince := 0, int64(0)
+	s.forEachUsed(func(i int) bool {
+		if i == skip || s.slotState(i) != slotWaitWrite {
+			return true
+		}
+		si := atomic.LoadInt64(s.since(i))
+		if si == 0 {
+			si = math.MaxInt64
+		}
+		if n == 0 || si < firstSince {
+			first, firstSince = i, si
+		}
+		n++
+		return true
+	})
+	return first, n > 1
+}
+
+// clearedWord is the lock word that replaces old when the writer field is
+// cleared by or for slot idx: the field and the waiting bits cleared, but
+// stateWritersWaiting kept while a writer other than the one to wake
+// (first) waits.
+func (s *segment) clearedWord(old uint32, idx int) (nw uint32, first int) {
+	nw = old &^ (stateWriterMask | stateReadersWaiting | stateWritersWaiting | stateDrainWaiting)
+	first = -1
+	if old&stateWritersWaiting != 0 {
+		var others bool
+		if first, others = s.nextWriter(idx); others {
+			nw |= stateWritersWaiting
+		}
+	}
+	return nw, first
 }
 
 // anyReader reports whether some slot holds read or was granted it.
@@ -442,7 +488,7 @@ func (s *segment) clearWriter(idx int, setDead, clearDead bool) bool {
 		if writerOf(old) != idx {
 			return false
 		}
-		nw := old &^ (stateWriterMask | stateReadersWaiting | stateWritersWaiting | stateDrainWaiting)
+		nw, first := s.clearedWord(old, idx)
 		if setDead {
 			nw |= stateOwnerDead
 		}
@@ -450,7 +496,7 @@ func (s *segment) clearWriter(idx int, setDead, clearDead bool) bool {
 			nw &^= stateOwnerDead
 		}
 		if atomic.CompareAndSwapUint32(s.state(), old, nw) {
-			s.wakeFor(old)
+			s.wakeFor(old, first)
 			return true
 		}
 	}
@@ -625,9 +671,9 @@ func (s *segment) revokeFieldIfStopped(j int) {
 		return
 	}
 	atomic.StoreInt64(s.since(j), 0)
-	nw := st &^ (stateWriterMask | stateDrainWaiting | stateReadersWaiting | stateWritersWaiting)
+	nw, first := s.clearedWord(st, j)
 	if atomic.CompareAndSwapUint32(s.state(), st, nw) {
-		s.wakeFor(st)
+		s.wakeFor(st, first)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 const (
 	futexWaitBitset = 9          // FUTEX_WAIT_BITSET: absolute CLOCK_MONOTONIC deadline
 	futexWake       = 1          // FUTEX_WAKE
+	futexWakeBitset = 10         // FUTEX_WAKE_BITSET
 	futexBitsetAny  = 0xffffffff // FUTEX_BITSET_MATCH_ANY
 )
 
@@ -26,8 +27,9 @@ const (
 // passed. Spurious returns (EINTR, EAGAIN, wake-ups) are the caller's to
 // loop over; the deadline is absolute, so a signal never stretches a wait.
 // The futex is shared (no FUTEX_PRIVATE_FLAG): waker and sleeper live in
-// different processes.
-func futexWait(addr *uint32, val uint32, deadline int64) (timedOut bool) {
+// different processes. A wake whose bitset shares no bit with bits passes
+// this sleeper by.
+func futexWait(addr *uint32, val uint32, deadline int64, bits uint32) (timedOut bool) {
 	var tsp unsafe.Pointer
 	var ts unix.Timespec
 	if deadline >= 0 {
@@ -35,13 +37,19 @@ func futexWait(addr *uint32, val uint32, deadline int64) (timedOut bool) {
 		tsp = unsafe.Pointer(&ts)
 	}
 	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWaitBitset,
-		uintptr(val), uintptr(tsp), 0, futexBitsetAny)
+		uintptr(val), uintptr(tsp), 0, uintptr(bits))
 	return e == unix.ETIMEDOUT
 }
 
 // futexWakeN wakes up to n sleepers on addr.
 func futexWakeN(addr *uint32, n int) {
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWake, uintptr(n), 0, 0, 0)
+}
+
+// futexWakeBits wakes the sleepers on addr whose bitset shares a bit with
+// bits.
+func futexWakeBits(addr *uint32, bits uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), futexWakeBitset, 1<<30, 0, 0, uintptr(bits))
 }
 
 var (

@@ -268,6 +268,75 @@ static void test_full(void) {
   L = main_lock;
 }
 
+/* A release wakes only the writer that is due (Waking writers in
+ * layout.go): queued writers that have all waited past the 1 ms bound take
+ * the lock one after another in the order they came, each woken by its
+ * predecessor's release. Every sleep also ends at a poll, 10 ms after the
+ * sleeper's previous check; the first release of each round comes just
+ * after the first writer's first poll, so a release that woke the wrong
+ * writer, or none, would leave that one asleep for about 9 ms more. */
+#define CHAIN_WRITERS 3
+#define CHAIN_ROUNDS 12
+
+typedef struct {
+  pthread_t th;
+  int rc;
+  int64_t acquired_ns, released_ns;
+} chain_t;
+
+static void *chain_main(void *p) {
+  chain_t *c = p;
+  c->rc = prw_acquire_write(L, 20000000000LL);
+  c->acquired_ns = t_now_ns();
+  if (c->rc == 0) {
+    t_sleep_ms(1);
+    c->released_ns = t_now_ns();
+    c->rc = prw_release(L);
+  }
+  return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void test_writer_chain(void) {
+  int64_t first[CHAIN_ROUNDS], next[CHAIN_ROUNDS * (CHAIN_WRITERS - 1)];
+  int nnext = 0, in_order = 1;
+  for (int round = 0; round < CHAIN_ROUNDS; round++) {
+    chain_t c[CHAIN_WRITERS];
+    memset(c, 0, sizeof c);
+    EXPECT_RC(prw_acquire_write(L, -1), 0);
+    int64_t t0 = 0;
+    for (int k = 0; k < CHAIN_WRITERS; k++) {
+      REQUIRE(pthread_create(&c[k].th, NULL, chain_main, &c[k]) == 0);
+      prw_info_t i;
+      CHECK(t_until(prw_info(L, &i) == 0 && i.waiting_writers == (uint32_t)k + 1, 10000));
+      if (k == 0) t0 = t_now_ns(); /* writer 0 has gone to sleep */
+      t_sleep_ms(2);               /* the next one's wait begins well after */
+    }
+    while (t_now_ns() < t0 + 10500000) t_sleep_ms(1); /* past writer 0's first poll */
+    int64_t released = t_now_ns();
+    EXPECT_RC(prw_release(L), 0);
+    for (int k = 0; k < CHAIN_WRITERS; k++) pthread_join(c[k].th, NULL);
+    for (int k = 0; k < CHAIN_WRITERS; k++) {
+      EXPECT_RC(c[k].rc, 0);
+      /* Writer k came k-th; it must get in k-th. */
+      if (k > 0 && c[k].acquired_ns < c[k - 1].acquired_ns) in_order = 0;
+      if (k == 0) first[round] = c[0].acquired_ns - released;
+      else next[nnext++] = c[k].acquired_ns - c[k - 1].released_ns;
+    }
+  }
+  CHECK(in_order);
+  qsort(first, CHAIN_ROUNDS, sizeof first[0], cmp_i64);
+  qsort(next, (size_t)nnext, sizeof next[0], cmp_i64);
+  printf("writer chain: first hand-off p50 %.3f ms (max %.3f), later ones p50 %.3f ms (max %.3f)\n",
+         first[CHAIN_ROUNDS / 2] / 1e6, first[CHAIN_ROUNDS - 1] / 1e6, next[nnext / 2] / 1e6, next[nnext - 1] / 1e6);
+  CHECK(first[CHAIN_ROUNDS / 2] < 2000000); /* a lost wake-up costs about 9 ms here */
+  CHECK(next[nnext / 2] < 5000000);
+}
+
 /* Closing the last handle wakes a thread blocked on it with EBADF. */
 static void test_close_wakes(void) {
   holder_t w;
@@ -292,6 +361,7 @@ int main(void) {
   test_hammer();
   test_lone_writer();
   test_full();
+  test_writer_chain();
   test_close_wakes();
   return t_done("test_threads");
 }
