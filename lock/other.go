@@ -56,6 +56,8 @@ type ident struct {
 	key    uint64
 }
 
+const futexBitsetAny = 0xffffffff
+
 func futexWait(addr *uint32, val uint32, deadline int64, bits uint32) bool {
 	time.Sleep(time.Millisecond)
 	return false
