@@ -657,19 +657,17 @@ PRWE_TEXT static int give_up_write(const prwe_seg *s, const prwe_me *me, prwe_re
  * field, which blocks new readers at once. */
 PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, const prwe_env *env,
                              prwe_wait *w, prwe_rec *r, int i, uint32_t gen) {
-  int woken = 0, spin_rounds = 4;
+  int spin_rounds = 4;
   for (;;) {
     uint32_t st = ld32(state(s));
     if (prwl_writer_of(st) == i) return 0; /* resumed while owning it */
-    /* (The waiting bit cannot stand in for the scan: a release clears it
-     * before the woken writers run.) */
+    /* (The waiting bit cannot stand in for the scan: the release that
+     * wakes the last waiting writer clears it before that writer runs.)
+     * Taking the field keeps the bit as it is: it stands while other
+     * writers wait (see Waking writers in layout.go). */
     if (!prwl_has_writer(st) && older_writer(s, i) < 0) {
       if (!owns(s, me, i, gen, PRWL_SLOT_WAIT_WRITE)) return lost(r);
-      uint32_t nw = prwl_with_writer(st, i);
-      /* Other writers may still sleep: keep the bit so our release wakes
-       * them. */
-      if (woken) nw |= PRWL_STATE_WRITERS_WAITING;
-      if (cas32(state(s), st, nw)) return 0;
+      if (cas32(state(s), st, prwl_with_writer(st, i))) return 0;
       continue;
     }
     int ok;
@@ -697,10 +695,12 @@ PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, con
     __atomic_or_fetch(state(s), PRWL_STATE_WRITERS_WAITING, SC);
     uint32_t seq = ld32(write_seq(s));
     uint32_t st2 = ld32(state(s));
-    if (!prwl_has_writer(st2) && older_writer(s, i) < 0) continue;
+    /* Sleep only while the bit still stands: a clearing that removed it
+     * since our OR may have moved writeSeq before we read it, and the
+     * writer that took the field after it would then not wake us. */
+    if (!(st2 & PRWL_STATE_WRITERS_WAITING) || (!prwl_has_writer(st2) && older_writer(s, i) < 0)) continue;
     int err = wait_sleep(env, w, write_seq(s), seq, prwl_writer_bit(i), PRWE_CHECK_WRITE_WAIT, i);
     if (err) return err == EINTR ? queue_write(r, i, gen, err) : give_up_write(s, me, r, i, gen, err);
-    woken = 1;
   }
 }
 

@@ -86,57 +86,26 @@ package lock
 // queued while it is away (AcquireSlice), keeping its place.
 //
 // Waking writers: a writer about to sleep on writeSeq sets
-// stateWritersWaiting and sleeps with the futex bitset writerBit(its slot)
-// (FUTEX_WAIT_BITSET). Whoever clears the writer field of a lock word with
-// stateWritersWaiting set (a release, a give-up, a revocation) first finds
-// the writer that is due: the slotWaitWrite slot, other than the field's
-// owner, with the oldest since in the order above. It keeps
-// stateWritersWaiting in the new lock word if another slotWaitWrite slot
-// waits besides that one, and after its CAS it adds 1 to writeSeq and wakes
-// the sleepers whose bitset shares that slot's bit (FUTEX_WAKE_BITSET);
-// with no slotWaitWrite slot, it wakes them all. A writer that withdraws
-// its wait wakes the one that is due if the field is free. So one release
-// wakes one writer (and those that share its bit, which sleep again), and
-// the bit left standing makes the next release wake the next. A writer
-// woken for nothing, or one that ran instead of sleeping, costs nothing
-// more than a look: every sleeper has set the bit before it read writeSeq,
-// and every clearing that could leave it asleep adds to writeSeq.
-//
-// # Slots (64 bytes, one cache line each)
-//
-//	0   owner   uint64  process key pid<<32 | tag, 0 = free. Claimed by CAS
-//	                    0 -> key; only the claimer (or a recoverer that
-//	                    replaced it by its marker) ever stores to it again
-//	8   ctl     uint64  generation<<32 | slot state; the generation grows on
-//	                    every claim, so a CAS with a stale ctl never hits a
-//	                    reused slot
-//	16  count   uint32  recursion depth of a read hold minus one (owner writes)
-//	20  sflags  uint32  slotThreadOwner: holder is the kernel tid of the
-//	                    thread that holds (so a dead thread can be told
-//	                    from a live process)
-//	24  pstart  uint64  owner process start time (clock ticks after boot)
-//	32  pidns   uint64  inode of the owner's PID namespace (0 unknown)
-//	40  since   int64   CLOCK_MONOTONIC ns when the hold or wait began (0 unknown)
-//	48  holder  uint64  the owner inside the process: a thread id or an
-//	                    owner the caller chose (informative, for inspection
-//	                    and the thread check)
-//
-// The process key's tag is tagOf(pstart, pidns): bits 30..16 hash the PID
-// namespace inode, bits 15..0 hash the start time, bit 31 (tagMarker) is set
-// only in a recoverer's marker. A pid reused by a later process has another
-// start time, so its key differs from the dead owner's: a recoverer's CAS
-// on a key it judged dead can never hit a new claim (no ABA). Both hashes
-// are the top bits of the value times hashMul (64-bit wrap-around).
-//
-// Claim order: CAS owner, write pstart/pidns/since/count/sflags/holder,
-// store ctl with the next generation and the first state, raise usedWords
-// to at least the bit's word index + 1 (by CAS; it is never lowered), then
-// set the bitmap bit. Every scan of the bitmap reads usedWords first and
-// reads only the words below it (and below capacity/64): a bit beyond them
-// is set after the scan read usedWords, so the scan may treat it as not yet
-// set, exactly as it treats a bit set after it read that word. Claims start
-// in the first word, so the scans of a lock whose owners fit in 64 slots
-// read one word whatever the capacity.
+// stateWritersWaiting, reads writeSeq, looks at the lock word once more, and
+// sleeps, with the futex bitset writerBit(its slot) (FUTEX_WAIT_BITSET),
+// only if that word still has the bit and its field is taken (or an older
+// writer is due); otherwise it looks again from the start.
+// Whoever clears the writer field of a lock word with stateWritersWaiting
+// set (a release, a give-up, a revocation) first finds the writer that is
+// due: the slotWaitWrite slot, other than the field's owner, with the
+// oldest since in the order above. It keeps stateWritersWaiting in the new
+// lock word if another slotWaitWrite slot waits besides that one, and
+// after its CAS it adds 1 to writeSeq and wakes the sleepers whose bitset
+// shares that slot's bit (FUTEX_WAKE_BITSET); with no slotWaitWrite slot,
+// it wakes them all. Taking the field leaves the bit as it is, and only a
+// clearing removes it. A writer that withdraws its wait wakes the one that
+// is due if the field is free. So one release wakes one writer (and those
+// that share its bit, which sleep again), and the bit left standing makes
+// the next release wake the next. No sleeping writer is left without a
+// wake on its way: the bit stood when it looked after reading writeSeq,
+// and every clearing after that look either wakes it (it is due, and
+// writeSeq moved) or keeps the bit (it is one of the others) for the
+// clearing after.
 //
 // Free order: state = slotFree, clear the bitmap bit, CAS owner key -> 0
 // (last; it fails harmlessly if a recoverer took the slot).

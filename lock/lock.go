@@ -679,25 +679,20 @@ func (s *segment) giveUpWrite(r *ownerRec, i int, gen uint32, err error) error {
 // takeWriterField waits in slot i (slotWaitWrite) until it owns the writer
 // field, which blocks new readers at once.
 func (s *segment) takeWriterField(w *waitCtl, r *ownerRec, i int, gen uint32) error {
-	woken := false
 	for {
 		st := atomic.LoadUint32(s.state())
 		if writerOf(st) == i {
 			return nil // resumed while owning it
 		}
-		// (The waiting bit cannot stand in for the scan: a release clears
-		// it before the woken writers run.)
+		// (The waiting bit cannot stand in for the scan: the release that
+		// wakes the last waiting writer clears it before that writer runs.)
+		// Taking the field keeps the bit as it is: it stands while other
+		// writers wait (see Waking writers in layout.go).
 		if !hasWriter(st) && s.olderWriter(i) < 0 {
 			if !s.owns(i, gen, slotWaitWrite) {
 				return s.lost(r)
 			}
-			nw := withWriter(st, i)
-			if woken {
-				// Other writers may still sleep: keep the bit so our
-				// release wakes them.
-				nw |= stateWritersWaiting
-			}
-			if atomic.CompareAndSwapUint32(s.state(), st, nw) {
+			if atomic.CompareAndSwapUint32(s.state(), st, withWriter(st, i)) {
 				return nil
 			}
 			continue
@@ -714,7 +709,10 @@ func (s *segment) takeWriterField(w *waitCtl, r *ownerRec, i int, gen uint32) er
 		}
 		atomic.OrUint32(s.state(), stateWritersWaiting)
 		seq := atomic.LoadUint32(s.writeSeq())
-		if st2 := atomic.LoadUint32(s.state()); !hasWriter(st2) && s.olderWriter(i) < 0 {
+		// Sleep only while the bit still stands: a clearing that removed it
+		// since our Or may have moved writeSeq before we read it, and the
+		// writer that took the field after it would then not wake us.
+		if st2 := atomic.LoadUint32(s.state()); st2&stateWritersWaiting == 0 || (!hasWriter(st2) && s.olderWriter(i) < 0) {
 			continue
 		}
 		if err := s.sleep(w, s.writeSeq(), seq, writerBit(i), func() { s.checkWriteWait(i) }); err != nil {
@@ -723,7 +721,6 @@ func (s *segment) takeWriterField(w *waitCtl, r *ownerRec, i int, gen uint32) er
 			}
 			return s.giveUpWrite(r, i, gen, err)
 		}
-		woken = true
 	}
 }
 
