@@ -545,6 +545,10 @@ PRWE_TEXT static int read_wait(const prwe_seg *s, const prwe_me *me, const prwe_
       return EPROTO; /* corrupt lock word */
     }
     if (!announce) continue; /* a writer came in after our look */
+    /* A clearing removed the bit since our OR, and may have moved readSeq
+     * before we read it (a writer that gave up hands nothing off):
+     * sleeping now could outlast the next release. */
+    if (!(st & PRWL_STATE_READERS_WAITING)) continue;
     int err = wait_sleep(env, w, read_seq(s), seq, FUTEX_BITSET_MATCH_ANY, PRWE_CHECK_WRITER, -1);
     if (err) {
       if (err == EINTR) {

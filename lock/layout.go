@@ -85,6 +85,12 @@ package lock
 // busy lock does not degrade into a convoy. A waiter may leave its slot
 // queued while it is away (AcquireSlice), keeping its place.
 //
+// Waking readers: a reader about to sleep on readSeq sets
+// stateReadersWaiting, reads readSeq, looks at its slot and the lock word
+// once more, and sleeps only if it still waits (slotWaitRead), the field
+// is taken and that word still has the bit; a clearing of the field
+// removes the bit, adds 1 to readSeq and wakes every sleeping reader.
+//
 // Waking writers: a writer about to sleep on writeSeq sets
 // stateWritersWaiting, reads writeSeq, looks at the lock word once more, and
 // sleeps, with the futex bitset writerBit(its slot) (FUTEX_WAIT_BITSET),

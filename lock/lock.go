@@ -356,6 +356,12 @@ func (s *segment) readWait(w *waitCtl, r *ownerRec, i int, gen uint32) error {
 		if !announce {
 			continue // a writer came in after our look
 		}
+		if st&stateReadersWaiting == 0 {
+			// A clearing removed the bit since our Or, and may have moved
+			// readSeq before we read it (a writer that gave up hands
+			// nothing off): sleeping now could outlast the next release.
+			continue
+		}
 		check := func() { s.checkWriter(atomic.LoadUint32(s.state())) }
 		if err := s.sleep(w, s.readSeq(), seq, futexBitsetAny, check); err != nil {
 			if err == ErrSliceEnded {
