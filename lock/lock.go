@@ -415,9 +415,9 @@ func (s *segment) wakeWritersIfFree() {
 }
 
 // sleep waits on futex addr while it holds seq (with the futex bitset
-// bits), at most until the next check is due. It returns ErrTimeout at the deadline, ErrSliceEnded at the
-// end of the slice, the context's error when it is done, ErrClosed when the
-// handle closes, and nil otherwise. Whenever a poll interval has passed
+// bits), at most until the next check is due. It returns ErrTimeout at the
+// deadline, ErrSliceEnded at the end of the slice, the context's error when
+// it is done, ErrClosed when the handle closes, and nil otherwise. Whenever a poll interval has passed
 // since the wait's last check, whatever woke it, it runs check, which looks
 // for dead (and stopped) processes: wake-ups by other threads must not
 // postpone recovery.
