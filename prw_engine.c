@@ -284,8 +284,8 @@ PRWE_TEXT static int next_writer(const prwe_seg *s, int skip, int *others) {
   for (used_iter it = used(s); (i = next_used(&it)) >= 0;) {
     if (i == skip || slot_state(s, i) != PRWL_SLOT_WAIT_WRITE) continue;
     int64_t si = ld_since(s, i);
-    if (si == 0) si = INT64_MAX;
-    if (n++ == 0 || si < first_since) first = i, first_since = si;
+    if (first < 0 || prwl_waited_before(si, i, first_since, first)) first = i, first_since = si;
+    n++;
   }
   *others = n > 1;
   return first;
@@ -599,7 +599,7 @@ PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
   for (used_iter it = used(s); (j = next_used(&it)) >= 0;) {
     if (j == i || slot_state(s, j) != PRWL_SLOT_WAIT_WRITE) continue;
     int64_t sj = ld_since(s, j);
-    if (sj == 0 || (mine != 0 && (sj > mine || (sj == mine && j > i)))) continue;
+    if (sj == 0 || !prwl_waited_before(sj, j, mine, i)) continue; /* only one that waited, before us, is due */
     if (now == 0) now = prwe_now();
     if (now - sj > PRWL_STARVE_NS) return j;
   }

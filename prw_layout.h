@@ -104,6 +104,14 @@ static inline int prwl_has_writer(uint32_t s) { return (s & PRWL_STATE_WRITER_MA
 static inline uint32_t prwl_with_writer(uint32_t s, int i) {
   return (s & ~PRWL_STATE_WRITER_MASK) | (uint32_t)(i + 1);
 }
+/* waitedBefore: the writer whose wait began at sj in slot j comes before
+ * the one whose wait began at si in slot i (earlier non-zero since first,
+ * ties to the lower slot, since 0 last). */
+static inline int prwl_waited_before(int64_t sj, int j, int64_t si, int i) {
+  if (sj == 0) return si == 0 && j < i;
+  if (si == 0) return 1;
+  return sj < si || (sj == si && j < i);
+}
 /* writerBit: the futex bitset of the writer in slot i on writeSeq. */
 static inline uint32_t prwl_writer_bit(int i) { return 1u << (i % 32); }
 static inline uint32_t prwl_ctl_state(uint64_t c) { return (uint32_t)c; }

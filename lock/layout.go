@@ -318,6 +318,20 @@ func writerOf(s uint32) int             { return int(s&stateWriterMask) - 1 } //
 func hasWriter(s uint32) bool           { return s&stateWriterMask != 0 }
 func withWriter(s uint32, i int) uint32 { return s&^stateWriterMask | uint32(i+1) }
 
+// waitedBefore reports whether a writer whose wait began at sj (its since)
+// in slot j comes before one whose wait began at si in slot i, in the order
+// of "Among writers": an earlier non-zero since first, ties to the lower
+// slot, a writer that never waited (since 0) after all that did.
+func waitedBefore(sj int64, j int, si int64, i int) bool {
+	switch {
+	case sj == 0:
+		return si == 0 && j < i
+	case si == 0:
+		return true
+	}
+	return sj < si || sj == si && j < i
+}
+
 // writerBit is the futex bitset with which the writer in slot i sleeps on
 // writeSeq, and with which it is woken alone.
 func writerBit(i int) uint32 { return 1 << (i % 32) }

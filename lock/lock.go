@@ -624,8 +624,8 @@ func (s *segment) olderWriter(i int) int {
 			return true
 		}
 		sj := atomic.LoadInt64(s.since(j))
-		if sj == 0 || mine != 0 && (sj > mine || sj == mine && j > i) {
-			return true
+		if sj == 0 || !waitedBefore(sj, j, mine, i) {
+			return true // only a writer that waited, and before us, can be due
 		}
 		if now == 0 {
 			now = MonotonicNow()

@@ -1,7 +1,6 @@
 package lock
 
 import (
-	"math"
 	"math/bits"
 	"runtime/debug"
 	"sync/atomic"
@@ -421,11 +420,7 @@ func (s *segment) nextWriter(skip int) (first int, others bool) {
 		if i == skip || s.slotState(i) != slotWaitWrite {
 			return true
 		}
-		si := atomic.LoadInt64(s.since(i))
-		if si == 0 {
-			si = math.MaxInt64
-		}
-		if n == 0 || si < firstSince {
+		if si := atomic.LoadInt64(s.since(i)); first < 0 || waitedBefore(si, i, firstSince, first) {
 			first, firstSince = i, si
 		}
 		n++

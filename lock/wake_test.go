@@ -142,3 +142,27 @@ func TestWriterChain(t *testing.T) {
 		t.Errorf("later hand-offs p50 %v", p50)
 	}
 }
+
+// TestWaitedBefore: the order of "Among writers" in layout.go.
+func TestWaitedBefore(t *testing.T) {
+	for _, c := range []struct {
+		sj    int64
+		j     int
+		si    int64
+		i     int
+		first bool
+	}{
+		{5, 9, 7, 1, true},  // earlier since first, whatever the slots
+		{7, 1, 5, 9, false}, // later since after
+		{5, 2, 5, 3, true},  // tie: lower slot first
+		{5, 3, 5, 2, false}, // tie: higher slot after
+		{5, 9, 0, 1, true},  // a writer that waited before one that never did
+		{0, 1, 5, 9, false}, // and never the other way
+		{0, 1, 0, 2, true},  // neither waited: lower slot first
+		{0, 2, 0, 1, false},
+	} {
+		if got := waitedBefore(c.sj, c.j, c.si, c.i); got != c.first {
+			t.Errorf("waitedBefore(%d, %d, %d, %d) = %v, want %v", c.sj, c.j, c.si, c.i, got, c.first)
+		}
+	}
+}
