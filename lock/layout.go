@@ -113,6 +113,42 @@ package lock
 // writeSeq moved) or keeps the bit (it is one of the others) for the
 // clearing after.
 //
+// # Slots (64 bytes, one cache line each)
+//
+//	0   owner   uint64  process key pid<<32 | tag, 0 = free. Claimed by CAS
+//	                    0 -> key; only the claimer (or a recoverer that
+//	                    replaced it by its marker) ever stores to it again
+//	8   ctl     uint64  generation<<32 | slot state; the generation grows on
+//	                    every claim, so a CAS with a stale ctl never hits a
+//	                    reused slot
+//	16  count   uint32  recursion depth of a read hold minus one (owner writes)
+//	20  sflags  uint32  slotThreadOwner: holder is the kernel tid of the
+//	                    thread that holds (so a dead thread can be told
+//	                    from a live process)
+//	24  pstart  uint64  owner process start time (clock ticks after boot)
+//	32  pidns   uint64  inode of the owner's PID namespace (0 unknown)
+//	40  since   int64   CLOCK_MONOTONIC ns when the hold or wait began (0 unknown)
+//	48  holder  uint64  the owner inside the process: a thread id or an
+//	                    owner the caller chose (informative, for inspection
+//	                    and the thread check)
+//
+// The process key's tag is tagOf(pstart, pidns): bits 30..16 hash the PID
+// namespace inode, bits 15..0 hash the start time, bit 31 (tagMarker) is set
+// only in a recoverer's marker. A pid reused by a later process has another
+// start time, so its key differs from the dead owner's: a recoverer's CAS
+// on a key it judged dead can never hit a new claim (no ABA). Both hashes
+// are the top bits of the value times hashMul (64-bit wrap-around).
+//
+// Claim order: CAS owner, write pstart/pidns/since/count/sflags/holder,
+// store ctl with the next generation and the first state, raise usedWords
+// to at least the bit's word index + 1 (by CAS; it is never lowered), then
+// set the bitmap bit. Every scan of the bitmap reads usedWords first and
+// reads only the words below it (and below capacity/64): a bit beyond them
+// is set after the scan read usedWords, so the scan may treat it as not yet
+// set, exactly as it treats a bit set after it read that word. Claims start
+// in the first word, so the scans of a lock whose owners fit in 64 slots
+// read one word whatever the capacity.
+//
 // Free order: state = slotFree, clear the bitmap bit, CAS owner key -> 0
 // (last; it fails harmlessly if a recoverer took the slot).
 //
