@@ -232,9 +232,15 @@ PRWE_TEXT static void wake_for(const prwe_seg *s, uint32_t old, int first) {
     futex_wake_n(read_seq(s), 1 << 30);
   }
   if (old & PRWL_STATE_WRITERS_WAITING) {
-    __atomic_add_fetch(write_seq(s), 1, SC);
-    if (first >= 0) futex_wake_bits(write_seq(s), prwl_writer_bit(first));
-    else futex_wake_n(write_seq(s), 1 << 30);
+    if (first < 0) {
+      __atomic_add_fetch(write_seq(s), 1, SC);
+      futex_wake_n(write_seq(s), 1 << 30);
+    } else if (cas32(sleep_word(s, first), 1, 0)) {
+      /* Take its sleep word first, then move writeSeq: it read writeSeq
+       * before it looked at the word (Waking writers in layout.go). */
+      __atomic_add_fetch(write_seq(s), 1, SC);
+      futex_wake_bits(write_seq(s), prwl_writer_bit(first));
+    } /* else it is running: no call */
   }
 }
 
@@ -696,14 +702,19 @@ PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, con
       while (k < PRWE_SPINS && prwl_has_writer(ld32(state(s)))) k++, cpu_relax();
       if (k < PRWE_SPINS) continue;
     }
+    st32(sleep_word(s, i), 1);
     __atomic_or_fetch(state(s), PRWL_STATE_WRITERS_WAITING, SC);
     uint32_t seq = ld32(write_seq(s));
     uint32_t st2 = ld32(state(s));
-    /* Sleep only while the bit still stands: a clearing that removed it
+    /* Sleep only while the bit still stands (a clearing that removed it
      * since our OR may have moved writeSeq before we read it, and the
-     * writer that took the field after it would then not wake us. */
-    if (!(st2 & PRWL_STATE_WRITERS_WAITING) || (!prwl_has_writer(st2) && older_writer(s, i) < 0)) continue;
-    int err = wait_sleep(env, w, write_seq(s), seq, prwl_writer_bit(i), PRWE_CHECK_WRITE_WAIT, i);
+     * writer that took the field after it would then not wake us) and our
+     * sleep word too (a waker that took it may have woken us already). */
+    int err = 0;
+    if ((st2 & PRWL_STATE_WRITERS_WAITING) && (prwl_has_writer(st2) || older_writer(s, i) >= 0) &&
+        ld32(sleep_word(s, i)) == 1)
+      err = wait_sleep(env, w, write_seq(s), seq, prwl_writer_bit(i), PRWE_CHECK_WRITE_WAIT, i);
+    st32(sleep_word(s, i), 0);
     if (err) return err == EINTR ? queue_write(r, i, gen, err) : give_up_write(s, me, r, i, gen, err);
   }
 }

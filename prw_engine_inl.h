@@ -60,6 +60,7 @@ PRWE_INLINE uint64_t *pstart(const prwe_seg *s, int i) { return u64(s, slot(s, i
 PRWE_INLINE uint64_t *pidns(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_PIDNS)); }
 PRWE_INLINE uint64_t *since(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_SINCE)); }
 PRWE_INLINE uint64_t *holder(const prwe_seg *s, int i) { return u64(s, slot(s, i, PRWL_SLOT_HOLDER)); }
+PRWE_INLINE uint32_t *sleep_word(const prwe_seg *s, int i) { return u32(s, slot(s, i, PRWL_SLOT_SLEEP)); }
 PRWE_INLINE uint64_t *bitmap_word(const prwe_seg *s, int w) { return u64(s, PRWL_OFF_BITMAP + 8 * (size_t)w); }
 
 /* LOCAL_SEG(s) points s at a copy of *s on the stack. The segment's

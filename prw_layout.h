@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* Segment constants (layout.go, "Segment"). */
-#define PRWL_LAYOUT_VERSION 5
+#define PRWL_LAYOUT_VERSION 6
 #define PRWL_MAGIC_VALUE 0x004b434f4c575250ULL /* "PRWLOCK\0", native-endian */
 #define PRWL_SLOT_SIZE 64
 #define PRWL_ATTACH_SIZE 32
@@ -50,6 +50,7 @@
 #define PRWL_SLOT_PIDNS 32
 #define PRWL_SLOT_SINCE 40
 #define PRWL_SLOT_HOLDER 48
+#define PRWL_SLOT_SLEEP 56
 
 /* Attachment field offsets. */
 #define PRWL_ATT_PID 0

@@ -1,6 +1,6 @@
 package lock
 
-// This file is the shared-memory protocol, layout version 5. Every process
+// This file is the shared-memory protocol, layout version 6. Every process
 // that maps a prwlock segment, in any language, must follow it exactly.
 // All multi-byte fields are native-endian (segments never leave the
 // machine) and every field below is accessed with atomic, sequentially
@@ -12,7 +12,7 @@ package lock
 //
 //	offset  size  field
 //	0       8     magic       "PRWLOCK\x00"; written last by the creator
-//	8       4     version     layoutVersion (5); a segment of any other
+//	8       4     version     layoutVersion (6); a segment of any other
 //	                          version is refused with EPROTO, never touched
 //	12      4     slotSize    64
 //	16      8     size        total file size in bytes
@@ -91,27 +91,34 @@ package lock
 // is taken and that word still has the bit; a clearing of the field
 // removes the bit, adds 1 to readSeq and wakes every sleeping reader.
 //
-// Waking writers: a writer about to sleep on writeSeq sets
-// stateWritersWaiting, reads writeSeq, looks at the lock word once more, and
-// sleeps, with the futex bitset writerBit(its slot) (FUTEX_WAIT_BITSET),
-// only if that word still has the bit and its field is taken (or an older
-// writer is due); otherwise it looks again from the start.
+// Waking writers: a writer about to sleep on writeSeq stores 1 in its
+// slot's sleep word, sets stateWritersWaiting, reads writeSeq, looks at the
+// lock word and its sleep word once more, and sleeps, with the futex bitset
+// writerBit(its slot) (FUTEX_WAIT_BITSET), only if that lock word still has
+// the bit and its field is taken (or an older writer is due) and its sleep
+// word is still 1; otherwise it looks again from the start. Whenever it
+// goes on (woken, or not sleeping after all) it stores 0 in its sleep word.
 // Whoever clears the writer field of a lock word with stateWritersWaiting
 // set (a release, a give-up, a revocation) first finds the writer that is
 // due: the slotWaitWrite slot, other than the field's owner, with the
 // oldest since in the order above. It keeps stateWritersWaiting in the new
-// lock word if another slotWaitWrite slot waits besides that one, and
-// after its CAS it adds 1 to writeSeq and wakes the sleepers whose bitset
-// shares that slot's bit (FUTEX_WAKE_BITSET); with no slotWaitWrite slot,
-// it wakes them all. Taking the field leaves the bit as it is, and only a
-// clearing removes it. A writer that withdraws its wait wakes the one that
-// is due if the field is free. So one release wakes one writer (and those
-// that share its bit, which sleep again), and the bit left standing makes
-// the next release wake the next. No sleeping writer is left without a
-// wake on its way: the bit stood when it looked after reading writeSeq,
-// and every clearing after that look either wakes it (it is due, and
-// writeSeq moved) or keeps the bit (it is one of the others) for the
-// clearing after.
+// lock word if another slotWaitWrite slot waits besides that one. After
+// its CAS, if that writer's sleep word is 1, it takes it (CAS 1 -> 0), then
+// adds 1 to writeSeq, then wakes the sleepers whose bitset shares that
+// slot's bit (FUTEX_WAKE_BITSET); a sleep word of 0 means that writer is
+// running, and it makes no call. With no slotWaitWrite slot, it adds 1 to
+// writeSeq and wakes them all. Taking the field leaves the bit as it is,
+// and only a clearing removes it. A writer that withdraws its wait wakes
+// the one that is due if the field is free. So one release wakes at most
+// one writer (and those that share its bit, which sleep again), and only
+// one that may sleep; the bit left standing makes the next release wake
+// the next. No sleeping writer is left without a wake on its way: the bit
+// and its sleep word stood when it looked after reading writeSeq; every
+// clearing after that look either keeps the bit (it is one of the others)
+// for the clearing after, or takes its sleep word and only then moves
+// writeSeq, which the sleeper read before, and wakes it. A sleep word left
+// at 1 by a writer that died asleep costs its slot's next waiting writer
+// one wake-up for nothing.
 //
 // # Slots (64 bytes, one cache line each)
 //
@@ -131,6 +138,9 @@ package lock
 //	48  holder  uint64  the owner inside the process: a thread id or an
 //	                    owner the caller chose (informative, for inspection
 //	                    and the thread check)
+//	56  sleep   uint32  1 while the writer waiting in this slot may sleep
+//	                    on writeSeq (see Waking writers); written by that
+//	                    writer and taken back to 0 by the one who wakes it
 //
 // The process key's tag is tagOf(pstart, pidns): bits 30..16 hash the PID
 // namespace inode, bits 15..0 hash the start time, bit 31 (tagMarker) is set
@@ -283,7 +293,7 @@ package lock
 // last check, whatever woke them.
 
 const (
-	layoutVersion = 5
+	layoutVersion = 6
 	magicValue    = uint64('P') | uint64('R')<<8 | uint64('W')<<16 | uint64('L')<<24 |
 		uint64('O')<<32 | uint64('C')<<40 | uint64('K')<<48 // "PRWLOCK\x00"
 
@@ -321,6 +331,7 @@ const (
 	slotPidns  = 32
 	slotSince  = 40
 	slotHolder = 48
+	slotSleep  = 56
 
 	// Attachment field offsets.
 	attPID    = 0

@@ -34,7 +34,7 @@ func TestLayoutDocumented(t *testing.T) {
 	}
 	slot := map[string]int{
 		"owner": slotOwner, "ctl": slotCtl, "count": slotCount, "sflags": slotFlags,
-		"pstart": slotPstart, "pidns": slotPidns, "since": slotSince, "holder": slotHolder,
+		"pstart": slotPstart, "pidns": slotPidns, "since": slotSince, "holder": slotHolder, "sleep": slotSleep,
 	}
 	for name, off := range slot {
 		if !line(fmt.Sprintf(`^//\t%d +%s +\S`, off, regexp.QuoteMeta(name))) {

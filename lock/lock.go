@@ -713,15 +713,21 @@ func (s *segment) takeWriterField(w *waitCtl, r *ownerRec, i int, gen uint32) er
 			// First wait, or demoted while stopped: take a place.
 			atomic.StoreInt64(s.since(i), MonotonicNow())
 		}
+		atomic.StoreUint32(s.sleepWord(i), 1)
 		atomic.OrUint32(s.state(), stateWritersWaiting)
 		seq := atomic.LoadUint32(s.writeSeq())
-		// Sleep only while the bit still stands: a clearing that removed it
+		// Sleep only while the bit still stands (a clearing that removed it
 		// since our Or may have moved writeSeq before we read it, and the
-		// writer that took the field after it would then not wake us.
-		if st2 := atomic.LoadUint32(s.state()); st2&stateWritersWaiting == 0 || (!hasWriter(st2) && s.olderWriter(i) < 0) {
-			continue
+		// writer that took the field after it would then not wake us) and
+		// our sleep word too (a waker that took it may have woken us
+		// already).
+		var err error
+		if st2 := atomic.LoadUint32(s.state()); st2&stateWritersWaiting != 0 &&
+			(hasWriter(st2) || s.olderWriter(i) >= 0) && atomic.LoadUint32(s.sleepWord(i)) == 1 {
+			err = s.sleep(w, s.writeSeq(), seq, writerBit(i), func() { s.checkWriteWait(i) })
 		}
-		if err := s.sleep(w, s.writeSeq(), seq, writerBit(i), func() { s.checkWriteWait(i) }); err != nil {
+		atomic.StoreUint32(s.sleepWord(i), 0)
+		if err != nil {
 			if err == ErrSliceEnded {
 				return s.queueWrite(r, i, gen, err)
 			}

@@ -109,6 +109,7 @@ func (s *segment) pstart(i int) *uint64      { return s.u64(s.slot(i, slotPstart
 func (s *segment) pidns(i int) *uint64       { return s.u64(s.slot(i, slotPidns)) }
 func (s *segment) since(i int) *int64        { return s.i64(s.slot(i, slotSince)) }
 func (s *segment) holder(i int) *uint64      { return s.u64(s.slot(i, slotHolder)) }
+func (s *segment) sleepWord(i int) *uint32   { return s.u32(s.slot(i, slotSleep)) }
 func (s *segment) sflags(i int) *uint32      { return s.u32(s.slot(i, slotFlags)) }
 func (s *segment) bitmapWord(w int) *uint64  { return s.u64(offBitmap + 8*w) }
 
@@ -398,14 +399,18 @@ func (s *segment) wakeWaiters(old uint32, first int) {
 		atomic.AddUint32(s.readSeq(), 1)
 		futexWakeN(s.readSeq(), 1<<30)
 	}
-	if old&stateWritersWaiting != 0 {
+	switch {
+	case old&stateWritersWaiting == 0:
+	case first < 0:
 		atomic.AddUint32(s.writeSeq(), 1)
-		if first >= 0 {
-			futexWakeBits(s.writeSeq(), writerBit(first))
-		} else {
-			futexWakeN(s.writeSeq(), 1<<30)
-		}
+		futexWakeN(s.writeSeq(), 1<<30)
+	case atomic.CompareAndSwapUint32(s.sleepWord(first), 1, 0):
+		// Take its sleep word first, then move writeSeq: it read writeSeq
+		// before it looked at the word (Waking writers in layout.go).
+		atomic.AddUint32(s.writeSeq(), 1)
+		futexWakeBits(s.writeSeq(), writerBit(first))
 	}
+	// (A sleep word of 0: that writer is running, and needs no call.)
 }
 
 // nextWriter returns the slotWaitWrite slot other than skip that is due to

@@ -51,12 +51,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The parts of the segment layout (lock/layout.go, version 5) that the
+// The parts of the segment layout (lock/layout.go, version 6) that the
 // stop classifier reads. It reads a stopped process's holder slots as they
 // are, instead of through Lock.Holders: that reports a grant not yet
 // accepted as a hold, and stamps the since of the slots it looks at.
 const (
-	segLayoutVersion = 5
+	segLayoutVersion = 6
 	segOffVersion    = 8
 	segOffSlotSize   = 12
 	segOffCapacity   = 24
