@@ -983,14 +983,16 @@ func TestTokens(t *testing.T) {
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":":                                   ErrInvalid,
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":/tmp/../" + f[4][1:]:                ErrInvalid,
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + "\x00":                   ErrInvalid,
-		"prwlock:2:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
-		"prwlock:3:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
-		"prwlock:4:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
-		"prwlock:6:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
-		"prwlock:0:" + strings.Join(f[2:], ":"):                                          ErrProtocol,
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + "1:" + f[4]:                           fs.ErrNotExist, // wrong inode
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + "-gone":                  fs.ErrNotExist,
 		"prwlock:" + v + ":" + f[2] + ":" + f[3] + ":" + f[4] + strings.Repeat("x", 300): syscall.ENAMETOOLONG,
+	}
+	// Every other layout version, older or newer, is refused as a protocol
+	// mismatch.
+	for _, other := range []int{0, 2, 3, 4, 5, 6, layoutVersion + 1} {
+		if other != layoutVersion {
+			bad["prwlock:"+strconv.Itoa(other)+":"+strings.Join(f[2:], ":")] = ErrProtocol
+		}
 	}
 	for tk, want := range bad {
 		l, err := OpenToken(tk)
