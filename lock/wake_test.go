@@ -22,14 +22,14 @@ func TestNextWriter(t *testing.T) {
 		atomic.StoreInt64(s.since(i), since)
 		s.markUsed(i)
 	}
-	clear := func() {
+	reset := func() {
 		for i := 0; i < 64; i++ {
 			atomic.StoreUint64(s.ctl(i), 0)
 			atomic.StoreUint64(s.owner(i), 0)
 			atomic.AndUint64(s.bitmapWord(0), ^uint64(1<<i))
 		}
 	}
-	defer clear()
+	defer reset()
 	for _, c := range []struct {
 		name   string
 		slots  map[int][2]int64 // slot -> {state, since}
@@ -46,7 +46,7 @@ func TestNextWriter(t *testing.T) {
 		{"owner skipped", map[int][2]int64{2: {slotWaitWrite, 5}, 8: {slotWaitWrite, 6}}, 2, 8, false},
 		{"other states ignored", map[int][2]int64{2: {slotWaitRead, 1}, 3: {slotGranted, 1}, 4: {slotIdle, 1}, 8: {slotWaitWrite, 6}}, -1, 8, false},
 	} {
-		clear()
+		reset()
 		for i, v := range c.slots {
 			set(i, uint32(v[0]), v[1])
 		}

@@ -479,6 +479,39 @@ static int cmd_pairs(int argc, char **argv) {
 
 /* ----------------------------------------------------- 2. contended mixes */
 
+/* The critical sections of the mix and their invariant checks; each
+ * returns 1 on a violation. writer_in catches two writers at once. With
+ * --check counter every reader counts itself in and out of readers_in, a
+ * line all readers write, and a writer looks for readers counted in. With
+ * --check data the readers only read, as the readers of read-mostly data
+ * do: a writer stamps data_a as it enters and data_b as it leaves, so a
+ * writer inside as a reader entered left a != b, and one that came in
+ * during its hold moved them. */
+static int write_hold(struct ctl *c, int hold, int data) {
+  int viol = atomic_exchange(&c->writer_in, 1) != 0;
+  if (!data && atomic_load_explicit(&c->readers_in, memory_order_relaxed)) viol = 1;
+  long v = data ? atomic_load_explicit(&c->data_a, memory_order_relaxed) + 1 : 0;
+  if (data) atomic_store(&c->data_a, v);
+  hold_work(hold);
+  if (data) atomic_store(&c->data_b, v);
+  atomic_store(&c->writer_in, 0);
+  return viol;
+}
+
+static int read_hold(struct ctl *c, int hold, int data) {
+  if (data) {
+    long a1 = atomic_load(&c->data_a), b1 = atomic_load(&c->data_b);
+    hold_work(hold);
+    long a2 = atomic_load(&c->data_a), b2 = atomic_load(&c->data_b);
+    return a1 != b1 || a2 != a1 || b2 != b1;
+  }
+  atomic_fetch_add_explicit(&c->readers_in, 1, memory_order_relaxed);
+  int viol = atomic_load_explicit(&c->writer_in, memory_order_relaxed) != 0;
+  hold_work(hold);
+  atomic_fetch_sub_explicit(&c->readers_in, 1, memory_order_relaxed);
+  return viol;
+}
+
 /* worker-mix CTL IMPL NAME IDX READPCT HOLD CHECK */
 static int cmd_worker_mix(int argc, char **argv) {
   (void)argc;
@@ -501,39 +534,11 @@ static int cmd_worker_mix(int argc, char **argv) {
       atomic_store(&c->err, rc);
       break;
     }
-    if (data && write) {
-      /* --check data: the readers only read, as the readers of read-mostly
-       * data do; a writer stamps data_a as it enters and data_b as it
-       * leaves, and writer_in catches two writers at once. */
-      if (atomic_exchange(&c->writer_in, 1)) viol++;
-      long v = atomic_load_explicit(&c->data_a, memory_order_relaxed) + 1;
-      atomic_store(&c->data_a, v);
-      hold_work(hold);
-      atomic_store(&c->data_b, v);
-      atomic_store(&c->writer_in, 0);
-      nw++;
-    } else if (data) {
-      /* A writer inside as we entered left a != b; one that came in
-       * during our hold moved them. */
-      long a1 = atomic_load(&c->data_a), b1 = atomic_load(&c->data_b);
-      hold_work(hold);
-      long a2 = atomic_load(&c->data_a), b2 = atomic_load(&c->data_b);
-      if (a1 != b1 || a2 != a1 || b2 != b1) viol++;
-      nr++;
-    } else if (write) {
-      /* --check counter: every reader counts itself in and out of
-       * readers_in, a line all readers write. */
-      if (atomic_load_explicit(&c->readers_in, memory_order_relaxed) ||
-          atomic_exchange(&c->writer_in, 1))
-        viol++;
-      hold_work(hold);
-      atomic_store(&c->writer_in, 0);
+    if (write) {
+      viol += write_hold(c, hold, data);
       nw++;
     } else {
-      atomic_fetch_add_explicit(&c->readers_in, 1, memory_order_relaxed);
-      if (atomic_load_explicit(&c->writer_in, memory_order_relaxed)) viol++;
-      hold_work(hold);
-      atomic_fetch_sub_explicit(&c->readers_in, 1, memory_order_relaxed);
+      viol += read_hold(c, hold, data);
       nr++;
     }
     lk_release(&l);
