@@ -593,7 +593,7 @@ PRWE_TEXT static int acquire_write(const prwe_seg *s, const prwe_me *me, const p
   return write_wait(s, me, env, w, r, i, gen);
 }
 
-/* olderWriter returns a writer that has waited longer than starveNs and
+/* olderWriter returns a writer that has waited longer than overtakeNs and
  * began to wait before slot i, or -1. A writer that never waited (since 0)
  * comes after all that did. The clock is read only when another writer
  * waits. */
@@ -607,7 +607,7 @@ PRWE_TEXT static int older_writer(const prwe_seg *s, int i) {
     int64_t sj = ld_since(s, j);
     if (sj == 0 || !prwl_waited_before(sj, j, mine, i)) continue; /* only one that waited, before us, is due */
     if (now == 0) now = prwe_now();
-    if (now - sj > PRWL_STARVE_NS) return j;
+    if (now - sj > PRWL_OVERTAKE_NS) return j;
   }
   return -1;
 }
@@ -690,7 +690,7 @@ PRWE_TEXT static int take_writer_field(const prwe_seg *s, const prwe_me *me, con
      * busy writers pass it between their CPUs on every hold, each time
      * fetching the lock's lines from the other cache, while a sleeper lets
      * the holder take it back while its lines are warm (the older-writer
-     * rule bounds that at starveNs), and since a release wakes only the
+     * rule bounds that at overtakeNs), and since a release wakes only the
      * writer that is due, and makes no call while it runs (layout v6), a
      * sleep costs little. Spinning only while other writers already slept
      * was measured against this, interleaved: at 90% reads 4.8 against 5.3

@@ -96,7 +96,8 @@
 #define PRWL_DEFAULT_CAPACITY 1024
 #define PRWL_MAX_CAPACITY 4096
 #define PRWL_POLL_INTERVAL 10000000LL /* ns: bound of each futex sleep */
-#define PRWL_STARVE_NS 1000000LL      /* ns: writers may overtake until one waited this long */
+#define PRWL_OVERTAKE_NS 4000000LL    /* ns: writers may overtake until one waited this long */
+#define PRWL_STARVE_NS 1000000LL      /* ns: a grant not yet accepted may be taken back this long */
 #define PRWL_KEPT_SCAN_MAX 64         /* a releasing writer evicts the kept slots past this many */
 
 /* The helpers of layout.go. */

@@ -79,10 +79,12 @@ package lock
 //
 // Among writers: a writer stamps since when it first has to wait, and takes
 // a free writer field only if no slotWaitWrite slot has an older non-zero
-// since that is more than 1 ms in the past (ties: lower slot index first; a
-// writer that never waited counts as youngest). So writers may overtake
-// each other only while nobody has waited long: no writer starves, and a
-// busy lock does not degrade into a convoy. A waiter may leave its slot
+// since that is more than 4 ms (overtakeNs) in the past (ties: lower slot
+// index first; a writer that never waited counts as youngest). So writers
+// may overtake each other only while nobody has waited long: no writer
+// starves, and a busy lock does not degrade into a convoy. (Engines that
+// disagree on the bound still exclude each other and never starve a
+// writer; only the order among writers differs.) A waiter may leave its slot
 // queued while it is away (AcquireSlice), keeping its place.
 //
 // Waking readers: a reader about to sleep on readSeq sets

@@ -212,7 +212,7 @@ func TestStoppedWaitingWriterLosesPlace(t *testing.T) {
 	cmd, out := startHelper(t, "wait", name, "write")
 	out.expect(t, "waiting", 10*time.Second)
 	waitFor(t, 5*time.Second, "writer queued", func() bool { st, _ := l.Stats(); return st.WaitingWriters == 1 })
-	time.Sleep(5 * time.Millisecond) // older than starveNs: others defer to it
+	time.Sleep(20 * time.Millisecond) // older than overtakeNs: others defer to it
 	stopHelper(t, cmd.Process)
 	mustRelease(t, l, 1)
 	t0 := time.Now()

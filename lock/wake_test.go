@@ -73,7 +73,7 @@ func TestNextWriter(t *testing.T) {
 
 // TestWriterChain is the Go engine's twin of test_writer_chain
 // (tests/c/test_threads.c): writers queued in turn, each asleep well past
-// the 1 ms bound, get in in the order they came, each woken by its
+// the 4 ms bound, get in in the order they came, each woken by its
 // predecessor's release. The first release of each round comes just after
 // the first writer's first poll (every sleep ends 10 ms after the
 // sleeper's previous check), so a release that woke the wrong writer, or

@@ -27,7 +27,7 @@ import (
 // times from the clock, so before each step every non-zero since field is
 // rewritten in the three segments alike: the order of the waits is kept,
 // and the values sit an hour before or after now (chosen at random per
-// step), so that the writer-order decisions ("waited more than 1 ms") are
+// step), so that the writer-order decisions ("waited more than 4 ms") are
 // the same whatever the machine's speed.
 
 const (

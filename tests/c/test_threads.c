@@ -269,7 +269,7 @@ static void test_full(void) {
 }
 
 /* A release wakes only the writer that is due (Waking writers in
- * layout.go): queued writers that have all waited past the 1 ms bound take
+ * layout.go): queued writers that have all waited past the 4 ms bound take
  * the lock one after another in the order they came, each woken by its
  * predecessor's release. Every sleep also ends at a poll, 10 ms after the
  * sleeper's previous check; the first release of each round comes just
