@@ -755,8 +755,7 @@ PRWE_TEXT static int revoke_young_grants(const prwe_seg *s) {
         cas64(ctl(s, i), c, prwl_make_ctl(prwl_ctl_gen(c), PRWL_SLOT_WAIT_READ)))
       n++;
   }
-  if (n > 0) __atomic_or_fetch(state(s), PRWL_STATE_READERS_WAITING, SC); /* they sleep on readSeq */
-  return n > 0;
+  return n > 0; /* no bit: the readers are not asleep (Hand-off in layout.go) */
 }
 
 /* drainReaders waits, owning the writer field, for the readers inside to

@@ -173,7 +173,7 @@ package lock
 // slotWaitRead slot to slotGranted. The waiting reader accepts by CAS
 // slotGranted -> slotRead; a pending writer draining readers counts
 // slotGranted as a reader, but may revoke a grant (CAS slotGranted ->
-// slotWaitRead, then set stateReadersWaiting) whose process is stopped
+// slotWaitRead) whose process is stopped
 // (SIGSTOP, a debugger): a process that was only waiting never holds the
 // lock up. Before it sleeps until the readers inside leave, a pending
 // writer also revokes every grant not yet accepted whose reader began to
@@ -183,6 +183,12 @@ package lock
 // to it; a reader that has waited longer keeps its grant, so no reader
 // waits much more than 1 ms beyond its scheduling. Exactly one of the
 // two CASes wins, so a reader that runs never loses a grant it accepted.
+// A revocation wakes nobody and sets no bit: the reader it concerns is not
+// asleep on readSeq, or was woken already. A reader sleeps only if
+// stateReadersWaiting stood in its last look (Waking readers), so the
+// next clearing of the field wakes it, and grants are only made just
+// before a clearing. Once it runs and finds slotWaitRead again, it
+// announces itself before it sleeps, like any waiting reader.
 //
 // Likewise a pending writer whose process is stopped while it sleeps until
 // readers leave (the drain bit set) may have the writer field taken away:

@@ -585,9 +585,9 @@ func (s *segment) revokeIfStopped(i int, c uint64) {
 	if own == 0 || isMarker(own) || own == s.key || !sameNamespace(own, s.me.pidns) {
 		return
 	}
-	if stopped(keyPID(own), atomic.LoadUint64(s.holder(i))) &&
-		atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotWaitRead)) {
-		atomic.OrUint32(s.state(), stateReadersWaiting) // it sleeps on readSeq
+	if stopped(keyPID(own), atomic.LoadUint64(s.holder(i))) {
+		// No bit: the reader is not asleep (Hand-off in layout.go).
+		atomic.CompareAndSwapUint64(s.ctl(i), c, makeCtl(ctlGen(c), slotWaitRead))
 	}
 }
 
@@ -615,10 +615,7 @@ func (s *segment) revokeYoungGrants() bool {
 		}
 		return true
 	})
-	if n > 0 {
-		atomic.OrUint32(s.state(), stateReadersWaiting) // they sleep on readSeq
-	}
-	return n > 0
+	return n > 0 // no bit: the readers are not asleep (Hand-off in layout.go)
 }
 
 // demoteIfStopped makes waiting writer j, which others defer to as the
