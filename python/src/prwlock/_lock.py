@@ -63,6 +63,7 @@ YIELD_TRIES = 16
 _sched_yield = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
 _monotonic_ns = time.monotonic_ns
 _get_ident = threading.get_ident
+_active_count = threading.active_count
 _state = _lib._state
 
 
@@ -620,8 +621,18 @@ class RWLock:
         holds the lock while it waits for the GIL in turn: every thread then
         convoys behind the GIL (see issue 17 and docs/bench). A try never
         queues, so the yields take nobody's place: the queue in the lock
-        decides as before once the thread blocks.
+        decides as before once the thread blocks. A writer yields only if
+        the process has another thread: a writer that does not queue lets
+        new readers in, and with no other thread no holder here needs the
+        GIL. (Readers still yield: that keeps nobody waiting, and it kept
+        single-threaded processes' contended throughput.)
         """
+        if write and _active_count() < 2:
+            # No other thread here, so no holder here waits for the GIL. A
+            # yielding writer takes no place in the queue, so the readers of
+            # other processes would keep coming in: a writer against 8
+            # reader processes waited 74-80 ms (p50) instead of 0.03 ms.
+            return _EBUSY
         fn = self._try_write if write else self._try_read
         arg = self._arg
         err = _EBUSY
