@@ -379,11 +379,13 @@ PRWE_TEXT static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, 
   }
 }
 
-/* Spinning. A waiter polls for a while before it announces itself (the
- * waiting bits) and sleeps: a hold on another CPU often ends within that
- * time, and then neither side makes a system call, where a sleep costs the
- * waiter a futex wait and its waker a futex wake, plus the time until the
- * scheduler runs the waiter again. Only with more than one CPU (on one, the
+/* Spinning. A reader kept out by a writer, and a pending writer waiting
+ * for the readers inside to leave, poll for a while before they announce
+ * themselves (the waiting bits) and sleep (a writer kept out by another
+ * writer does not: see take_writer_field): a hold on another CPU often
+ * ends within that time, and then neither side makes a system call, where
+ * a sleep costs the waiter a futex wait and its waker a futex wake, plus
+ * the time until the scheduler runs the waiter again. Only with more than one CPU (on one, the
  * holder cannot run while we spin), and not for long (a reader longest,
  * see below): a spin reads the shared state only, so it changes nothing
  * the protocol sees. */
