@@ -256,7 +256,7 @@ def test_a_writer_alone_in_its_process_does_not_yield(monkeypatch, write, on_mai
     result = []
 
     def waiter() -> None:
-        result.append((lock.acquire_write if write else lock.acquire_read)(timeout=0.05))
+        result.append((lock.acquire_write if write else lock.acquire_read)(timeout=0.2))
 
     _run_on(on_main, waiter)
     holder.finish()
