@@ -385,10 +385,10 @@ PRWE_TEXT static int withdraw_read(const prwe_seg *s, const prwe_me *me, int i, 
  * writer does not: see take_writer_field): a hold on another CPU often
  * ends within that time, and then neither side makes a system call, where
  * a sleep costs the waiter a futex wait and its waker a futex wake, plus
- * the time until the scheduler runs the waiter again. Only with more than one CPU (on one, the
- * holder cannot run while we spin), and not for long (a reader longest,
- * see below): a spin reads the shared state only, so it changes nothing
- * the protocol sees. */
+ * the time until the scheduler runs the waiter again. Only with more than
+ * one CPU (on one, the holder cannot run while we spin), and not for long
+ * (a reader longest, see below): a spin reads the shared state only, so
+ * it changes nothing the protocol sees. */
 #define PRWE_SPINS 64
 
 /* A reader that a writer keeps out spins longer, by the clock: for about
